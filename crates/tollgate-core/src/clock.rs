@@ -1,0 +1,142 @@
+//! Clocks: where "now" comes from.
+//!
+//! Everything in tollgate that compares a time against "now" (token expiry, `nbf`, key
+//! rotation, service-token expiry) asks a [`Clock`]. Production uses [`SystemClock`]; tests and
+//! `tollgate verify --at` use a [`ManualClock`] they can set and advance.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A source of the current time.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// The current time.
+    fn now(&self) -> SystemTime;
+
+    /// The current time as whole seconds since the Unix epoch (a JWT `NumericDate`).
+    fn unix_now(&self) -> i64 {
+        unix_seconds(self.now())
+    }
+}
+
+/// A shared, type-erased clock.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// Whole seconds since the Unix epoch; times before it are negative.
+pub fn unix_seconds(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => {
+            let secs = before.duration().as_secs_f64().ceil();
+            -(secs as i64)
+        }
+    }
+}
+
+/// The [`SystemTime`] of a number of seconds since the Unix epoch.
+pub fn from_unix_seconds(secs: i64) -> SystemTime {
+    if secs >= 0 {
+        UNIX_EPOCH + Duration::from_secs(secs.unsigned_abs())
+    } else {
+        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+    }
+}
+
+/// The operating system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A clock that stands still until told otherwise. Clones share the same time.
+///
+/// ```
+/// use std::time::Duration;
+/// use tollgate_core::clock::{Clock, ManualClock};
+///
+/// let clock = ManualClock::at_unix(1_700_000_000);
+/// clock.advance(Duration::from_secs(60));
+/// assert_eq!(clock.unix_now(), 1_700_000_060);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    millis: Arc<AtomicI64>,
+}
+
+impl ManualClock {
+    /// A clock reading `time`.
+    pub fn new(time: SystemTime) -> Self {
+        let clock = Self {
+            millis: Arc::new(AtomicI64::new(0)),
+        };
+        clock.set(time);
+        clock
+    }
+
+    /// A clock reading `secs` seconds after the Unix epoch.
+    pub fn at_unix(secs: i64) -> Self {
+        Self::new(from_unix_seconds(secs))
+    }
+
+    /// Sets the time.
+    pub fn set(&self, time: SystemTime) {
+        let millis = match time.duration_since(UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+            Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+        };
+        self.millis.store(millis, Ordering::SeqCst);
+    }
+
+    /// Moves the time forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.millis
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |m| {
+                Some(m.saturating_add(by))
+            })
+            .ok();
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        let millis = self.millis.load(Ordering::SeqCst);
+        if millis >= 0 {
+            UNIX_EPOCH + Duration::from_millis(millis.unsigned_abs())
+        } else {
+            UNIX_EPOCH - Duration::from_millis(millis.unsigned_abs())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_seconds_round_trip() {
+        for secs in [-5, 0, 1, 1_700_000_000] {
+            assert_eq!(unix_seconds(from_unix_seconds(secs)), secs);
+        }
+    }
+
+    #[test]
+    fn manual_clock_clones_share_time() {
+        let a = ManualClock::at_unix(10);
+        let b = a.clone();
+        a.advance(Duration::from_secs(5));
+        assert_eq!(b.unix_now(), 15);
+        b.set(from_unix_seconds(100));
+        assert_eq!(a.unix_now(), 100);
+    }
+
+    #[test]
+    fn system_clock_is_after_2024() {
+        assert!(SystemClock.unix_now() > 1_704_067_200);
+    }
+}

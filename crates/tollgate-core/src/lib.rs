@@ -1,0 +1,20 @@
+//! # tollgate-core
+//!
+//! The vocabulary shared by tollgate's verifier and issuer, with no heavy dependencies:
+//!
+//! - [`claims`]: [`AccessClaims`], accepting every shape of Cloudflare Access JWT payload;
+//! - [`identity`]: [`AccessIdentity`], a verified user or service identity;
+//! - [`names`]: the header, cookie and path names of the wire contract;
+//! - [`rejection`]: [`Rejection`], an error that is also a 401/403 response;
+//! - [`clock`]: [`Clock`](clock::Clock), so "now" can be fixed in tests and audits.
+
+pub mod claims;
+pub mod clock;
+pub mod identity;
+pub mod names;
+pub mod rejection;
+
+pub use claims::{AccessClaims, Audience};
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use identity::{AccessIdentity, IdentityKind};
+pub use rejection::{Rejection, RejectionKind};

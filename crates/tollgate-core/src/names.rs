@@ -1,0 +1,105 @@
+//! Header, cookie and path names of the Cloudflare Access wire contract.
+//!
+//! Header names are lowercase [`HeaderName`]s (HTTP header names are case-insensitive, so
+//! `CF-Access-Client-Id` on the wire matches [`CF_ACCESS_CLIENT_ID`]).
+
+use http::{HeaderMap, HeaderName};
+
+/// `CF-Access-Client-Id`: a service token's client ID, sent by a bot on its first request.
+pub const CF_ACCESS_CLIENT_ID: HeaderName = HeaderName::from_static("cf-access-client-id");
+
+/// `CF-Access-Client-Secret`: a service token's secret, sent alongside [`CF_ACCESS_CLIENT_ID`].
+pub const CF_ACCESS_CLIENT_SECRET: HeaderName = HeaderName::from_static("cf-access-client-secret");
+
+/// `Cf-Access-Jwt-Assertion`: the application token as the origin receives it.
+pub const CF_ACCESS_JWT_ASSERTION: HeaderName = HeaderName::from_static("cf-access-jwt-assertion");
+
+/// `cf-access-token`: an application token a client presents instead of the cookie.
+pub const CF_ACCESS_TOKEN: HeaderName = HeaderName::from_static("cf-access-token");
+
+/// `Cf-Access-Authenticated-User-Email`: the verified e-mail of a user identity.
+pub const CF_ACCESS_AUTHENTICATED_USER_EMAIL: HeaderName =
+    HeaderName::from_static("cf-access-authenticated-user-email");
+
+/// `CF_Authorization`: the cookie holding the application token.
+pub const COOKIE_NAME: &str = "CF_Authorization";
+
+/// Path of the signing-key set (`{"keys":[…],"public_cert":…,"public_certs":[…]}`).
+pub const CERTS_PATH: &str = "/cdn-cgi/access/certs";
+
+/// Path answering the caller's identity as JSON.
+pub const GET_IDENTITY_PATH: &str = "/cdn-cgi/access/get-identity";
+
+/// Headers that carry identity to the origin. A client must never be able to set them: see
+/// [`strip_identity_headers`].
+pub const IDENTITY_HEADERS: [HeaderName; 2] =
+    [CF_ACCESS_JWT_ASSERTION, CF_ACCESS_AUTHENTICATED_USER_EMAIL];
+
+/// Removes every client-supplied copy of the identity headers ([`IDENTITY_HEADERS`]), in any
+/// spelling that a proxy might fold into them: `-` and `_` are treated alike, so
+/// `cf_access_jwt_assertion` and `Cf-Access_Authenticated-User-Email` go too.
+///
+/// ```
+/// use http::HeaderMap;
+/// use tollgate_core::names::{strip_identity_headers, CF_ACCESS_JWT_ASSERTION};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(CF_ACCESS_JWT_ASSERTION, "forged".parse().unwrap());
+/// headers.insert("cf_access_authenticated_user_email", "admin@example.com".parse().unwrap());
+/// headers.insert("accept", "*/*".parse().unwrap());
+/// strip_identity_headers(&mut headers);
+/// assert_eq!(headers.len(), 1);
+/// ```
+pub fn strip_identity_headers(headers: &mut HeaderMap) {
+    // Fast path: nothing that even starts like an Access header.
+    if !headers.keys().any(|name| is_identity_header(name.as_str())) {
+        return;
+    }
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_identity_header(name.as_str()))
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(name);
+    }
+}
+
+fn is_identity_header(name: &str) -> bool {
+    IDENTITY_HEADERS.iter().any(|wanted| {
+        let wanted = wanted.as_str().as_bytes();
+        name.len() == wanted.len()
+            && name
+                .bytes()
+                .zip(wanted.iter().copied())
+                .all(|(got, want)| got == want || (got == b'_' && want == b'-'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_every_spelling_and_keeps_the_rest() {
+        let mut headers = HeaderMap::new();
+        for name in [
+            "cf-access-jwt-assertion",
+            "cf_access_jwt_assertion",
+            "cf-access_jwt-assertion",
+            "cf-access-authenticated-user-email",
+            "cf_access_authenticated_user_email",
+        ] {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).expect("valid name"),
+                http::HeaderValue::from_static("x"),
+            );
+        }
+        headers.insert("cf-access-token", http::HeaderValue::from_static("keep"));
+        headers.insert("cf-access-jwt-assertions", http::HeaderValue::from_static("keep"));
+        strip_identity_headers(&mut headers);
+        assert_eq!(headers.len(), 2, "{headers:?}");
+        assert!(headers.contains_key("cf-access-token"));
+        assert!(headers.contains_key("cf-access-jwt-assertions"));
+    }
+}

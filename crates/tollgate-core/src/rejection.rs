@@ -1,0 +1,320 @@
+//! [`Rejection`]: why a request was refused, as an error and as a response.
+//!
+//! A rejection is opaque: it has a [`kind`](Rejection::kind) (a `#[non_exhaustive]`
+//! [`RejectionKind`]), an HTTP [`status`](Rejection::status), and context that helps an operator
+//! (which claim, which times) but never a secret, a token or key material — details are
+//! `&'static str` by construction. As a response it answers:
+//!
+//! - **401** with `WWW-Authenticate` for missing or invalid credentials,
+//! - **403** for a valid identity the policy refuses,
+//! - **503** when no signing keys could be had, **500** for a server misconfiguration,
+//!
+//! with a JSON body `{"error":…,"reason":…,"message":…}` and `Cache-Control: no-store`.
+//!
+//! ```
+//! use axum_core::response::IntoResponse;
+//! use tollgate_core::{Rejection, RejectionKind};
+//!
+//! let rejection = Rejection::expired(1_700_000_000, 1_700_000_100);
+//! assert_eq!(rejection.kind(), RejectionKind::Expired);
+//! assert_eq!(rejection.to_string(), "token expired at 1700000000 (checked at 1700000100)");
+//! let response = rejection.into_response();
+//! assert_eq!(response.status(), 401);
+//! assert!(response.headers().contains_key("www-authenticate"));
+//! ```
+
+use std::fmt;
+
+use axum_core::response::{IntoResponse, Response};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderValue, StatusCode};
+
+/// The category of a [`Rejection`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectionKind {
+    /// No token and no service-token credentials were presented. 401.
+    MissingCredentials,
+    /// Service-token credentials were presented but are wrong, expired or revoked. 401.
+    InvalidCredentials,
+    /// The token is not a well-formed compact JWS/JWT. 401.
+    MalformedToken,
+    /// The token exceeds the configured size cap. 401.
+    TokenTooLarge,
+    /// The token's algorithm is not on the allow-list. 401.
+    DisallowedAlgorithm,
+    /// No key in the key set has the token's `kid`. 401.
+    UnknownKey,
+    /// The signature does not verify. 401.
+    InvalidSignature,
+    /// `exp` has passed. 401.
+    Expired,
+    /// `nbf` or `iat` lies in the future (beyond the leeway). 401.
+    NotYetValid,
+    /// `iss` is not the configured issuer. 401.
+    WrongIssuer,
+    /// `aud` names none of the configured audiences. 401.
+    WrongAudience,
+    /// A required claim is missing or malformed. 401.
+    MissingClaim,
+    /// The token was valid but its credentials have been revoked since. 401.
+    Revoked,
+    /// The identity is valid, but the policy refuses it. 403.
+    Forbidden,
+    /// No signing keys are available to verify with (the certs endpoint is unreachable and
+    /// nothing usable is cached). 503.
+    KeysUnavailable,
+    /// The server is misconfigured (e.g. an extractor used without its layer). 500.
+    Misconfigured,
+}
+
+impl RejectionKind {
+    /// The machine-readable reason, `snake_case`, as it appears in response bodies.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectionKind::MissingCredentials => "missing_credentials",
+            RejectionKind::InvalidCredentials => "invalid_credentials",
+            RejectionKind::MalformedToken => "malformed_token",
+            RejectionKind::TokenTooLarge => "token_too_large",
+            RejectionKind::DisallowedAlgorithm => "disallowed_algorithm",
+            RejectionKind::UnknownKey => "unknown_key",
+            RejectionKind::InvalidSignature => "invalid_signature",
+            RejectionKind::Expired => "expired",
+            RejectionKind::NotYetValid => "not_yet_valid",
+            RejectionKind::WrongIssuer => "wrong_issuer",
+            RejectionKind::WrongAudience => "wrong_audience",
+            RejectionKind::MissingClaim => "missing_claim",
+            RejectionKind::Revoked => "revoked",
+            RejectionKind::Forbidden => "forbidden",
+            RejectionKind::KeysUnavailable => "keys_unavailable",
+            RejectionKind::Misconfigured => "misconfigured",
+        }
+    }
+
+    /// The HTTP status this kind answers with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            RejectionKind::Forbidden => StatusCode::FORBIDDEN,
+            RejectionKind::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RejectionKind::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// A one-line description for humans.
+    pub fn message(self) -> &'static str {
+        match self {
+            RejectionKind::MissingCredentials => "no Access token or service-token credentials",
+            RejectionKind::InvalidCredentials => "service-token credentials are not valid",
+            RejectionKind::MalformedToken => "token is not a well-formed JWT",
+            RejectionKind::TokenTooLarge => "token is too large",
+            RejectionKind::DisallowedAlgorithm => "token algorithm is not allowed",
+            RejectionKind::UnknownKey => "token was signed by an unknown key",
+            RejectionKind::InvalidSignature => "token signature is not valid",
+            RejectionKind::Expired => "token expired",
+            RejectionKind::NotYetValid => "token is not valid yet",
+            RejectionKind::WrongIssuer => "token issuer is not accepted",
+            RejectionKind::WrongAudience => "token audience is not accepted",
+            RejectionKind::MissingClaim => "token lacks a required claim",
+            RejectionKind::Revoked => "token credentials were revoked",
+            RejectionKind::Forbidden => "identity is not allowed by the policy",
+            RejectionKind::KeysUnavailable => "signing keys are unavailable",
+            RejectionKind::Misconfigured => "server is misconfigured",
+        }
+    }
+
+    /// Whether this kind means the client failed to authenticate (401).
+    pub fn is_unauthenticated(self) -> bool {
+        self.status() == StatusCode::UNAUTHORIZED
+    }
+}
+
+impl fmt::Display for RejectionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a request was refused. See the [module docs](self).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    kind: RejectionKind,
+    detail: Option<&'static str>,
+    times: Option<Times>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Times {
+    claim: i64,
+    checked_at: i64,
+}
+
+impl Rejection {
+    /// A rejection of `kind`.
+    pub fn new(kind: RejectionKind) -> Self {
+        Self {
+            kind,
+            detail: None,
+            times: None,
+        }
+    }
+
+    /// Adds a detail for operators (logs, `Display`). It is static so it cannot carry request
+    /// data such as a token or a secret.
+    #[must_use]
+    pub fn with_detail(mut self, detail: &'static str) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    /// An expired token: `exp` and the time it was checked at (seconds since the epoch).
+    pub fn expired(exp: i64, checked_at: i64) -> Self {
+        Self {
+            kind: RejectionKind::Expired,
+            detail: None,
+            times: Some(Times {
+                claim: exp,
+                checked_at,
+            }),
+        }
+    }
+
+    /// A token not valid yet: its `nbf` (or `iat`) and the time it was checked at.
+    pub fn not_yet_valid(not_before: i64, checked_at: i64) -> Self {
+        Self {
+            kind: RejectionKind::NotYetValid,
+            detail: None,
+            times: Some(Times {
+                claim: not_before,
+                checked_at,
+            }),
+        }
+    }
+
+    /// The category.
+    pub fn kind(&self) -> RejectionKind {
+        self.kind
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    /// The operator-facing detail, if any.
+    pub fn detail(&self) -> Option<&'static str> {
+        self.detail
+    }
+
+    /// For [`RejectionKind::Expired`]: the token's `exp`.
+    pub fn expired_at(&self) -> Option<i64> {
+        self.times
+            .filter(|_| self.kind == RejectionKind::Expired)
+            .map(|t| t.claim)
+    }
+
+    /// For [`RejectionKind::NotYetValid`]: the token's `nbf` (or `iat`).
+    pub fn not_before(&self) -> Option<i64> {
+        self.times
+            .filter(|_| self.kind == RejectionKind::NotYetValid)
+            .map(|t| t.claim)
+    }
+
+    /// For time-based rejections: when the check was made.
+    pub fn checked_at(&self) -> Option<i64> {
+        self.times.map(|t| t.checked_at)
+    }
+
+    /// The JSON body this rejection answers with.
+    pub fn body(&self) -> serde_json::Value {
+        let error = match self.kind.status() {
+            StatusCode::UNAUTHORIZED => "unauthorized",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            _ => "internal",
+        };
+        serde_json::json!({
+            "error": error,
+            "reason": self.kind.as_str(),
+            "message": self.kind.message(),
+        })
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.message())?;
+        match (self.kind, self.times) {
+            (RejectionKind::Expired, Some(t)) => {
+                write!(f, " at {} (checked at {})", t.claim, t.checked_at)?;
+            }
+            (RejectionKind::NotYetValid, Some(t)) => {
+                write!(f, ": valid from {} (checked at {})", t.claim, t.checked_at)?;
+            }
+            _ => {}
+        }
+        if let Some(detail) = self.detail {
+            write!(f, ": {detail}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+impl From<RejectionKind> for Rejection {
+    fn from(kind: RejectionKind) -> Self {
+        Self::new(kind)
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let body = self.body().to_string();
+        let mut response = Response::new(axum_core::body::Body::from(body));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.kind.is_unauthenticated() {
+            // RFC 6750 §3: no error code when the request carried no credentials at all.
+            let challenge = if self.kind == RejectionKind::MissingCredentials {
+                r#"Bearer realm="Cloudflare Access""#
+            } else {
+                r#"Bearer realm="Cloudflare Access", error="invalid_token""#
+            };
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(Rejection::new(RejectionKind::Forbidden).status(), 403);
+        assert_eq!(Rejection::new(RejectionKind::MissingCredentials).status(), 401);
+        assert_eq!(Rejection::new(RejectionKind::KeysUnavailable).status(), 503);
+        assert_eq!(Rejection::new(RejectionKind::Misconfigured).status(), 500);
+    }
+
+    #[test]
+    fn forbidden_has_no_challenge_and_a_json_reason() {
+        let response = Rejection::new(RejectionKind::Forbidden).into_response();
+        assert_eq!(response.status(), 403);
+        assert!(!response.headers().contains_key(WWW_AUTHENTICATE));
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+    }
+
+    #[test]
+    fn time_context() {
+        let r = Rejection::not_yet_valid(200, 100);
+        assert_eq!(r.not_before(), Some(200));
+        assert_eq!(r.expired_at(), None);
+        assert_eq!(r.checked_at(), Some(100));
+        assert_eq!(r.body()["reason"], "not_yet_valid");
+    }
+}

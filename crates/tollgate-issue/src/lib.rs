@@ -1,0 +1,5 @@
+//! # tollgate-issue
+//!
+//! Issue Cloudflare Access JWTs in-process (work in progress).
+
+pub mod store;

@@ -1,0 +1,174 @@
+//! Storage contracts: what the issuer persists, and the traits a backend implements.
+//!
+//! Three stores — service tokens, signing keys, applications — each a trait with an in-memory
+//! implementation in this crate ([`MemoryStore`](crate::MemoryStore) implements all three) and
+//! SQL implementations in `tollgate-store` (SQLite, PostgreSQL).
+//!
+//! Rules every backend keeps:
+//! - every method is atomic: it fully happens or not at all (transactions in SQL);
+//! - every write bumps the store's [`revision`](Revision::revision), so other instances sharing
+//!   the store can poll one cheap number and reload only when something changed;
+//! - the key ring is replaced whole, by compare-and-swap on its generation
+//!   ([`KeyStore::swap_ring`]), so two instances can never both rotate the signing key;
+//! - records hold only hashes of secrets. Private keys are held as PKCS#8 DER; a backend may
+//!   encrypt them at rest and must hand them back decrypted.
+//!
+//! Times are seconds since the Unix epoch (`i64`).
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// The boxed future every store method returns.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A record with the same unique key (client ID, application name, kid) already exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The record to update does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The backend failed (I/O, connection, corrupt data, decryption).
+    #[error("store backend failed: {0}")]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// How long a service token lives from creation or refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenDuration {
+    /// A fixed number of seconds (Cloudflare's default is `8760h`, one year).
+    Seconds(u64),
+    /// Never expires.
+    Forever,
+}
+
+/// A service token as stored. Holds only hashes of secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceTokenRecord {
+    /// Stable identifier (a UUID string), reported as `service_token_id` by get-identity.
+    pub id: String,
+    /// Human name, unique per store.
+    pub name: String,
+    /// `<32 lowercase hex>.access`, unique.
+    pub client_id: String,
+    /// SHA-256 of the current secret.
+    pub secret_hash: [u8; 32],
+    /// SHA-256 of the previous secret, still accepted until `previous_secret_expires_at`.
+    pub previous_secret_hash: Option<[u8; 32]>,
+    /// End of the previous secret's grace period.
+    pub previous_secret_expires_at: Option<i64>,
+    /// Lifetime applied at creation and on every refresh.
+    pub duration: TokenDuration,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change of any field (other than `last_seen_at`).
+    pub updated_at: i64,
+    /// Expiry; `None` for [`TokenDuration::Forever`].
+    pub expires_at: Option<i64>,
+    /// Last successful use, flushed in batches (see [`TokenStore::record_last_seen`]).
+    pub last_seen_at: Option<i64>,
+}
+
+/// A signing key as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// Lowercase hex SHA-256 of the DER SubjectPublicKeyInfo.
+    pub kid: String,
+    /// The RSA private key, PKCS#8 DER (decrypted; backends encrypt at rest if configured).
+    pub private_key_pkcs8: Vec<u8>,
+    /// Creation time (the key is published from then on).
+    pub created_at: i64,
+    /// When the key starts signing; before that it is only published ("next").
+    pub activates_at: i64,
+    /// When the key stops signing (the next key's activation); `None` while it is the newest.
+    pub retires_at: Option<i64>,
+    /// When the key leaves the published set and stops being accepted
+    /// (`retires_at` + 7 days by default); `None` while it is the newest.
+    pub expires_at: Option<i64>,
+}
+
+/// Which service tokens an application accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceAuthPolicy {
+    /// Any valid service token of the store.
+    AnyValidServiceToken,
+    /// Only these client IDs (valid tokens not listed get 403).
+    Tokens(Vec<String>),
+}
+
+/// An application (what Cloudflare calls a self-hosted Access application).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationRecord {
+    /// Unique name.
+    pub name: String,
+    /// AUD tag: 64 random lowercase hex, stable for the application's life.
+    pub aud: String,
+    /// Session (application token) lifetime in seconds; 0 = no cookie, every request
+    /// re-authenticates.
+    pub session_duration: u64,
+    /// Header holding both credentials as JSON, if enabled (e.g. `Authorization`).
+    pub read_service_tokens_from_header: Option<String>,
+    /// `HttpOnly` on the cookie (default true).
+    pub cookie_http_only: bool,
+    /// `Secure` on the cookie; `None` = follow the request's scheme.
+    pub cookie_secure: Option<bool>,
+    /// Service-auth policy.
+    pub policy: ServiceAuthPolicy,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A cheap change counter: any write anywhere in the store increases it.
+pub trait Revision: Send + Sync + 'static {
+    /// The current revision. Instances poll it (e.g. every 250 ms) and reload on change; a
+    /// backend may also push changes (PostgreSQL `LISTEN/NOTIFY`) but must keep this exact.
+    fn revision(&self) -> StoreFuture<'_, u64>;
+}
+
+/// Persistence of service tokens.
+pub trait TokenStore: Revision {
+    /// Inserts a new token; [`StoreError::Conflict`] if the client ID or name exists.
+    fn insert_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()>;
+    /// The token with this client ID.
+    fn get_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>>;
+    /// All tokens, ordered by name.
+    fn list_tokens(&self) -> StoreFuture<'_, Vec<ServiceTokenRecord>>;
+    /// Replaces the token with the same client ID ([`StoreError::NotFound`] if none). Does not
+    /// touch `last_seen_at`.
+    fn update_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()>;
+    /// Deletes (revokes) a token; `false` if it did not exist.
+    fn delete_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool>;
+    /// Records last use times in one batch (`(client_id, unix time)`); unknown IDs are ignored,
+    /// and a time older than the stored one never overwrites it. Does not bump the revision.
+    fn record_last_seen<'a>(&'a self, seen: &'a [(String, i64)]) -> StoreFuture<'a, ()>;
+}
+
+/// Persistence of the signing-key ring.
+pub trait KeyStore: Revision {
+    /// The ring and its generation (0 for a store that never held a ring).
+    fn load_ring(&self) -> StoreFuture<'_, (u64, Vec<SigningKeyRecord>)>;
+    /// Replaces the whole ring if its generation is still `expected`, making it `expected + 1`.
+    /// Returns `false`, changing nothing, if another writer got there first.
+    fn swap_ring<'a>(
+        &'a self,
+        expected: u64,
+        ring: &'a [SigningKeyRecord],
+    ) -> StoreFuture<'a, bool>;
+}
+
+/// Persistence of applications.
+pub trait AppStore: Revision {
+    /// Inserts an application; [`StoreError::Conflict`] if the name exists.
+    fn insert_app<'a>(&'a self, app: &'a ApplicationRecord) -> StoreFuture<'a, ()>;
+    /// The application with this name.
+    fn get_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>>;
+    /// All applications, ordered by name.
+    fn list_apps(&self) -> StoreFuture<'_, Vec<ApplicationRecord>>;
+    /// Replaces the application with the same name ([`StoreError::NotFound`] if none).
+    fn update_app<'a>(&'a self, app: &'a ApplicationRecord) -> StoreFuture<'a, ()>;
+    /// Deletes an application; `false` if it did not exist.
+    fn delete_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool>;
+}

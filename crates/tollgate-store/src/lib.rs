@@ -1,0 +1,1 @@
+//! SQL stores for tollgate (work in progress).

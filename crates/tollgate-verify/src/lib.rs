@@ -1,0 +1,3 @@
+//! # tollgate-verify
+//!
+//! Verify Cloudflare Access JWTs (work in progress).

@@ -1,0 +1,30 @@
+//! # tollgate
+//!
+//! Cloudflare Access for axum and tower services.
+//!
+//! - **Verify** Access JWTs, whoever minted them — the real Cloudflare edge or tollgate's own
+//!   issuer — with [`verify::VerifyLayer`] and the [`AccessIdentity`] extractor.
+//! - **Issue** them in-process: service tokens, a rotating signing-key ring, and the
+//!   `ExchangeLayer` that turns `CF-Access-Client-Id`/`CF-Access-Client-Secret` into a
+//!   `CF_Authorization` cookie exactly as Cloudflare's edge does (feature `issue`).
+//!
+//! ## Features
+//!
+//! | feature    | default | what it adds |
+//! |------------|---------|--------------|
+//! | `verify`   | yes     | [`verify`]: key cache, verifier, layer, extractor |
+//! | `issue`    | no      | `issue`: service tokens, key ring, exchange layer, certs routes |
+//! | `sqlite`   | no      | `store`: SQLite stores (embedded default) |
+//! | `postgres` | no      | `store`: PostgreSQL stores (shared by several instances) |
+
+pub use tollgate_core as core;
+pub use tollgate_core::{AccessClaims, AccessIdentity, Rejection, RejectionKind};
+
+#[cfg(feature = "verify")]
+pub use tollgate_verify as verify;
+
+#[cfg(feature = "issue")]
+pub use tollgate_issue as issue;
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use tollgate_store as store;
