@@ -1,0 +1,288 @@
+//! Applications: what an [`ExchangeLayer`](crate::exchange::ExchangeLayer) protects.
+//!
+//! An application has a name, an AUD tag (64 random hex, stable for its life: every token minted
+//! for it carries the tag in `aud`), a session duration (the application token's lifetime;
+//! `24h` by default, zero for "no cookie, re-authenticate every request"), an optional single
+//! header carrying both credentials as JSON, cookie settings and a service-auth policy.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::{Arc, Weak};
+//! use std::time::Duration;
+//! use tollgate_core::SystemClock;
+//! use tollgate_issue::{AppSettings, Applications, MemoryStore};
+//!
+//! let apps = Applications::new(Arc::new(MemoryStore::new()), Arc::new(SystemClock));
+//! let app = apps
+//!     .create("internal-api", AppSettings::new().read_service_tokens_from_header("Authorization"))
+//!     .await?;
+//! assert_eq!(app.aud.len(), 64);
+//! assert_eq!(app.session_duration, 86_400);
+//! let app = apps.update("internal-api", AppSettings::new().session_duration(Duration::ZERO)).await?;
+//! assert_eq!(app.session_duration, 0);
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use http::HeaderName;
+use tollgate_core::SharedClock;
+
+use crate::error::ManageError;
+use crate::secret::random_hex;
+use crate::store::{AppStore, ApplicationRecord, ServiceAuthPolicy};
+use crate::tokens::validate_name;
+
+/// The default session duration, `24h`.
+pub const DEFAULT_SESSION_DURATION: Duration = Duration::from_secs(86_400);
+/// The longest session duration Cloudflare offers, one month (`730h`).
+pub const MAX_SESSION_DURATION: Duration = Duration::from_secs(730 * 3_600);
+
+/// Settings to create or change an application with. Unset fields keep their current value on
+/// [`Applications::update`] and take their default on [`Applications::create`].
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct AppSettings {
+    session_duration: Option<Duration>,
+    header: Option<Option<String>>,
+    http_only: Option<bool>,
+    secure: Option<Option<bool>>,
+    policy: Option<ServiceAuthPolicy>,
+}
+
+impl AppSettings {
+    /// No changes / all defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Application-token lifetime (default 24 h, at most 730 h); zero sets no cookie and makes
+    /// every request authenticate with its credentials.
+    pub fn session_duration(mut self, duration: Duration) -> Self {
+        self.session_duration = Some(duration);
+        self
+    }
+
+    /// Also accept both credentials as JSON in this header
+    /// (`{"cf-access-client-id":"…","cf-access-client-secret":"…"}`).
+    pub fn read_service_tokens_from_header(mut self, header: impl Into<String>) -> Self {
+        self.header = Some(Some(header.into()));
+        self
+    }
+
+    /// Stop accepting credentials in a single header.
+    pub fn no_single_header(mut self) -> Self {
+        self.header = Some(None);
+        self
+    }
+
+    /// `HttpOnly` on the cookie (default on).
+    pub fn cookie_http_only(mut self, on: bool) -> Self {
+        self.http_only = Some(on);
+        self
+    }
+
+    /// `Secure` on the cookie: `Some(true/false)` forces it, `None` (the default) follows the
+    /// request's scheme (on for https, off for plain-http development).
+    pub fn cookie_secure(mut self, secure: Option<bool>) -> Self {
+        self.secure = Some(secure);
+        self
+    }
+
+    /// Which service tokens may pass (default: any valid token).
+    pub fn policy(mut self, policy: ServiceAuthPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    fn apply(self, app: &mut ApplicationRecord) -> Result<(), ManageError> {
+        if let Some(duration) = self.session_duration {
+            if duration > MAX_SESSION_DURATION {
+                return Err(ManageError::invalid(
+                    "session duration must be at most 730h",
+                ));
+            }
+            app.session_duration = duration.as_secs();
+        }
+        if let Some(header) = self.header {
+            if let Some(name) = &header {
+                if HeaderName::try_from(name.as_str()).is_err() {
+                    return Err(ManageError::invalid(format!(
+                        "{name:?} is not a valid header name"
+                    )));
+                }
+            }
+            app.read_service_tokens_from_header = header.map(|h| h.to_ascii_lowercase());
+        }
+        if let Some(http_only) = self.http_only {
+            app.cookie_http_only = http_only;
+        }
+        if let Some(secure) = self.secure {
+            app.cookie_secure = secure;
+        }
+        if let Some(policy) = self.policy {
+            app.policy = policy;
+        }
+        Ok(())
+    }
+}
+
+/// Manages applications in an [`AppStore`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Applications {
+    store: Arc<dyn AppStore>,
+    clock: SharedClock,
+    issuer: Option<Weak<crate::issuer::Inner>>,
+}
+
+impl fmt::Debug for Applications {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Applications").finish_non_exhaustive()
+    }
+}
+
+impl Applications {
+    /// A manager over `store`.
+    pub fn new(store: Arc<dyn AppStore>, clock: SharedClock) -> Self {
+        Self {
+            store,
+            clock,
+            issuer: None,
+        }
+    }
+
+    /// Wires the manager to an issuer, whose snapshot is reloaded after every change.
+    pub(crate) fn with_issuer(mut self, issuer: Weak<crate::issuer::Inner>) -> Self {
+        self.issuer = Some(issuer);
+        self
+    }
+
+    async fn notify(&self) {
+        if let Some(issuer) = self.issuer.as_ref().and_then(Weak::upgrade) {
+            issuer.reload_logged().await;
+        }
+    }
+
+    /// Creates an application with a fresh AUD tag.
+    pub async fn create(
+        &self,
+        name: &str,
+        settings: AppSettings,
+    ) -> Result<ApplicationRecord, ManageError> {
+        let name = validate_name(name)?;
+        let mut app = ApplicationRecord {
+            name: name.to_owned(),
+            aud: random_hex(32),
+            session_duration: DEFAULT_SESSION_DURATION.as_secs(),
+            read_service_tokens_from_header: None,
+            cookie_http_only: true,
+            cookie_secure: None,
+            policy: ServiceAuthPolicy::AnyValidServiceToken,
+            created_at: self.clock.unix_now(),
+        };
+        settings.apply(&mut app)?;
+        self.store.insert_app(&app).await?;
+        tracing::info!(app = %app.name, aud = %app.aud, "application created");
+        self.notify().await;
+        Ok(app)
+    }
+
+    /// The application named `name`.
+    pub async fn get(&self, name: &str) -> Result<ApplicationRecord, ManageError> {
+        self.store
+            .get_app(name)
+            .await?
+            .ok_or_else(|| ManageError::not_found(&format!("application {name}")))
+    }
+
+    /// All applications, ordered by name.
+    pub async fn list(&self) -> Result<Vec<ApplicationRecord>, ManageError> {
+        Ok(self.store.list_apps().await?)
+    }
+
+    /// Applies the settings that are set; the AUD tag never changes.
+    pub async fn update(
+        &self,
+        name: &str,
+        settings: AppSettings,
+    ) -> Result<ApplicationRecord, ManageError> {
+        let mut app = self.get(name).await?;
+        settings.apply(&mut app)?;
+        self.store.update_app(&app).await?;
+        self.notify().await;
+        Ok(app)
+    }
+
+    /// Deletes the application; its tokens stop verifying (their AUD is no longer served).
+    pub async fn delete(&self, name: &str) -> Result<(), ManageError> {
+        if !self.store.delete_app(name).await? {
+            return Err(ManageError::not_found(&format!("application {name}")));
+        }
+        self.notify().await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::MemoryStore;
+    use crate::error::ManageErrorKind;
+    use tollgate_core::ManualClock;
+
+    #[tokio::test]
+    async fn defaults_and_updates() {
+        let apps = Applications::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(ManualClock::at_unix(5)),
+        );
+        let app = apps.create("api", AppSettings::new()).await.unwrap();
+        assert!(app.aud.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(app.cookie_http_only);
+        assert_eq!(app.cookie_secure, None);
+        assert_eq!(app.policy, ServiceAuthPolicy::AnyValidServiceToken);
+        assert_eq!(app.created_at, 5);
+        let updated = apps
+            .update(
+                "api",
+                AppSettings::new()
+                    .read_service_tokens_from_header("Authorization")
+                    .policy(ServiceAuthPolicy::Tokens(vec!["a.access".into()])),
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.aud, app.aud);
+        assert_eq!(
+            updated.read_service_tokens_from_header.as_deref(),
+            Some("authorization")
+        );
+        let err = apps
+            .update(
+                "api",
+                AppSettings::new().read_service_tokens_from_header("bad header"),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ManageErrorKind::InvalidArgument);
+        let err = apps
+            .update(
+                "api",
+                AppSettings::new().session_duration(Duration::from_secs(731 * 3600)),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ManageErrorKind::InvalidArgument);
+        assert_eq!(
+            apps.create("api", AppSettings::new())
+                .await
+                .unwrap_err()
+                .kind(),
+            ManageErrorKind::Conflict
+        );
+        apps.delete("api").await.unwrap();
+        assert!(apps.list().await.unwrap().is_empty());
+    }
+}

@@ -1,0 +1,571 @@
+//! The signing-key ring: RSA-2048 keys, their rotation, and the certs document.
+//!
+//! - Keys are generated with aws-lc-rs (≈80 ms in release, off the async workers) and held
+//!   parsed, so signing a token costs one RSA private-key operation and nothing else.
+//! - `kid` is the lowercase hex SHA-256 of the key's DER SubjectPublicKeyInfo.
+//! - [`RotationPolicy`]: a new key every 42 days by default. The next key is added to the ring
+//!   (and so published on the certs endpoint) [`publish_ahead`](RotationPolicy::publish_ahead)
+//!   before it signs anything, so verifiers that cache the certs already know it; the previous
+//!   key stays published and accepted for [`keep_previous`](RotationPolicy::keep_previous)
+//!   (7 days) after it stops signing.
+//! - The ring is persisted whole through [`KeyStore::swap_ring`], a compare-and-swap on its
+//!   generation, so two instances sharing a store never both rotate: the loser reloads and uses
+//!   the winner's keys.
+//!
+//! The certs document has exactly Cloudflare's shape:
+//! `{"keys":[{"kid","kty","alg","use","e","n"}…],"public_cert":{"kid","cert"},"public_certs":[{"kid","cert"}…]}`
+//! where `cert` is a PEM self-signed X.509 certificate of the key and `public_cert` is the key
+//! currently signing.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_rs::digest::{SHA256, digest};
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use tollgate_core::AccessClaims;
+
+use crate::error::ManageError;
+use crate::store::{KeyStore, SigningKeyRecord};
+
+const DAY: u64 = 86_400;
+
+/// When keys rotate. Build with [`RotationPolicy::default`] and the `with`-style setters.
+///
+/// ```
+/// use std::time::Duration;
+/// use tollgate_issue::keys::RotationPolicy;
+///
+/// let policy = RotationPolicy::default().every(Duration::from_secs(30 * 86_400));
+/// assert_eq!(policy.rotation_period(), Duration::from_secs(30 * 86_400));
+/// assert_eq!(policy.previous_key_lifetime(), Duration::from_secs(7 * 86_400));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct RotationPolicy {
+    every: Duration,
+    keep_previous: Duration,
+    publish_ahead: Duration,
+}
+
+impl Default for RotationPolicy {
+    /// Every 42 days; previous key kept 7 days; next key published 1 day ahead.
+    fn default() -> Self {
+        Self {
+            every: Duration::from_secs(42 * DAY),
+            keep_previous: Duration::from_secs(7 * DAY),
+            publish_ahead: Duration::from_secs(DAY),
+        }
+    }
+}
+
+impl RotationPolicy {
+    /// How long each key signs (default 42 days). At least one minute.
+    pub fn every(mut self, period: Duration) -> Self {
+        self.every = period.max(Duration::from_secs(60));
+        self
+    }
+
+    /// How long a key stays published and accepted after it stops signing (default 7 days).
+    pub fn keep_previous(mut self, overlap: Duration) -> Self {
+        self.keep_previous = overlap;
+        self
+    }
+
+    /// How long before it signs the next key is published (default 1 day; capped at the
+    /// rotation period).
+    pub fn publish_ahead(mut self, ahead: Duration) -> Self {
+        self.publish_ahead = ahead;
+        self
+    }
+
+    /// The rotation period.
+    pub fn rotation_period(&self) -> Duration {
+        self.every
+    }
+
+    /// How long a retired key stays accepted.
+    pub fn previous_key_lifetime(&self) -> Duration {
+        self.keep_previous
+    }
+
+    fn secs(d: Duration) -> i64 {
+        i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+    }
+}
+
+/// A published JWK, in Cloudflare's field order.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Jwk {
+    kid: String,
+    kty: &'static str,
+    alg: &'static str,
+    #[serde(rename = "use")]
+    use_: &'static str,
+    e: String,
+    n: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct PublicCert<'a> {
+    kid: &'a str,
+    cert: &'a str,
+}
+
+/// The certs document (`GET /cdn-cgi/access/certs`), in Cloudflare's shape.
+#[derive(Debug, Serialize)]
+pub(crate) struct CertsDocument<'a> {
+    keys: Vec<&'a Jwk>,
+    public_cert: Option<PublicCert<'a>>,
+    public_certs: Vec<PublicCert<'a>>,
+}
+
+/// A ring key, parsed once: the key pair, its JWK and its certificate.
+pub(crate) struct LoadedKey {
+    pub(crate) record: SigningKeyRecord,
+    pair: KeyPair,
+    pub(crate) jwk: Jwk,
+    pub(crate) jwk_value: serde_json::Value,
+    cert_pem: String,
+}
+
+impl fmt::Debug for LoadedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedKey")
+            .field("kid", &self.record.kid)
+            .field("activates_at", &self.record.activates_at)
+            .field("expires_at", &self.record.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedKey {
+    fn load(record: SigningKeyRecord) -> Result<Self, ManageError> {
+        let pair = KeyPair::from_pkcs8(&record.private_key_pkcs8)
+            .map_err(|e| ManageError::crypto("stored signing key is not an RSA PKCS#8 key", e))?;
+        let public = pair.public_key();
+        let kid = kid_of(&pair)?;
+        if kid != record.kid {
+            return Err(ManageError::crypto(
+                "stored signing key does not match its kid",
+                format!("stored kid {}", record.kid),
+            ));
+        }
+        let jwk = Jwk {
+            kid: kid.clone(),
+            kty: "RSA",
+            alg: "RS256",
+            use_: "sig",
+            e: URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+            n: URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+        };
+        let jwk_value = serde_json::to_value(&jwk)
+            .map_err(|e| ManageError::crypto("could not encode a JWK", e))?;
+        let cert_pem = self_signed_cert(&record)?;
+        Ok(Self {
+            record,
+            pair,
+            jwk,
+            jwk_value,
+            cert_pem,
+        })
+    }
+
+    /// The key's `kid`.
+    pub(crate) fn kid(&self) -> &str {
+        &self.record.kid
+    }
+
+    fn published_at(&self, now: i64) -> bool {
+        self.record.created_at <= now && self.record.expires_at.is_none_or(|exp| exp > now)
+    }
+
+    /// Signs `claims` as a compact JWS with header `{"kid","alg":"RS256","typ":"JWT"}`. An RSA
+    /// private-key operation (≈0.7 ms): call it off the async workers.
+    pub(crate) fn sign(&self, claims: &AccessClaims) -> Result<String, ManageError> {
+        let header = format!(
+            r#"{{"kid":"{}","alg":"RS256","typ":"JWT"}}"#,
+            self.record.kid
+        );
+        let payload = serde_json::to_vec(claims)
+            .map_err(|e| ManageError::crypto("could not encode claims", e))?;
+        let mut jwt = String::with_capacity(1024);
+        URL_SAFE_NO_PAD.encode_string(header.as_bytes(), &mut jwt);
+        jwt.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut jwt);
+        let mut signature = vec![0u8; self.pair.public_modulus_len()];
+        self.pair
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                jwt.as_bytes(),
+                &mut signature,
+            )
+            .map_err(|e| ManageError::crypto("RSA signing failed", e))?;
+        jwt.push('.');
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut jwt);
+        Ok(jwt)
+    }
+}
+
+/// The loaded ring: every key parsed, sorted by activation time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyRing {
+    pub(crate) generation: u64,
+    keys: Vec<Arc<LoadedKey>>,
+}
+
+impl KeyRing {
+    /// Parses `records`, reusing already-parsed keys of `previous` with the same kid.
+    pub(crate) fn load(
+        generation: u64,
+        records: Vec<SigningKeyRecord>,
+        previous: &KeyRing,
+    ) -> Result<Self, ManageError> {
+        let known: HashMap<&str, &Arc<LoadedKey>> =
+            previous.keys.iter().map(|k| (k.kid(), k)).collect();
+        let mut keys = Vec::with_capacity(records.len());
+        for record in records {
+            match known.get(record.kid.as_str()) {
+                Some(key) if key.record == record => keys.push(Arc::clone(key)),
+                _ => keys.push(Arc::new(LoadedKey::load(record)?)),
+            }
+        }
+        keys.sort_by_key(|k| k.record.activates_at);
+        Ok(Self { generation, keys })
+    }
+
+    /// The key that signs at `now`: the latest activated one still published.
+    pub(crate) fn signing_key(&self, now: i64) -> Option<&Arc<LoadedKey>> {
+        self.keys
+            .iter()
+            .rev()
+            .find(|k| k.record.activates_at <= now && k.published_at(now))
+    }
+
+    /// Keys published (and accepted) at `now`.
+    pub(crate) fn published(&self, now: i64) -> impl Iterator<Item = &Arc<LoadedKey>> {
+        self.keys.iter().filter(move |k| k.published_at(now))
+    }
+
+    /// The certs document at `now`.
+    pub(crate) fn certs(&self, now: i64) -> CertsDocument<'_> {
+        let published: Vec<_> = self.published(now).collect();
+        CertsDocument {
+            keys: published.iter().map(|k| &k.jwk).collect(),
+            public_cert: self.signing_key(now).map(|k| PublicCert {
+                kid: k.kid(),
+                cert: &k.cert_pem,
+            }),
+            public_certs: published
+                .iter()
+                .map(|k| PublicCert {
+                    kid: k.kid(),
+                    cert: &k.cert_pem,
+                })
+                .collect(),
+        }
+    }
+
+    /// Ring records, for tests and status output.
+    pub(crate) fn records(&self) -> impl Iterator<Item = &SigningKeyRecord> {
+        self.keys.iter().map(|k| &k.record)
+    }
+}
+
+/// Generates a new RSA-2048 signing key record (blocking: ≈80 ms release, more in debug).
+pub(crate) fn generate_key(now: i64, activates_at: i64) -> Result<SigningKeyRecord, ManageError> {
+    let pair = KeyPair::generate(KeySize::Rsa2048)
+        .map_err(|e| ManageError::crypto("RSA key generation failed", e))?;
+    let pkcs8: Pkcs8V1Der<'static> = pair
+        .as_der()
+        .map_err(|e| ManageError::crypto("could not encode the key as PKCS#8", e))?;
+    Ok(SigningKeyRecord {
+        kid: kid_of(&pair)?,
+        private_key_pkcs8: pkcs8.as_ref().to_vec(),
+        created_at: now,
+        activates_at,
+        retires_at: None,
+        expires_at: None,
+    })
+}
+
+fn kid_of(pair: &KeyPair) -> Result<String, ManageError> {
+    let spki: PublicKeyX509Der<'static> = pair
+        .public_key()
+        .as_der()
+        .map_err(|e| ManageError::crypto("could not encode the public key", e))?;
+    Ok(hex::encode(digest(&SHA256, spki.as_ref())))
+}
+
+async fn generate_off_thread(now: i64, activates_at: i64) -> Result<SigningKeyRecord, ManageError> {
+    tokio::task::spawn_blocking(move || generate_key(now, activates_at))
+        .await
+        .map_err(|e| ManageError::crypto("key generation task failed", e))?
+}
+
+/// What a maintenance pass must do to the ring at `now`.
+#[derive(Debug, PartialEq, Eq)]
+enum Plan {
+    Nothing,
+    /// Drop expired keys only.
+    Prune(Vec<SigningKeyRecord>),
+    /// Add a key activating at the given time; the ring has been updated to retire the current.
+    Add(Vec<SigningKeyRecord>, i64),
+}
+
+fn plan(records: &[SigningKeyRecord], now: i64, policy: &RotationPolicy) -> Plan {
+    let mut ring: Vec<SigningKeyRecord> = records
+        .iter()
+        .filter(|k| k.expires_at.is_none_or(|exp| exp > now))
+        .cloned()
+        .collect();
+    ring.sort_by_key(|k| k.activates_at);
+    let pruned = ring.len() != records.len();
+    let period = RotationPolicy::secs(policy.every);
+    let ahead = RotationPolicy::secs(policy.publish_ahead.min(policy.every));
+    let overlap = RotationPolicy::secs(policy.keep_previous);
+
+    let current = ring.iter().rposition(|k| k.activates_at <= now);
+    let Some(current) = current else {
+        // No signing key at all (fresh store, or everything expired): one that signs now.
+        return Plan::Add(ring, now);
+    };
+    let has_next = ring[current + 1..].iter().any(|k| k.activates_at > now);
+    let due = ring[current].activates_at.saturating_add(period);
+    if !has_next && now >= due.saturating_sub(ahead) {
+        let activates_at = due.max(now.saturating_add(ahead));
+        let key = &mut ring[current];
+        key.retires_at = Some(activates_at);
+        key.expires_at = Some(activates_at.saturating_add(overlap));
+        return Plan::Add(ring, activates_at);
+    }
+    if pruned {
+        Plan::Prune(ring)
+    } else {
+        Plan::Nothing
+    }
+}
+
+/// Whether a maintenance pass at `now` would change the ring.
+pub(crate) fn needs_work(records: &[SigningKeyRecord], now: i64, policy: &RotationPolicy) -> bool {
+    plan(records, now, policy) != Plan::Nothing
+}
+
+/// Brings the stored ring up to date at `now` (adding the next key when due, dropping expired
+/// ones), or rotates at once when `rotate_now`. Returns the ring as stored afterwards. Safe to
+/// run on several instances at once: the store's compare-and-swap picks one writer.
+pub(crate) async fn maintain(
+    store: &dyn KeyStore,
+    now: i64,
+    policy: &RotationPolicy,
+    rotate_now: bool,
+) -> Result<(u64, Vec<SigningKeyRecord>), ManageError> {
+    for _ in 0..5 {
+        let (generation, records) = store.load_ring().await?;
+        let (mut ring, activates_at) = if rotate_now {
+            let overlap = RotationPolicy::secs(policy.keep_previous);
+            let mut ring: Vec<SigningKeyRecord> = records
+                .iter()
+                .filter(|k| k.expires_at.is_none_or(|exp| exp > now) && k.activates_at <= now)
+                .cloned()
+                .collect();
+            for key in &mut ring {
+                key.retires_at = Some(key.retires_at.map_or(now, |r| r.min(now)));
+                let exp = now.saturating_add(overlap);
+                key.expires_at = Some(key.expires_at.map_or(exp, |e| e.min(exp)));
+            }
+            (ring, now)
+        } else {
+            match plan(&records, now, policy) {
+                Plan::Nothing => return Ok((generation, records)),
+                Plan::Prune(ring) => {
+                    if store.swap_ring(generation, &ring).await? {
+                        return Ok((generation + 1, ring));
+                    }
+                    continue;
+                }
+                Plan::Add(ring, activates_at) => (ring, activates_at),
+            }
+        };
+        let key = generate_off_thread(now, activates_at).await?;
+        tracing::info!(kid = %key.kid, activates_at, "new signing key added to the ring");
+        ring.push(key);
+        if store.swap_ring(generation, &ring).await? {
+            return Ok((generation + 1, ring));
+        }
+        // Another instance wrote the ring first: reload and plan again on top of its ring
+        // (a manual rotation still happens; a scheduled one usually finds nothing left to do).
+        tracing::debug!("another instance changed the key ring first; reloading");
+    }
+    Err(ManageError::new(
+        crate::error::ManageErrorKind::Store,
+        "the key ring kept changing under us; gave up after 5 attempts",
+    ))
+}
+
+fn self_signed_cert(record: &SigningKeyRecord) -> Result<String, ManageError> {
+    let key = rcgen::KeyPair::try_from(record.private_key_pkcs8.as_slice())
+        .map_err(|e| ManageError::crypto("could not load the key for its certificate", e))?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
+        .map_err(|e| ManageError::crypto("bad certificate parameters", e))?;
+    let mut name = rcgen::DistinguishedName::new();
+    name.push(rcgen::DnType::CommonName, "tollgate access signing key");
+    params.distinguished_name = name;
+    let (y, m, d) = civil_date(record.created_at.saturating_sub(DAY as i64));
+    params.not_before = rcgen::date_time_ymd(y, m, d);
+    let (y, m, d) = civil_date(record.created_at.saturating_add(366 * DAY as i64));
+    params.not_after = rcgen::date_time_ymd(y, m, d);
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| ManageError::crypto("could not sign the key's certificate", e))?;
+    Ok(cert.pem())
+}
+
+/// (year, month, day) of a unix time, UTC (Howard Hinnant's `civil_from_days`).
+fn civil_date(unix: i64) -> (i32, u8, u8) {
+    let days = unix.div_euclid(DAY as i64);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let year = i32::try_from(year.clamp(1950, 9999)).unwrap_or(9999);
+    (year, month as u8, day as u8)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::sync::OnceLock;
+
+    /// Two pre-generated key records, shared by tests so each test does not pay for keygen.
+    pub(crate) fn test_keys() -> &'static [SigningKeyRecord; 2] {
+        static KEYS: OnceLock<[SigningKeyRecord; 2]> = OnceLock::new();
+        KEYS.get_or_init(|| [generate_key(0, 0).unwrap(), generate_key(0, 0).unwrap()])
+    }
+
+    fn key(activates_at: i64) -> SigningKeyRecord {
+        SigningKeyRecord {
+            kid: format!("k{activates_at}"),
+            private_key_pkcs8: vec![],
+            created_at: activates_at,
+            activates_at,
+            retires_at: None,
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_date(0), (1970, 1, 1));
+        assert_eq!(civil_date(1_700_000_000), (2023, 11, 14));
+        assert_eq!(civil_date(951_782_400), (2000, 2, 29));
+    }
+
+    #[test]
+    fn plan_follows_the_policy() {
+        let policy = RotationPolicy::default();
+        let day = DAY as i64;
+        // Empty ring: a key now.
+        assert_eq!(plan(&[], 100, &policy), Plan::Add(vec![], 100));
+        // Fresh key: nothing to do for 41 days.
+        let ring = vec![key(0)];
+        assert_eq!(plan(&ring, 40 * day, &policy), Plan::Nothing);
+        // Day 41: the next key is published, activating on day 42.
+        let Plan::Add(updated, at) = plan(&ring, 41 * day, &policy) else {
+            panic!("expected a new key")
+        };
+        assert_eq!(at, 42 * day);
+        assert_eq!(updated[0].retires_at, Some(42 * day));
+        assert_eq!(updated[0].expires_at, Some(49 * day));
+        // With the next key pending, nothing more happens.
+        let mut ring = updated;
+        ring.push(key(42 * day));
+        assert_eq!(plan(&ring, 41 * day + 10, &policy), Plan::Nothing);
+        // After the overlap the old key is dropped.
+        let Plan::Prune(pruned) = plan(&ring, 49 * day, &policy) else {
+            panic!("expected pruning")
+        };
+        assert_eq!(pruned.len(), 1);
+        assert_eq!(pruned[0].kid, format!("k{}", 42 * day));
+        // An instance down past the due date still publishes ahead of signing.
+        let Plan::Add(_, at) = plan(&[key(0)], 100 * day, &policy) else {
+            panic!("expected a new key")
+        };
+        assert_eq!(at, 101 * day);
+    }
+
+    #[test]
+    fn kid_jwk_and_certificate() {
+        let record = test_keys()[0].clone();
+        let loaded = LoadedKey::load(record.clone()).unwrap();
+        assert_eq!(loaded.kid().len(), 64);
+        assert_eq!(loaded.jwk.e, "AQAB");
+        let n = URL_SAFE_NO_PAD.decode(&loaded.jwk.n).unwrap();
+        assert_eq!(n.len(), 256, "RSA-2048 modulus");
+        assert!(loaded.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        let mut tampered = record;
+        tampered.kid = "0".repeat(64);
+        assert!(LoadedKey::load(tampered).is_err());
+    }
+
+    #[test]
+    fn signatures_verify_with_jsonwebtoken() {
+        let loaded = LoadedKey::load(test_keys()[0].clone()).unwrap();
+        let claims = AccessClaims::service_token("aud", "https://team.example", "c.access", 1, 2);
+        let jwt = loaded.sign(&claims).unwrap();
+        let header = jsonwebtoken::decode_header(&jwt).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(loaded.kid()));
+        let key =
+            jsonwebtoken::DecodingKey::from_rsa_components(&loaded.jwk.n, &loaded.jwk.e).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.validate_exp = false;
+        validation.set_audience(&["aud"]);
+        let data = jsonwebtoken::decode::<serde_json::Value>(&jwt, &key, &validation).unwrap();
+        assert_eq!(data.claims["common_name"], "c.access");
+        assert_eq!(data.claims["sub"], "");
+    }
+
+    #[tokio::test]
+    async fn two_instances_never_both_rotate() {
+        let store = crate::MemoryStore::new();
+        let policy = RotationPolicy::default();
+        let (a, b) = tokio::join!(
+            maintain(&store, 1000, &policy, false),
+            maintain(&store, 1000, &policy, false)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.1.len(), 1);
+        assert_eq!(a.1, b.1, "both see the winner's single key");
+        let (generation, ring) = store.load_ring().await.unwrap();
+        assert_eq!((generation, ring.len()), (1, 1));
+        // A manual rotation retires the current key at once and keeps it for the overlap.
+        let (_, ring) = maintain(&store, 2000, &policy, true).await.unwrap();
+        assert_eq!(ring.len(), 2);
+        assert_eq!(ring[0].retires_at, Some(2000));
+        assert_eq!(ring[0].expires_at, Some(2000 + 7 * DAY as i64));
+        assert_eq!(ring[1].activates_at, 2000);
+        let loaded = KeyRing::load(2, ring, &KeyRing::default()).unwrap();
+        assert_eq!(
+            loaded.signing_key(2000).unwrap().kid(),
+            loaded.keys[1].kid()
+        );
+        let certs = serde_json::to_value(loaded.certs(2000)).unwrap();
+        assert_eq!(certs["keys"].as_array().unwrap().len(), 2);
+        assert_eq!(certs["public_certs"].as_array().unwrap().len(), 2);
+        assert_eq!(certs["public_cert"]["kid"], loaded.keys[1].kid());
+    }
+}

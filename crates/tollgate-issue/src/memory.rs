@@ -1,0 +1,211 @@
+//! [`MemoryStore`]: every store trait in memory, for tests, development and single-process
+//! apps that can afford to lose their tokens on restart.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::store::{
+    AppStore, ApplicationRecord, KeyStore, Revision, ServiceTokenRecord, SigningKeyRecord,
+    StoreError, StoreFuture, TokenStore,
+};
+
+/// Tokens, keys and applications in memory. Implements [`TokenStore`], [`KeyStore`] and
+/// [`AppStore`]; share one `Arc<MemoryStore>` between them.
+#[derive(Default)]
+pub struct MemoryStore {
+    revision: AtomicU64,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    tokens: BTreeMap<String, ServiceTokenRecord>,
+    apps: BTreeMap<String, ApplicationRecord>,
+    ring: (u64, Vec<SigningKeyRecord>),
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.lock();
+        f.debug_struct("MemoryStore")
+            .field("revision", &self.revision.load(Ordering::SeqCst))
+            .field("tokens", &inner.tokens.len())
+            .field("apps", &inner.apps.len())
+            .field("keys", &inner.ring.1.len())
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn bump(&self) {
+        self.revision.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn ready<'a, T: Send + 'a>(result: Result<T, StoreError>) -> StoreFuture<'a, T> {
+        Box::pin(std::future::ready(result))
+    }
+}
+
+impl Revision for MemoryStore {
+    fn revision(&self) -> StoreFuture<'_, u64> {
+        Self::ready(Ok(self.revision.load(Ordering::SeqCst)))
+    }
+}
+
+impl TokenStore for MemoryStore {
+    fn insert_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()> {
+        let mut inner = self.lock();
+        let result = if inner.tokens.contains_key(&token.client_id)
+            || inner.tokens.values().any(|t| t.name == token.name)
+        {
+            Err(StoreError::Conflict(format!(
+                "service token {}",
+                token.client_id
+            )))
+        } else {
+            inner.tokens.insert(token.client_id.clone(), token.clone());
+            self.bump();
+            Ok(())
+        };
+        Self::ready(result)
+    }
+
+    fn get_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>> {
+        Self::ready(Ok(self.lock().tokens.get(client_id).cloned()))
+    }
+
+    fn list_tokens(&self) -> StoreFuture<'_, Vec<ServiceTokenRecord>> {
+        let mut tokens: Vec<_> = self.lock().tokens.values().cloned().collect();
+        tokens.sort_by(|a, b| a.name.cmp(&b.name));
+        Self::ready(Ok(tokens))
+    }
+
+    fn update_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()> {
+        let mut inner = self.lock();
+        let result = match inner.tokens.get_mut(&token.client_id) {
+            Some(stored) => {
+                let last_seen_at = stored.last_seen_at;
+                *stored = token.clone();
+                stored.last_seen_at = last_seen_at;
+                self.bump();
+                Ok(())
+            }
+            None => Err(StoreError::NotFound(format!(
+                "service token {}",
+                token.client_id
+            ))),
+        };
+        Self::ready(result)
+    }
+
+    fn delete_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
+        let removed = self.lock().tokens.remove(client_id).is_some();
+        if removed {
+            self.bump();
+        }
+        Self::ready(Ok(removed))
+    }
+
+    fn record_last_seen<'a>(&'a self, seen: &'a [(String, i64)]) -> StoreFuture<'a, ()> {
+        let mut inner = self.lock();
+        for (client_id, at) in seen {
+            if let Some(token) = inner.tokens.get_mut(client_id) {
+                if token.last_seen_at.is_none_or(|old| old < *at) {
+                    token.last_seen_at = Some(*at);
+                }
+            }
+        }
+        Self::ready(Ok(()))
+    }
+}
+
+impl KeyStore for MemoryStore {
+    fn load_ring(&self) -> StoreFuture<'_, (u64, Vec<SigningKeyRecord>)> {
+        Self::ready(Ok(self.lock().ring.clone()))
+    }
+
+    fn swap_ring<'a>(
+        &'a self,
+        expected: u64,
+        ring: &'a [SigningKeyRecord],
+    ) -> StoreFuture<'a, bool> {
+        let mut inner = self.lock();
+        let swapped = inner.ring.0 == expected;
+        if swapped {
+            inner.ring = (expected + 1, ring.to_vec());
+            self.bump();
+        }
+        Self::ready(Ok(swapped))
+    }
+}
+
+impl AppStore for MemoryStore {
+    fn insert_app<'a>(&'a self, app: &'a ApplicationRecord) -> StoreFuture<'a, ()> {
+        let mut inner = self.lock();
+        let result = if inner.apps.contains_key(&app.name) {
+            Err(StoreError::Conflict(format!("application {}", app.name)))
+        } else {
+            inner.apps.insert(app.name.clone(), app.clone());
+            self.bump();
+            Ok(())
+        };
+        Self::ready(result)
+    }
+
+    fn get_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>> {
+        Self::ready(Ok(self.lock().apps.get(name).cloned()))
+    }
+
+    fn list_apps(&self) -> StoreFuture<'_, Vec<ApplicationRecord>> {
+        Self::ready(Ok(self.lock().apps.values().cloned().collect()))
+    }
+
+    fn update_app<'a>(&'a self, app: &'a ApplicationRecord) -> StoreFuture<'a, ()> {
+        let mut inner = self.lock();
+        let result = match inner.apps.get_mut(&app.name) {
+            Some(stored) => {
+                *stored = app.clone();
+                self.bump();
+                Ok(())
+            }
+            None => Err(StoreError::NotFound(format!("application {}", app.name))),
+        };
+        Self::ready(result)
+    }
+
+    fn delete_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        let removed = self.lock().apps.remove(name).is_some();
+        if removed {
+            self.bump();
+        }
+        Self::ready(Ok(removed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn ring_swap_is_compare_and_swap() {
+        let store = MemoryStore::new();
+        assert_eq!(store.load_ring().await.unwrap(), (0, vec![]));
+        let r0 = store.revision().await.unwrap();
+        assert!(store.swap_ring(0, &[]).await.unwrap());
+        assert!(!store.swap_ring(0, &[]).await.unwrap(), "stale generation");
+        assert_eq!(store.load_ring().await.unwrap().0, 1);
+        assert!(store.revision().await.unwrap() > r0);
+    }
+}

@@ -1,0 +1,525 @@
+//! Service tokens: create, list, refresh, rotate, revoke.
+//!
+//! [`ServiceTokens`] manages the tokens of a [`TokenStore`] on its own, with no server running
+//! (the `tollgate` CLI uses it directly); an [`Issuer`](crate::Issuer) hands out one wired to
+//! its store so that changes show up in its snapshot at once.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use tollgate_core::ManualClock;
+//! use tollgate_issue::{MemoryStore, ServiceTokens, TokenDuration};
+//!
+//! let clock = ManualClock::at_unix(1_700_000_000);
+//! let tokens = ServiceTokens::new(Arc::new(MemoryStore::new()), Arc::new(clock.clone()));
+//! let (token, secret) = tokens.create("ci-bot", "8760h".parse()?).await?;
+//! assert!(token.client_id.ends_with(".access"));
+//! assert!(token.accepts_secret(secret.expose_secret(), clock_now(&clock)));
+//!
+//! // Rotate, keeping the old secret valid for a day.
+//! let new_secret = tokens.rotate_secret(&token.client_id, Some(Duration::from_secs(86_400))).await?;
+//! let token = tokens.get(&token.client_id).await?;
+//! assert!(token.accepts_secret(secret.expose_secret(), clock_now(&clock)));
+//! assert!(token.accepts_secret(new_secret.expose_secret(), clock_now(&clock)));
+//! # fn clock_now(c: &ManualClock) -> i64 { use tollgate_core::Clock; c.unix_now() }
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use tollgate_core::SharedClock;
+
+use crate::error::{ManageError, ManageErrorKind};
+use crate::secret::{self, ClientSecret, secret_matches};
+use crate::store::{ServiceTokenRecord, TokenDuration, TokenStore};
+
+/// Tokens expiring within this window raise a warning (one week, as Cloudflare's e-mails do).
+pub const EXPIRY_WARNING_WINDOW: Duration = Duration::from_secs(7 * 86_400);
+
+/// The shortest grace period for a rotated secret (1 h).
+pub const MIN_GRACE: Duration = Duration::from_secs(3_600);
+/// The longest grace period for a rotated secret (30 days).
+pub const MAX_GRACE: Duration = Duration::from_secs(30 * 86_400);
+
+impl ServiceTokenRecord {
+    /// Whether the token has expired at `now` (unix seconds).
+    pub fn is_expired_at(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|exp| exp <= now)
+    }
+
+    /// Whether `secret` is the token's current secret, or its previous secret within the grace
+    /// period, at `now`. Hashes are compared in constant time. Does not check expiry.
+    pub fn accepts_secret(&self, secret: &str, now: i64) -> bool {
+        let current = secret_matches(secret, &self.secret_hash);
+        let previous = match (self.previous_secret_hash, self.previous_secret_expires_at) {
+            (Some(hash), Some(until)) => secret_matches(secret, &hash) && now < until,
+            _ => false,
+        };
+        current | previous
+    }
+}
+
+/// A token about to expire: what the expiry hook receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiryWarning {
+    /// The token's client ID.
+    pub client_id: String,
+    /// The token's name.
+    pub name: String,
+    /// When it expires (unix seconds).
+    pub expires_at: i64,
+}
+
+/// Manages service tokens in a [`TokenStore`]. Cheap to clone.
+#[derive(Clone)]
+pub struct ServiceTokens {
+    store: Arc<dyn TokenStore>,
+    clock: SharedClock,
+    issuer: Option<Weak<crate::issuer::Inner>>,
+}
+
+impl fmt::Debug for ServiceTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceTokens")
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceTokens {
+    /// A manager over `store`, reading "now" from `clock`.
+    pub fn new(store: Arc<dyn TokenStore>, clock: SharedClock) -> Self {
+        Self {
+            store,
+            clock,
+            issuer: None,
+        }
+    }
+
+    /// Wires the manager to an issuer, whose snapshot is reloaded after every change.
+    pub(crate) fn with_issuer(mut self, issuer: Weak<crate::issuer::Inner>) -> Self {
+        self.issuer = Some(issuer);
+        self
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.unix_now()
+    }
+
+    async fn notify(&self) {
+        if let Some(issuer) = self.issuer.as_ref().and_then(Weak::upgrade) {
+            issuer.reload_logged().await;
+        }
+    }
+
+    /// Creates a token named `name` living `duration` from now. Returns the record and the
+    /// secret, which is not stored and cannot be shown again.
+    pub async fn create(
+        &self,
+        name: &str,
+        duration: TokenDuration,
+    ) -> Result<(ServiceTokenRecord, ClientSecret), ManageError> {
+        let secret = ClientSecret::generate();
+        let record = self
+            .insert(name, secret::generate_client_id(), &secret, duration)
+            .await?;
+        Ok((record, secret))
+    }
+
+    /// Imports an existing token (e.g. one created in Cloudflare's dashboard) with its client ID
+    /// and secret; legacy 64-hex secrets are accepted (see [`ClientSecret::parse`]).
+    pub async fn import(
+        &self,
+        name: &str,
+        client_id: &str,
+        secret: &ClientSecret,
+        duration: TokenDuration,
+    ) -> Result<ServiceTokenRecord, ManageError> {
+        if !secret::is_client_id(client_id) {
+            return Err(ManageError::invalid(
+                "client ID must be 32 lowercase hex digits followed by `.access`",
+            ));
+        }
+        self.insert(name, client_id.to_owned(), secret, duration)
+            .await
+    }
+
+    async fn insert(
+        &self,
+        name: &str,
+        client_id: String,
+        secret: &ClientSecret,
+        duration: TokenDuration,
+    ) -> Result<ServiceTokenRecord, ManageError> {
+        let name = validate_name(name)?;
+        if self.find_by_name(name).await?.is_some() {
+            return Err(ManageError::new(
+                ManageErrorKind::Conflict,
+                format!("a service token named {name:?} already exists"),
+            ));
+        }
+        let now = self.now();
+        let record = ServiceTokenRecord {
+            id: secret::random_uuid(),
+            name: name.to_owned(),
+            client_id,
+            secret_hash: secret.hash(),
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            duration,
+            created_at: now,
+            updated_at: now,
+            expires_at: duration.expiry_from(now),
+            last_seen_at: None,
+        };
+        self.store.insert_token(&record).await?;
+        tracing::info!(client_id = %record.client_id, name = %record.name, "service token created");
+        self.notify().await;
+        Ok(record)
+    }
+
+    /// All tokens, ordered by name.
+    pub async fn list(&self) -> Result<Vec<ServiceTokenRecord>, ManageError> {
+        Ok(self.store.list_tokens().await?)
+    }
+
+    /// The token with this client ID.
+    pub async fn get(&self, client_id: &str) -> Result<ServiceTokenRecord, ManageError> {
+        self.store
+            .get_token(client_id)
+            .await?
+            .ok_or_else(|| ManageError::not_found(&format!("service token {client_id}")))
+    }
+
+    /// The token with this client ID, or else with this name (for CLIs).
+    pub async fn find(&self, client_id_or_name: &str) -> Result<ServiceTokenRecord, ManageError> {
+        if let Some(token) = self.store.get_token(client_id_or_name).await? {
+            return Ok(token);
+        }
+        self.find_by_name(client_id_or_name)
+            .await?
+            .ok_or_else(|| ManageError::not_found(&format!("service token {client_id_or_name}")))
+    }
+
+    async fn find_by_name(&self, name: &str) -> Result<Option<ServiceTokenRecord>, ManageError> {
+        Ok(self
+            .store
+            .list_tokens()
+            .await?
+            .into_iter()
+            .find(|t| t.name == name))
+    }
+
+    async fn update(
+        &self,
+        client_id: &str,
+        change: impl FnOnce(&mut ServiceTokenRecord, i64),
+    ) -> Result<ServiceTokenRecord, ManageError> {
+        let mut token = self.get(client_id).await?;
+        let now = self.now();
+        change(&mut token, now);
+        token.updated_at = now;
+        self.store.update_token(&token).await?;
+        self.notify().await;
+        Ok(token)
+    }
+
+    /// Extends the token's life by its duration, counted from now.
+    pub async fn refresh(&self, client_id: &str) -> Result<ServiceTokenRecord, ManageError> {
+        let token = self
+            .update(client_id, |t, now| {
+                t.expires_at = t.duration.expiry_from(now)
+            })
+            .await?;
+        tracing::info!(client_id, expires_at = ?token.expires_at, "service token refreshed");
+        Ok(token)
+    }
+
+    /// Changes the token's duration; the new duration applies from now (as a refresh would).
+    pub async fn set_duration(
+        &self,
+        client_id: &str,
+        duration: TokenDuration,
+    ) -> Result<ServiceTokenRecord, ManageError> {
+        self.update(client_id, |t, now| {
+            t.duration = duration;
+            t.expires_at = duration.expiry_from(now);
+        })
+        .await
+    }
+
+    /// Replaces the token's secret and returns the new one. With `grace`, the previous secret
+    /// stays valid that long (1 h to 30 days); with `None` it stops working at once.
+    pub async fn rotate_secret(
+        &self,
+        client_id: &str,
+        grace: Option<Duration>,
+    ) -> Result<ClientSecret, ManageError> {
+        if let Some(grace) = grace {
+            if !(MIN_GRACE..=MAX_GRACE).contains(&grace) {
+                return Err(ManageError::invalid(
+                    "grace period must be between 1h and 30 days (720h), or none",
+                ));
+            }
+        }
+        let secret = ClientSecret::generate();
+        let hash = secret.hash();
+        self.update(client_id, |t, now| {
+            match grace {
+                Some(grace) => {
+                    let secs = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+                    t.previous_secret_hash = Some(t.secret_hash);
+                    t.previous_secret_expires_at = Some(now.saturating_add(secs));
+                }
+                None => {
+                    t.previous_secret_hash = None;
+                    t.previous_secret_expires_at = None;
+                }
+            }
+            t.secret_hash = hash;
+        })
+        .await?;
+        tracing::info!(client_id, grace_secs = ?grace.map(|g| g.as_secs()), "service token secret rotated");
+        Ok(secret)
+    }
+
+    /// Deletes (revokes) the token. Its secret and every application token minted for it stop
+    /// working (on other instances sharing the store, within their reload interval).
+    pub async fn delete(&self, client_id: &str) -> Result<(), ManageError> {
+        if !self.store.delete_token(client_id).await? {
+            return Err(ManageError::not_found(&format!(
+                "service token {client_id}"
+            )));
+        }
+        tracing::info!(client_id, "service token deleted");
+        self.notify().await;
+        Ok(())
+    }
+
+    /// Tokens not yet expired that expire within `within` from now, soonest first.
+    pub async fn expiring(&self, within: Duration) -> Result<Vec<ServiceTokenRecord>, ManageError> {
+        let now = self.now();
+        let mut tokens = self.list().await?;
+        tokens.retain(|t| expires_within(t, now, within));
+        tokens.sort_by_key(|t| t.expires_at);
+        Ok(tokens)
+    }
+}
+
+pub(crate) fn expires_within(token: &ServiceTokenRecord, now: i64, within: Duration) -> bool {
+    let within = i64::try_from(within.as_secs()).unwrap_or(i64::MAX);
+    token
+        .expires_at
+        .is_some_and(|exp| exp > now && exp <= now.saturating_add(within))
+}
+
+pub(crate) fn validate_name(name: &str) -> Result<&str, ManageError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+        return Err(ManageError::invalid(
+            "name must be 1 to 200 characters with no control characters",
+        ));
+    }
+    Ok(name)
+}
+
+/// Last-use times gathered in memory and written to the store in batches, so a request never
+/// waits on a store write.
+#[derive(Debug, Default)]
+pub(crate) struct LastSeen {
+    pending: Mutex<HashMap<String, i64>>,
+}
+
+impl LastSeen {
+    pub(crate) fn touch(&self, client_id: &str, now: i64) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        match pending.get_mut(client_id) {
+            Some(seen) => *seen = (*seen).max(now),
+            None => {
+                pending.insert(client_id.to_owned(), now);
+            }
+        }
+    }
+
+    pub(crate) fn drain(&self) -> Vec<(String, i64)> {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.drain().collect()
+    }
+
+    /// Writes the pending times; on failure they are kept for the next flush.
+    pub(crate) async fn flush(&self, store: &dyn TokenStore) {
+        let batch = self.drain();
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(err) = store.record_last_seen(&batch).await {
+            tracing::warn!(error = %err, count = batch.len(), "could not record service-token last use; will retry");
+            for (id, at) in batch {
+                self.touch(&id, at);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::MemoryStore;
+    use tollgate_core::{Clock, ManualClock};
+
+    fn manager() -> (ServiceTokens, ManualClock, Arc<MemoryStore>) {
+        let clock = ManualClock::at_unix(1_700_000_000);
+        let store = Arc::new(MemoryStore::new());
+        (
+            ServiceTokens::new(store.clone(), Arc::new(clock.clone())),
+            clock,
+            store,
+        )
+    }
+
+    #[tokio::test]
+    async fn create_list_get_delete() {
+        let (tokens, clock, _) = manager();
+        let (token, secret) = tokens
+            .create("bot", TokenDuration::default())
+            .await
+            .unwrap();
+        assert_eq!(token.expires_at, Some(clock.unix_now() + 31_536_000));
+        assert_ne!(token.secret_hash, [0; 32]);
+        assert!(token.accepts_secret(secret.expose_secret(), clock.unix_now()));
+        assert!(!token.accepts_secret("tgs_wrong", clock.unix_now()));
+        let err = tokens
+            .create(" bot ", TokenDuration::Forever)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ManageErrorKind::Conflict);
+        assert_eq!(tokens.list().await.unwrap().len(), 1);
+        assert_eq!(tokens.find("bot").await.unwrap().client_id, token.client_id);
+        tokens.delete(&token.client_id).await.unwrap();
+        assert_eq!(
+            tokens.get(&token.client_id).await.unwrap_err().kind(),
+            ManageErrorKind::NotFound
+        );
+        assert_eq!(
+            tokens.delete(&token.client_id).await.unwrap_err().kind(),
+            ManageErrorKind::NotFound
+        );
+    }
+
+    #[tokio::test]
+    async fn refresh_and_duration() {
+        let (tokens, clock, _) = manager();
+        let (token, _) = tokens.create("bot", "1h".parse().unwrap()).await.unwrap();
+        clock.advance(Duration::from_secs(1800));
+        let token = tokens.refresh(&token.client_id).await.unwrap();
+        assert_eq!(token.expires_at, Some(clock.unix_now() + 3600));
+        let token = tokens
+            .set_duration(&token.client_id, TokenDuration::Forever)
+            .await
+            .unwrap();
+        assert_eq!(token.expires_at, None);
+        assert!(!token.is_expired_at(i64::MAX));
+    }
+
+    #[tokio::test]
+    async fn rotation_with_and_without_grace() {
+        let (tokens, clock, _) = manager();
+        let (token, old) = tokens
+            .create("bot", TokenDuration::default())
+            .await
+            .unwrap();
+        for bad in [Duration::from_secs(60), Duration::from_secs(31 * 86_400)] {
+            let err = tokens
+                .rotate_secret(&token.client_id, Some(bad))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ManageErrorKind::InvalidArgument);
+        }
+        let new = tokens
+            .rotate_secret(&token.client_id, Some(MIN_GRACE))
+            .await
+            .unwrap();
+        let record = tokens.get(&token.client_id).await.unwrap();
+        let now = clock.unix_now();
+        assert!(record.accepts_secret(old.expose_secret(), now));
+        assert!(record.accepts_secret(new.expose_secret(), now));
+        assert!(!record.accepts_secret(old.expose_secret(), now + 3600));
+        assert!(record.accepts_secret(new.expose_secret(), now + 3600));
+
+        let newest = tokens.rotate_secret(&token.client_id, None).await.unwrap();
+        let record = tokens.get(&token.client_id).await.unwrap();
+        assert!(!record.accepts_secret(new.expose_secret(), now));
+        assert!(record.accepts_secret(newest.expose_secret(), now));
+    }
+
+    #[tokio::test]
+    async fn expiring_lists_tokens_inside_the_window() {
+        let (tokens, clock, _) = manager();
+        tokens.create("soon", "48h".parse().unwrap()).await.unwrap();
+        tokens
+            .create("later", "8760h".parse().unwrap())
+            .await
+            .unwrap();
+        tokens
+            .create("never", TokenDuration::Forever)
+            .await
+            .unwrap();
+        let soon = tokens.expiring(EXPIRY_WARNING_WINDOW).await.unwrap();
+        assert_eq!(soon.len(), 1);
+        assert_eq!(soon[0].name, "soon");
+        clock.advance(Duration::from_secs(3 * 86_400));
+        assert!(
+            tokens
+                .expiring(EXPIRY_WARNING_WINDOW)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn import_accepts_legacy_secrets() {
+        let (tokens, clock, _) = manager();
+        let legacy = "0f6e4b4c9a1d2e3f405162738495a6b7c8d9eafb0c1d2e3f405162738495a6b7";
+        let secret = ClientSecret::parse(legacy).unwrap();
+        let token = tokens
+            .import(
+                "legacy",
+                "0123456789abcdef0123456789abcdef.access",
+                &secret,
+                TokenDuration::Forever,
+            )
+            .await
+            .unwrap();
+        assert!(token.accepts_secret(legacy, clock.unix_now()));
+        let err = tokens
+            .import("x", "nope", &secret, TokenDuration::Forever)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ManageErrorKind::InvalidArgument);
+    }
+
+    #[tokio::test]
+    async fn last_seen_is_batched() {
+        let (tokens, _, store) = manager();
+        let (token, _) = tokens
+            .create("bot", TokenDuration::default())
+            .await
+            .unwrap();
+        let seen = LastSeen::default();
+        seen.touch(&token.client_id, 10);
+        seen.touch(&token.client_id, 30);
+        seen.touch(&token.client_id, 20);
+        seen.flush(store.as_ref()).await;
+        assert_eq!(
+            tokens.get(&token.client_id).await.unwrap().last_seen_at,
+            Some(30)
+        );
+        assert!(seen.drain().is_empty());
+    }
+}
