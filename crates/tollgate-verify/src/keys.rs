@@ -1,0 +1,441 @@
+//! The key cache: the current key set behind an [`ArcSwap`], read without locks on every
+//! request, refreshed by a single flight of fetches.
+//!
+//! - **Reads** load an `Arc` snapshot: no lock, no await.
+//! - **Unknown `kid`**: one fetch at a time (later callers join it), and for remote sources no
+//!   new fetch until a cooldown has passed since the last one started, so a flood of bogus
+//!   `kid`s costs one fetch per cooldown.
+//! - **Background refresh**: a task spawned on the first verification sleeps until the set's
+//!   max age (`Cache-Control`) runs out, then refetches, backing off on failure. It holds only a
+//!   `Weak` reference and is aborted when the cache is dropped.
+//! - **Failures**: the last good keys keep serving until `max_age + max_stale`, with a warning
+//!   per failed fetch; past that, verification answers `KeysUnavailable`.
+//! - No lock is ever held across a fetch: the mutex guards only the "who is fetching" record.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Shared};
+use serde_json::Value;
+use tokio::task::AbortHandle;
+use tollgate_core::SharedClock;
+
+use crate::algorithm::Algorithm;
+use crate::config::VerifyConfig;
+use crate::error::{FetchError, FetchErrorKind};
+use crate::key::PublicKey;
+use crate::source::{KeySet, KeySource};
+
+/// Upper bound on any max age, whatever the source says.
+const MAX_AGE_CAP: Duration = Duration::from_secs(24 * 3600);
+
+/// A `kid`'s entry in the key set.
+#[derive(Debug, Clone)]
+pub(crate) enum Slot {
+    Key(Arc<PublicKey>),
+    /// Two different keys claimed this `kid`: neither is used.
+    Ambiguous,
+}
+
+/// One immutable generation of the key set.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    keys: HashMap<String, Slot>,
+    raw: Option<KeySet>,
+    loaded: bool,
+    fresh_until: SystemTime,
+    usable_until: SystemTime,
+}
+
+impl Snapshot {
+    fn empty() -> Self {
+        Self {
+            keys: HashMap::new(),
+            raw: None,
+            loaded: false,
+            fresh_until: SystemTime::UNIX_EPOCH,
+            usable_until: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    /// Whether the keys may be used at `now`.
+    pub(crate) fn usable(&self, now: SystemTime) -> bool {
+        self.loaded && now < self.usable_until
+    }
+
+    pub(crate) fn get(&self, kid: &str) -> Option<&Slot> {
+        self.keys.get(kid)
+    }
+
+    /// Whether `key` is still the key this set holds for its `kid`.
+    pub(crate) fn holds(&self, key: &Arc<PublicKey>) -> bool {
+        matches!(self.keys.get(key.kid()), Some(Slot::Key(k)) if Arc::ptr_eq(k, key))
+    }
+
+    fn usable_keys(&self) -> usize {
+        self.keys
+            .values()
+            .filter(|s| matches!(s, Slot::Key(_)))
+            .count()
+    }
+}
+
+/// Why a fetch is wanted; decides whether the cooldown applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// A token named a `kid` the set lacks, or there are no usable keys.
+    Missing,
+    /// The set is past its max age (non-blocking).
+    Stale,
+    /// The background schedule.
+    Background,
+    /// An explicit [`Verifier::refresh`](crate::Verifier::refresh).
+    Forced,
+}
+
+type SharedFetch = Shared<BoxFuture<'static, Result<(), FetchError>>>;
+
+#[derive(Debug, Default)]
+struct Flight {
+    running: Option<(u64, SharedFetch)>,
+    last_started: Option<SystemTime>,
+    next_id: u64,
+}
+
+pub(crate) struct KeyCache {
+    source: Arc<dyn KeySource>,
+    local: bool,
+    algorithms: Vec<Algorithm>,
+    clock: SharedClock,
+    max_stale: Duration,
+    cooldown: Duration,
+    refresh_interval: Duration,
+    min_refresh_interval: Duration,
+    fetch_timeout: Duration,
+    snapshot: ArcSwap<Snapshot>,
+    flight: Mutex<Flight>,
+    refresher: OnceLock<AbortHandle>,
+    fetches: AtomicU64,
+}
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let snapshot = self.snapshot.load();
+        let kids: Vec<&String> = snapshot.keys.keys().collect();
+        f.debug_struct("KeyCache")
+            .field("source", &self.source)
+            .field("kids", &kids)
+            .field("fresh_until", &snapshot.fresh_until)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for KeyCache {
+    fn drop(&mut self) {
+        if let Some(handle) = self.refresher.get() {
+            handle.abort();
+        }
+    }
+}
+
+impl KeyCache {
+    pub(crate) fn new(config: &VerifyConfig, source: Arc<dyn KeySource>) -> Self {
+        Self {
+            local: source.is_local(),
+            source,
+            algorithms: config.algorithms.clone(),
+            clock: config.clock.clone(),
+            max_stale: config.max_stale,
+            cooldown: config.refetch_cooldown,
+            refresh_interval: config.refresh_interval,
+            min_refresh_interval: config.min_refresh_interval,
+            fetch_timeout: config.fetch_timeout,
+            snapshot: ArcSwap::from_pointee(Snapshot::empty()),
+            flight: Mutex::new(Flight::default()),
+            refresher: OnceLock::new(),
+            fetches: AtomicU64::new(0),
+        }
+    }
+
+    /// The current snapshot (lock-free).
+    pub(crate) fn load(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.snapshot.load()
+    }
+
+    /// Fetches started so far.
+    pub(crate) fn fetch_count(&self) -> u64 {
+        self.fetches.load(Ordering::Relaxed)
+    }
+
+    /// Starts the background refresher once, if a tokio runtime is at hand.
+    pub(crate) fn ensure_refresher(self: &Arc<Self>) {
+        if self.refresher.get().is_some() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        self.refresher
+            .get_or_init(|| runtime.spawn(refresh_loop(weak)).abort_handle());
+    }
+
+    /// Starts a refresh if the snapshot is past its max age, without waiting for it.
+    pub(crate) fn kick_if_stale(self: &Arc<Self>, snapshot: &Snapshot, now: SystemTime) {
+        if snapshot.loaded && now >= snapshot.fresh_until {
+            // The fetch runs on its own (spawned) task; nobody waits for it here.
+            drop(self.begin(Reason::Stale));
+        }
+    }
+
+    /// Fetches (or joins the fetch in flight) and waits for it, bounded by the fetch timeout.
+    /// Returns `None` when the cooldown forbids a new fetch.
+    pub(crate) async fn refetch(
+        self: &Arc<Self>,
+        reason: Reason,
+    ) -> Option<Result<(), FetchError>> {
+        let fetch = self.begin(reason)?;
+        Some(
+            tokio::time::timeout(self.fetch_timeout, fetch)
+                .await
+                .unwrap_or_else(|_| Err(FetchError::of_kind(FetchErrorKind::Timeout))),
+        )
+    }
+
+    /// The fetch in flight, or a new one if `reason` allows it now.
+    fn begin(self: &Arc<Self>, reason: Reason) -> Option<SharedFetch> {
+        let now = self.clock.now();
+        let mut flight = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, running)) = &flight.running {
+            return match reason {
+                Reason::Stale => None,
+                _ => Some(running.clone()),
+            };
+        }
+        let cooling = |cooldown: Duration| {
+            flight.last_started.is_some_and(|last| {
+                now.duration_since(last)
+                    .map_or(true, |since| since < cooldown)
+            })
+        };
+        let blocked = match reason {
+            Reason::Missing => !self.local && cooling(self.cooldown),
+            Reason::Stale => cooling(self.cooldown.max(self.min_refresh_interval)),
+            Reason::Background | Reason::Forced => false,
+        };
+        if blocked {
+            return None;
+        }
+        let id = flight.next_id;
+        flight.next_id += 1;
+        flight.last_started = Some(now);
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let shared = self.fetch_future(id);
+        flight.running = Some((id, shared.clone()));
+        Some(shared)
+    }
+
+    /// The fetch itself, spawned when a runtime is at hand so that it completes even if every
+    /// waiter goes away. It holds the cache only weakly.
+    fn fetch_future(self: &Arc<Self>, id: u64) -> SharedFetch {
+        let source = self.source.clone();
+        let weak = Arc::downgrade(self);
+        let timeout = self.fetch_timeout;
+        let work = async move {
+            let result = match tokio::time::timeout(timeout, source.fetch()).await {
+                Ok(result) => result,
+                Err(_) => Err(FetchError::of_kind(FetchErrorKind::Timeout)),
+            };
+            let Some(cache) = weak.upgrade() else {
+                return result.map(drop);
+            };
+            let outcome = cache.install(result);
+            let mut flight = cache.flight.lock().unwrap_or_else(PoisonError::into_inner);
+            if flight
+                .running
+                .as_ref()
+                .is_some_and(|(running, _)| *running == id)
+            {
+                flight.running = None;
+            }
+            outcome
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let task = runtime.spawn(work);
+                async move {
+                    task.await
+                        .unwrap_or_else(|_| Err(FetchError::new("key fetch task was cancelled")))
+                }
+                .boxed()
+                .shared()
+            }
+            Err(_) => work.boxed().shared(),
+        }
+    }
+
+    /// Installs a fetched set (or logs the failure and keeps the last good one).
+    fn install(&self, result: Result<KeySet, FetchError>) -> Result<(), FetchError> {
+        let now = self.clock.now();
+        let current = self.snapshot.load_full();
+        let set = match result {
+            Ok(set) => set,
+            Err(err) => {
+                self.log_failure(&err, &current, now);
+                return Err(err);
+            }
+        };
+        let unchanged = current.raw.as_ref().is_some_and(|raw| raw.same_keys(&set));
+        let keys = if unchanged {
+            current.keys.clone()
+        } else {
+            self.parse(&set, &current)
+        };
+        let usable = keys.values().filter(|s| matches!(s, Slot::Key(_))).count();
+        if usable == 0 {
+            let err = FetchError::of_kind(FetchErrorKind::NoUsableKeys);
+            self.log_failure(&err, &current, now);
+            return Err(err);
+        }
+        let max_age = set
+            .max_age()
+            .unwrap_or(self.refresh_interval)
+            .clamp(self.min_refresh_interval, MAX_AGE_CAP);
+        if !unchanged {
+            tracing::info!(
+                keys = usable,
+                skipped = set.len().saturating_sub(usable),
+                max_age_secs = max_age.as_secs(),
+                "signing keys loaded"
+            );
+        }
+        self.snapshot.store(Arc::new(Snapshot {
+            keys,
+            raw: Some(set),
+            loaded: true,
+            fresh_until: now + max_age,
+            usable_until: now + max_age + self.max_stale,
+        }));
+        Ok(())
+    }
+
+    fn log_failure(&self, err: &FetchError, current: &Snapshot, now: SystemTime) {
+        if current.usable(now) {
+            let stale_secs = now
+                .duration_since(current.fresh_until)
+                .map_or(0, |d| d.as_secs());
+            let left_secs = current
+                .usable_until
+                .duration_since(now)
+                .map_or(0, |d| d.as_secs());
+            tracing::warn!(
+                error = %err,
+                keys = current.usable_keys(),
+                stale_secs,
+                usable_for_secs = left_secs,
+                "signing key fetch failed; serving the last good keys"
+            );
+        } else if current.loaded {
+            tracing::error!(
+                error = %err,
+                "signing key fetch failed and the last good keys are past max_stale; \
+                 refusing tokens until a fetch succeeds"
+            );
+        } else {
+            tracing::error!(error = %err, "signing key fetch failed; no keys yet");
+        }
+    }
+
+    /// Parses a set, skipping bad JWKs one by one, reusing unchanged keys from `current` (so
+    /// verified-token cache entries survive) and refusing `kid`s claimed by different keys.
+    fn parse(&self, set: &KeySet, current: &Snapshot) -> HashMap<String, Slot> {
+        let mut keys: HashMap<String, Slot> = HashMap::with_capacity(set.len());
+        for jwk in set.jwks() {
+            let key = match PublicKey::from_jwk(jwk, &self.algorithms) {
+                Ok(key) => key,
+                Err(reason) => {
+                    tracing::warn!(kid = %kid_for_log(jwk), reason, "skipping JWK");
+                    continue;
+                }
+            };
+            let key = match current.keys.get(key.kid()) {
+                Some(Slot::Key(old)) if old.fingerprint() == key.fingerprint() => old.clone(),
+                _ => Arc::new(key),
+            };
+            match keys.entry(key.kid().to_owned()) {
+                Entry::Vacant(vacant) => {
+                    vacant.insert(Slot::Key(key));
+                }
+                Entry::Occupied(mut occupied) => {
+                    let same = matches!(occupied.get(), Slot::Key(k) if k.fingerprint() == key.fingerprint());
+                    if !same {
+                        tracing::error!(
+                            kid = %key.kid(),
+                            "two different keys share one kid; refusing tokens that name it"
+                        );
+                        occupied.insert(Slot::Ambiguous);
+                    }
+                }
+            }
+        }
+        keys
+    }
+
+    /// How long the background task sleeps before its next fetch.
+    fn next_delay(&self, failures: u32) -> Duration {
+        if failures > 0 {
+            let backoff = Duration::from_secs(1u64 << failures.min(16));
+            return backoff.min(self.refresh_interval.min(Duration::from_secs(300)));
+        }
+        let snapshot = self.snapshot.load();
+        snapshot
+            .fresh_until
+            .duration_since(self.clock.now())
+            .unwrap_or(Duration::ZERO)
+            .max(Duration::from_secs(1))
+    }
+}
+
+async fn refresh_loop(weak: Weak<KeyCache>) {
+    let mut failures = 0u32;
+    loop {
+        let Some(delay) = weak.upgrade().map(|cache| cache.next_delay(failures)) else {
+            return;
+        };
+        tokio::time::sleep(delay).await;
+        let fetch = {
+            let Some(cache) = weak.upgrade() else {
+                return;
+            };
+            let snapshot = cache.load();
+            if failures == 0 && snapshot.loaded && cache.clock.now() < snapshot.fresh_until {
+                // Someone else refreshed meanwhile.
+                continue;
+            }
+            cache.begin(Reason::Background)
+        };
+        match fetch {
+            Some(fetch) => match fetch.await {
+                Ok(()) => failures = 0,
+                Err(_) => failures = failures.saturating_add(1),
+            },
+            None => failures = failures.saturating_add(1),
+        }
+    }
+}
+
+/// A JWK's `kid` for a log line: a short, printable prefix.
+fn kid_for_log(jwk: &Value) -> String {
+    jwk.get("kid")
+        .and_then(Value::as_str)
+        .unwrap_or("-")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(80)
+        .collect()
+}

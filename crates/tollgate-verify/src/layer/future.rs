@@ -1,0 +1,94 @@
+//! The response future of [`Verify`](super::Verify).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum_core::response::Response;
+use pin_project_lite::pin_project;
+
+pin_project! {
+    /// The response future of [`Verify`](super::Verify): the inner service's future, a
+    /// rejection answered before the inner service ran, or — only while keys are being fetched
+    /// for an unknown `kid` — a boxed "fetch, verify, then call" future.
+    pub struct ResponseFuture<F>
+    where
+        F: Future,
+    {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F>
+    where
+        F: Future,
+    {
+        Called {
+            #[pin]
+            future: F,
+        },
+        Waiting {
+            future: Pin<Box<dyn Future<Output = F::Output> + Send>>,
+        },
+        Rejected {
+            response: Option<Response>,
+        },
+    }
+}
+
+impl<F: Future> ResponseFuture<F> {
+    pub(super) fn called(future: F) -> Self {
+        Self {
+            state: State::Called { future },
+        }
+    }
+
+    pub(super) fn waiting(future: Pin<Box<dyn Future<Output = F::Output> + Send>>) -> Self {
+        Self {
+            state: State::Waiting { future },
+        }
+    }
+
+    pub(super) fn rejected(response: Response) -> Self {
+        Self {
+            state: State::Rejected {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+impl<F, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Called { future } => future.poll(cx),
+            StateProj::Waiting { future } => future.as_mut().poll(cx),
+            StateProj::Rejected { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                None => panic!("ResponseFuture polled after completion"),
+            },
+        }
+    }
+}
+
+impl<F: Future> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Called { .. } => "called",
+            State::Waiting { .. } => "fetching keys",
+            State::Rejected { .. } => "rejected",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
+    }
+}

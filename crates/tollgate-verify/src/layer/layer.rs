@@ -1,0 +1,230 @@
+//! [`VerifyLayer`] and its options.
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum_core::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue};
+use tollgate_core::names::{CF_ACCESS_JWT_ASSERTION, CF_ACCESS_TOKEN, COOKIE_NAME};
+use tollgate_core::{Rejection, RejectionKind};
+use tower_layer::Layer;
+
+use super::Verify;
+use crate::authorize::{Authorize, DynAuthorize};
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::verifier::Verifier;
+
+/// Where a request may carry its Access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenLocation {
+    /// The `Cf-Access-Jwt-Assertion` header, as Cloudflare's edge forwards it to an origin.
+    JwtAssertionHeader,
+    /// The `cf-access-token` header, as a client presents an application token.
+    AccessTokenHeader,
+    /// The `CF_Authorization` cookie.
+    Cookie,
+}
+
+impl TokenLocation {
+    /// The default order: assertion header, `cf-access-token`, then the cookie.
+    pub const DEFAULT_ORDER: [TokenLocation; 3] = [
+        TokenLocation::JwtAssertionHeader,
+        TokenLocation::AccessTokenHeader,
+        TokenLocation::Cookie,
+    ];
+
+    /// A short name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenLocation::JwtAssertionHeader => "cf-access-jwt-assertion",
+            TokenLocation::AccessTokenHeader => "cf-access-token",
+            TokenLocation::Cookie => "cookie",
+        }
+    }
+
+    /// The token at this location, if any. More than one header value is refused as
+    /// ambiguous; for cookies the first non-empty `CF_Authorization` wins.
+    pub(crate) fn find(self, headers: &HeaderMap) -> Result<Option<HeaderValue>, Rejection> {
+        let malformed = |detail| Rejection::new(RejectionKind::MalformedToken).with_detail(detail);
+        match self {
+            TokenLocation::JwtAssertionHeader | TokenLocation::AccessTokenHeader => {
+                let name = if self == TokenLocation::JwtAssertionHeader {
+                    CF_ACCESS_JWT_ASSERTION
+                } else {
+                    CF_ACCESS_TOKEN
+                };
+                let mut values = headers.get_all(name).iter();
+                let first = values.next();
+                if values.next().is_some() {
+                    return Err(malformed("token header sent more than once"));
+                }
+                Ok(first.filter(|v| !v.is_empty()).cloned())
+            }
+            TokenLocation::Cookie => {
+                for header in headers.get_all(http::header::COOKIE) {
+                    let Ok(header) = header.to_str() else {
+                        continue;
+                    };
+                    for pair in header.split(';') {
+                        let Some((name, value)) = pair.trim().split_once('=') else {
+                            continue;
+                        };
+                        if name.trim() != COOKIE_NAME {
+                            continue;
+                        }
+                        let value = value.trim().trim_matches('"');
+                        if value.is_empty() {
+                            continue;
+                        }
+                        return HeaderValue::from_str(value)
+                            .map(Some)
+                            .map_err(|_| malformed("cookie value is not a token"));
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Whether a request without any token may pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Mode {
+    /// No token: 401 (the default).
+    #[default]
+    Required,
+    /// No token: the request passes without an identity. A token that is present must still
+    /// be valid (401 otherwise) and authorized (403 otherwise).
+    Optional,
+}
+
+/// Turns a [`Rejection`] into the response sent back. Closures `Fn(Rejection) -> Response`
+/// qualify; [`DefaultOnRejection`] answers the rejection's own JSON response.
+pub trait OnRejection: Send + Sync + 'static {
+    /// The response for `rejection`.
+    fn on_rejection(&self, rejection: Rejection) -> Response;
+}
+
+impl<F> OnRejection for F
+where
+    F: Fn(Rejection) -> Response + Send + Sync + 'static,
+{
+    fn on_rejection(&self, rejection: Rejection) -> Response {
+        self(rejection)
+    }
+}
+
+/// Answers a rejection's own response: 401/403/503/500 with a JSON reason.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultOnRejection;
+
+impl OnRejection for DefaultOnRejection {
+    fn on_rejection(&self, rejection: Rejection) -> Response {
+        rejection.into_response()
+    }
+}
+
+#[derive(Clone)]
+pub(super) struct Shared {
+    pub(super) verifier: Verifier,
+    pub(super) mode: Mode,
+    pub(super) locations: Vec<TokenLocation>,
+    pub(super) authorizers: Vec<Arc<DynAuthorize>>,
+    pub(super) on_rejection: Arc<dyn OnRejection>,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyLayer")
+            .field("verifier", &self.verifier)
+            .field("mode", &self.mode)
+            .field("locations", &self.locations)
+            .field("authorizers", &self.authorizers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`Layer`] that verifies the Access token of every request. See the
+/// [module docs](crate::layer).
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct VerifyLayer {
+    pub(super) shared: Arc<Shared>,
+}
+
+impl VerifyLayer {
+    /// A layer verifying with `verifier`: token required, looked for in
+    /// [`TokenLocation::DEFAULT_ORDER`], every verified identity allowed.
+    pub fn new(verifier: Verifier) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                verifier,
+                mode: Mode::Required,
+                locations: TokenLocation::DEFAULT_ORDER.to_vec(),
+                authorizers: Vec::new(),
+                on_rejection: Arc::new(DefaultOnRejection),
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Shared)) -> Self {
+        f(Arc::make_mut(&mut self.shared));
+        self
+    }
+
+    /// Sets the mode.
+    pub fn with_mode(self, mode: Mode) -> Self {
+        self.edit(|s| s.mode = mode)
+    }
+
+    /// [`Mode::Optional`]: requests without a token pass without an identity.
+    pub fn optional(self) -> Self {
+        self.with_mode(Mode::Optional)
+    }
+
+    /// Where to look for the token, first match wins. Fails on an empty list or repeats.
+    pub fn with_token_order(
+        self,
+        order: impl IntoIterator<Item = TokenLocation>,
+    ) -> Result<Self, ConfigError> {
+        let order: Vec<TokenLocation> = order.into_iter().collect();
+        let distinct = order
+            .iter()
+            .enumerate()
+            .all(|(i, loc)| !order[..i].contains(loc));
+        if order.is_empty() || !distinct {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidLayer,
+                "token order must list each location at most once, and at least one",
+            ));
+        }
+        Ok(self.edit(|s| s.locations = order))
+    }
+
+    /// Adds an authorization predicate; every one must agree, or the answer is 403.
+    pub fn with_authorization(self, predicate: impl Authorize) -> Self {
+        let predicate = Arc::new(DynAuthorize(Box::new(predicate)));
+        self.edit(|s| s.authorizers.push(predicate))
+    }
+
+    /// Replaces the rejection response.
+    pub fn with_rejection_handler(self, handler: impl OnRejection) -> Self {
+        let handler: Arc<dyn OnRejection> = Arc::new(handler);
+        self.edit(|s| s.on_rejection = handler)
+    }
+
+    /// The verifier.
+    pub fn verifier(&self) -> &Verifier {
+        &self.shared.verifier
+    }
+}
+
+impl<S> Layer<S> for VerifyLayer {
+    type Service = Verify<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Verify::new(inner, self.shared.clone())
+    }
+}

@@ -1,0 +1,167 @@
+//! [`Verify`]: the service [`VerifyLayer`](super::VerifyLayer) wraps around another.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum_core::response::Response;
+use http::{HeaderValue, Request};
+use tollgate_core::names::{
+    CF_ACCESS_AUTHENTICATED_USER_EMAIL, CF_ACCESS_JWT_ASSERTION, strip_identity_headers,
+};
+use tollgate_core::{AccessIdentity, Rejection, RejectionKind};
+use tower_service::Service;
+
+use super::ResponseFuture;
+use super::layer::{Mode, Shared, TokenLocation};
+use crate::verifier::Attempt;
+
+/// Verifies the Access token of each request before calling the inner service. Built by
+/// [`VerifyLayer`](super::VerifyLayer).
+#[derive(Clone, Debug)]
+pub struct Verify<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Verify<S> {
+    pub(super) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        Self { inner, shared }
+    }
+
+    crate::macros::define_inner_service_accessors!();
+}
+
+impl Shared {
+    /// Lets a verified identity in: policy check, identity headers replaced, identity in the
+    /// extensions.
+    fn admit<B>(
+        &self,
+        identity: AccessIdentity,
+        token: HeaderValue,
+        request: &mut Request<B>,
+    ) -> Result<(), Rejection> {
+        if !self.authorizers.iter().all(|p| p.0.authorize(&identity)) {
+            tracing::info!(
+                reason = RejectionKind::Forbidden.as_str(),
+                identity = identity.name(),
+                kind = identity.kind().as_str(),
+                "access refused by policy"
+            );
+            return Err(Rejection::new(RejectionKind::Forbidden));
+        }
+        let headers = request.headers_mut();
+        strip_identity_headers(headers);
+        headers.insert(CF_ACCESS_JWT_ASSERTION, token);
+        if let Some(email) = identity.email() {
+            if let Ok(value) = HeaderValue::from_str(email) {
+                headers.insert(CF_ACCESS_AUTHENTICATED_USER_EMAIL, value);
+            }
+        }
+        tracing::debug!(
+            identity = identity.name(),
+            kind = identity.kind().as_str(),
+            "access granted"
+        );
+        request.extensions_mut().insert(identity);
+        Ok(())
+    }
+
+    fn reject(&self, rejection: Rejection, location: Option<TokenLocation>) -> Response {
+        let source = location.map_or("none", TokenLocation::as_str);
+        if rejection.kind() == RejectionKind::MissingCredentials {
+            tracing::debug!(reason = rejection.kind().as_str(), "access token missing");
+        } else {
+            tracing::info!(
+                reason = rejection.kind().as_str(),
+                source,
+                detail = rejection.detail().unwrap_or(""),
+                "access token rejected"
+            );
+        }
+        self.on_rejection.on_rejection(rejection)
+    }
+
+    /// The first token found, and where.
+    fn find_token(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<Option<(HeaderValue, TokenLocation)>, (Rejection, TokenLocation)> {
+        for &location in &self.locations {
+            match location.find(headers) {
+                Ok(Some(token)) => return Ok(Some((token, location))),
+                Ok(None) => {}
+                Err(rejection) => return Err((rejection, location)),
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl<S, ReqBody> Service<Request<ReqBody>> for Verify<S>
+where
+    S: Service<Request<ReqBody>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let shared = &self.shared;
+        let (token, location) = match shared.find_token(request.headers()) {
+            Ok(Some(found)) => found,
+            Ok(None) if shared.mode == Mode::Optional => {
+                strip_identity_headers(request.headers_mut());
+                return ResponseFuture::called(self.inner.call(request));
+            }
+            Ok(None) => {
+                let rejection = Rejection::new(RejectionKind::MissingCredentials);
+                return ResponseFuture::rejected(shared.reject(rejection, None));
+            }
+            Err((rejection, location)) => {
+                return ResponseFuture::rejected(shared.reject(rejection, Some(location)));
+            }
+        };
+        let Ok(token_str) = token.to_str() else {
+            let rejection = Rejection::new(RejectionKind::MalformedToken)
+                .with_detail("token is not visible ASCII");
+            return ResponseFuture::rejected(shared.reject(rejection, Some(location)));
+        };
+        match shared.verifier.try_verify(token_str) {
+            Attempt::Done(Ok(identity)) => match shared.admit(identity, token, &mut request) {
+                Ok(()) => ResponseFuture::called(self.inner.call(request)),
+                Err(rejection) => {
+                    ResponseFuture::rejected(shared.on_rejection.on_rejection(rejection))
+                }
+            },
+            Attempt::Done(Err(rejection)) => {
+                ResponseFuture::rejected(shared.reject(rejection, Some(location)))
+            }
+            Attempt::NeedKeys => {
+                // The ready service moves into the future; a clone stays behind.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let shared = self.shared.clone();
+                ResponseFuture::waiting(Box::pin(async move {
+                    let verified = match token.to_str() {
+                        Ok(token) => shared.verifier.verify_after_fetch(token).await,
+                        Err(_) => Err(Rejection::new(RejectionKind::MalformedToken)),
+                    };
+                    match verified.and_then(|identity| shared.admit(identity, token, &mut request))
+                    {
+                        Ok(()) => inner.call(request).await,
+                        Err(rejection) if rejection.kind() == RejectionKind::Forbidden => {
+                            Ok(shared.on_rejection.on_rejection(rejection))
+                        }
+                        Err(rejection) => Ok(shared.reject(rejection, Some(location))),
+                    }
+                }))
+            }
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! [`Verifier`]: checks an Access JWT and answers the [`AccessIdentity`] it carries.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use tollgate_core::claims::{AccessClaims, ClaimsErrorKind};
+use tollgate_core::clock::unix_seconds;
+use tollgate_core::{AccessIdentity, Rejection, RejectionKind};
+
+use crate::algorithm::Algorithm;
+use crate::cache::{CachedToken, TokenCache, TokenDigest};
+use crate::config::{VerifyConfig, normalize_team_domain};
+use crate::error::{ConfigError, FetchError};
+use crate::keys::{KeyCache, Reason, Slot};
+use crate::source::{KeySource, RemoteKeySource};
+
+/// Verifies Cloudflare Access JWTs. Cheap to clone (an `Arc` inside); share one per
+/// application.
+///
+/// What it checks, in order: size cap; compact JWS shape and strict base64url; the header's
+/// `alg` against the allow-list and the key (`jku`, `x5u`, `jwk`, `x5c` are never read; `crit`
+/// is refused); the `kid` in the key set (refetching once, single flight, on an unknown one);
+/// the signature; then the claims — `exp` required and strict, `nbf` and `iat` with the leeway,
+/// `iss` exact, `aud` containing a configured tag — and that they name a user or a service.
+/// Verified tokens are cached by SHA-256 until `exp` or until their key leaves the set.
+///
+/// A tokio runtime (with timers) must be running when [`verify`](Self::verify) is called; the
+/// constructor needs none. The background key refresh starts on the first verification and
+/// stops when the last clone is dropped.
+///
+/// ```no_run
+/// use tollgate_verify::Verifier;
+///
+/// # async fn demo(token: &str) -> Result<(), Box<dyn std::error::Error>> {
+/// let verifier = Verifier::for_team_domain("https://team.cloudflareaccess.com", "<AUD tag>")?;
+/// let identity = verifier.verify(token).await?;
+/// println!("{} ({:?})", identity.name(), identity.kind());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: VerifyConfig,
+    keys: Arc<KeyCache>,
+    tokens: TokenCache,
+    cache_hits: AtomicU64,
+    signature_checks: AtomicU64,
+}
+
+/// Counters of a [`Verifier`], for tests and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct VerifyStats {
+    /// Tokens answered from the verified-token cache.
+    pub cache_hits: u64,
+    /// Signature verifications performed.
+    pub signature_checks: u64,
+    /// Key fetches started.
+    pub key_fetches: u64,
+    /// Entries in the verified-token cache.
+    pub cached_tokens: usize,
+}
+
+/// The outcome of a verification that did not need to wait.
+pub(crate) enum Attempt {
+    Done(Result<AccessIdentity, Rejection>),
+    /// The key set lacks the token's `kid`, or has no usable keys: a fetch is needed.
+    NeedKeys,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    crit: Option<IgnoredAny>,
+}
+
+impl Verifier {
+    /// A verifier for `config`, with keys from `source`. Fails on an invalid configuration (no
+    /// audience, empty allow-list, …). No key is fetched until the first verification.
+    pub fn new(config: VerifyConfig, source: impl KeySource) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let keys = Arc::new(KeyCache::new(&config, Arc::new(source)));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                tokens: TokenCache::new(config.cache_capacity),
+                config,
+                keys,
+                cache_hits: AtomicU64::new(0),
+                signature_checks: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// A verifier for a Cloudflare Access application: issuer `https://<team domain>`, keys from
+    /// `<team domain>/cdn-cgi/access/certs`, audience `aud` (the application's AUD tag).
+    pub fn for_team_domain(team_domain: &str, aud: impl Into<String>) -> Result<Self, ConfigError> {
+        let issuer = normalize_team_domain(team_domain)?;
+        let source = RemoteKeySource::for_team_domain(&issuer)?;
+        Self::new(VerifyConfig::new(issuer).audience(aud), source)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &VerifyConfig {
+        &self.inner.config
+    }
+
+    /// Verifies `token` and answers its identity, or why it is refused.
+    pub async fn verify(&self, token: &str) -> Result<AccessIdentity, Rejection> {
+        match self.try_verify(token) {
+            Attempt::Done(result) => result,
+            Attempt::NeedKeys => self.verify_after_fetch(token).await,
+        }
+    }
+
+    /// Forces a key fetch now (joining one already in flight) and waits for it.
+    pub async fn refresh(&self) -> Result<(), FetchError> {
+        self.inner.keys.ensure_refresher();
+        match self.inner.keys.refetch(Reason::Forced).await {
+            Some(result) => result,
+            None => Ok(()),
+        }
+    }
+
+    /// Counters since the verifier was built.
+    pub fn stats(&self) -> VerifyStats {
+        VerifyStats {
+            cache_hits: self.inner.cache_hits.load(Ordering::Relaxed),
+            signature_checks: self.inner.signature_checks.load(Ordering::Relaxed),
+            key_fetches: self.inner.keys.fetch_count(),
+            cached_tokens: self.inner.tokens.len(),
+        }
+    }
+
+    pub(crate) async fn verify_after_fetch(
+        &self,
+        token: &str,
+    ) -> Result<AccessIdentity, Rejection> {
+        let fetched = self.inner.keys.refetch(Reason::Missing).await;
+        match self.try_verify(token) {
+            Attempt::Done(result) => result,
+            Attempt::NeedKeys => {
+                let now = self.inner.config.clock.now();
+                if self.inner.keys.load().usable(now) {
+                    Err(Rejection::new(RejectionKind::UnknownKey))
+                } else {
+                    let detail = match fetched {
+                        None => "key fetch cooling down after a failure",
+                        Some(_) => "no usable signing keys",
+                    };
+                    Err(Rejection::new(RejectionKind::KeysUnavailable).with_detail(detail))
+                }
+            }
+        }
+    }
+
+    /// Everything that needs no waiting: the cache, and a full verification with known keys.
+    pub(crate) fn try_verify(&self, token: &str) -> Attempt {
+        let inner = &*self.inner;
+        inner.keys.ensure_refresher();
+        if token.len() > inner.config.max_token_bytes {
+            return Attempt::Done(Err(Rejection::new(RejectionKind::TokenTooLarge)));
+        }
+        let now = inner.config.clock.now();
+        let now_secs = unix_seconds(now);
+        let digest = TokenDigest::of(token);
+        let snapshot = inner.keys.load();
+        if inner.tokens.enabled() {
+            let hit = inner.tokens.get(&digest, |entry| {
+                now_secs < entry.exp && snapshot.holds(&entry.key)
+            });
+            if let Some(identity) = hit {
+                inner.cache_hits.fetch_add(1, Ordering::Relaxed);
+                inner.keys.kick_if_stale(&snapshot, now);
+                return Attempt::Done(Ok(identity));
+            }
+        }
+        let jws = match Jws::parse(token) {
+            Ok(jws) => jws,
+            Err(rejection) => return Attempt::Done(Err(rejection)),
+        };
+        let alg = match jws.header.alg.parse::<Algorithm>() {
+            Ok(alg) if inner.config.algorithms.contains(&alg) => alg,
+            _ => return Attempt::Done(Err(Rejection::new(RejectionKind::DisallowedAlgorithm))),
+        };
+        let Some(kid) = jws.header.kid.as_deref() else {
+            return Attempt::Done(Err(
+                Rejection::new(RejectionKind::UnknownKey).with_detail("token header has no kid")
+            ));
+        };
+        if !snapshot.usable(now) {
+            return Attempt::NeedKeys;
+        }
+        inner.keys.kick_if_stale(&snapshot, now);
+        let key = match snapshot.get(kid) {
+            Some(Slot::Key(key)) => key.clone(),
+            Some(Slot::Ambiguous) => {
+                return Attempt::Done(Err(Rejection::new(RejectionKind::UnknownKey)
+                    .with_detail("kid names two different keys in the key set")));
+            }
+            None => return Attempt::NeedKeys,
+        };
+        drop(snapshot);
+        let Some(verifier) = key.verifier(alg) else {
+            return Attempt::Done(Err(Rejection::new(RejectionKind::DisallowedAlgorithm)
+                .with_detail("algorithm does not fit the key")));
+        };
+        inner.signature_checks.fetch_add(1, Ordering::Relaxed);
+        if verifier
+            .verify_sig(jws.signing_input.as_bytes(), &jws.signature)
+            .is_err()
+        {
+            return Attempt::Done(Err(Rejection::new(RejectionKind::InvalidSignature)));
+        }
+        let result = self.check_claims(&jws, now);
+        if let Ok(identity) = &result {
+            inner.tokens.insert(
+                digest,
+                CachedToken {
+                    identity: identity.clone(),
+                    exp: identity.claims().expires_at(),
+                    key,
+                },
+                |entry| now_secs < entry.exp && inner.keys.load().holds(&entry.key),
+            );
+        }
+        Attempt::Done(result)
+    }
+
+    fn check_claims(&self, jws: &Jws<'_>, now: SystemTime) -> Result<AccessIdentity, Rejection> {
+        let config = &self.inner.config;
+        let payload = URL_SAFE_NO_PAD.decode(jws.payload).map_err(|_| {
+            Rejection::new(RejectionKind::MalformedToken).with_detail("payload is not base64url")
+        })?;
+        let claims = AccessClaims::from_json(&payload).map_err(|err| match err.kind() {
+            ClaimsErrorKind::DuplicateClaim => {
+                Rejection::new(RejectionKind::MalformedToken).with_detail("a claim appears twice")
+            }
+            ClaimsErrorKind::MissingClaim => Rejection::new(RejectionKind::MissingClaim),
+            ClaimsErrorKind::InvalidClaim => Rejection::new(RejectionKind::MissingClaim)
+                .with_detail("a claim has the wrong type"),
+            _ => Rejection::new(RejectionKind::MalformedToken)
+                .with_detail("payload is not a JSON object"),
+        })?;
+        let now = unix_seconds(now);
+        let leeway = i64::try_from(config.leeway.as_secs()).unwrap_or(i64::MAX);
+        let exp = claims.expires_at();
+        if now >= exp {
+            return Err(Rejection::expired(exp, now));
+        }
+        for not_before in [claims.not_before(), claims.issued_at()]
+            .into_iter()
+            .flatten()
+        {
+            if not_before > now.saturating_add(leeway) {
+                return Err(Rejection::not_yet_valid(not_before, now));
+            }
+        }
+        if claims.issuer() != config.issuer {
+            return Err(Rejection::new(RejectionKind::WrongIssuer));
+        }
+        if !config
+            .audiences
+            .iter()
+            .any(|tag| claims.audience().contains(tag))
+        {
+            return Err(Rejection::new(RejectionKind::WrongAudience));
+        }
+        AccessIdentity::from_claims(claims)
+    }
+}
+
+/// A compact JWS, split and its header and signature decoded.
+pub(crate) struct Jws<'a> {
+    header: Header,
+    payload: &'a str,
+    signing_input: &'a str,
+    signature: Vec<u8>,
+}
+
+impl<'a> Jws<'a> {
+    pub(crate) fn parse(token: &'a str) -> Result<Self, Rejection> {
+        let malformed = |detail: &'static str| {
+            Rejection::new(RejectionKind::MalformedToken).with_detail(detail)
+        };
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed("not three dot-separated parts"));
+        };
+        if header_b64.is_empty() || signature.is_empty() {
+            return Err(malformed("empty header or signature"));
+        }
+        let header_json = URL_SAFE_NO_PAD
+            .decode(header_b64)
+            .map_err(|_| malformed("header is not base64url"))?;
+        let header: Header = serde_json::from_slice(&header_json)
+            .map_err(|_| malformed("header is not a valid JOSE header"))?;
+        if header.crit.is_some() {
+            return Err(malformed("critical header extensions are not supported"));
+        }
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| malformed("signature is not base64url"))?;
+        let signing_input = &token[..header_b64.len() + 1 + payload.len()];
+        Ok(Self {
+            header,
+            payload,
+            signing_input,
+            signature,
+        })
+    }
+}
