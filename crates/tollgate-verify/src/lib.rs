@@ -45,6 +45,8 @@ pub mod layer;
 mod macros;
 mod source;
 mod verifier;
+#[cfg(test)]
+mod wycheproof_tests;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use config::VerifyConfig;

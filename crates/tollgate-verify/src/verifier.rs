@@ -16,6 +16,7 @@ use crate::algorithm::Algorithm;
 use crate::cache::{CachedToken, TokenCache, TokenDigest};
 use crate::config::{VerifyConfig, normalize_team_domain};
 use crate::error::{ConfigError, FetchError};
+use crate::key::PublicKey;
 use crate::keys::{KeyCache, Reason, Slot};
 use crate::source::{KeySource, RemoteKeySource};
 
@@ -74,6 +75,13 @@ pub struct VerifyStats {
 pub(crate) enum Attempt {
     Done(Result<AccessIdentity, Rejection>),
     /// The key set lacks the token's `kid`, or has no usable keys: a fetch is needed.
+    NeedKeys,
+}
+
+/// The outcome of the JWS layer.
+enum Checked<'t> {
+    Verified(Jws<'t>, Arc<PublicKey>),
+    Refused(Rejection),
     NeedKeys,
 }
 
@@ -178,7 +186,7 @@ impl Verifier {
         let snapshot = inner.keys.load();
         if inner.tokens.enabled() {
             let hit = inner.tokens.get(&digest, |entry| {
-                now_secs < entry.exp && snapshot.holds(&entry.key)
+                now_secs < entry.exp && snapshot.usable(now) && snapshot.holds(&entry.key)
             });
             if let Some(identity) = hit {
                 inner.cache_hits.fetch_add(1, Ordering::Relaxed);
@@ -186,43 +194,12 @@ impl Verifier {
                 return Attempt::Done(Ok(identity));
             }
         }
-        let jws = match Jws::parse(token) {
-            Ok(jws) => jws,
-            Err(rejection) => return Attempt::Done(Err(rejection)),
-        };
-        let alg = match jws.header.alg.parse::<Algorithm>() {
-            Ok(alg) if inner.config.algorithms.contains(&alg) => alg,
-            _ => return Attempt::Done(Err(Rejection::new(RejectionKind::DisallowedAlgorithm))),
-        };
-        let Some(kid) = jws.header.kid.as_deref() else {
-            return Attempt::Done(Err(
-                Rejection::new(RejectionKind::UnknownKey).with_detail("token header has no kid")
-            ));
-        };
-        if !snapshot.usable(now) {
-            return Attempt::NeedKeys;
-        }
-        inner.keys.kick_if_stale(&snapshot, now);
-        let key = match snapshot.get(kid) {
-            Some(Slot::Key(key)) => key.clone(),
-            Some(Slot::Ambiguous) => {
-                return Attempt::Done(Err(Rejection::new(RejectionKind::UnknownKey)
-                    .with_detail("kid names two different keys in the key set")));
-            }
-            None => return Attempt::NeedKeys,
-        };
         drop(snapshot);
-        let Some(verifier) = key.verifier(alg) else {
-            return Attempt::Done(Err(Rejection::new(RejectionKind::DisallowedAlgorithm)
-                .with_detail("algorithm does not fit the key")));
+        let (jws, key) = match self.check_signature(token, now) {
+            Checked::Verified(jws, key) => (jws, key),
+            Checked::Refused(rejection) => return Attempt::Done(Err(rejection)),
+            Checked::NeedKeys => return Attempt::NeedKeys,
         };
-        inner.signature_checks.fetch_add(1, Ordering::Relaxed);
-        if verifier
-            .verify_sig(jws.signing_input.as_bytes(), &jws.signature)
-            .is_err()
-        {
-            return Attempt::Done(Err(Rejection::new(RejectionKind::InvalidSignature)));
-        }
         let result = self.check_claims(&jws, now);
         if let Ok(identity) = &result {
             inner.tokens.insert(
@@ -236,6 +213,73 @@ impl Verifier {
             );
         }
         Attempt::Done(result)
+    }
+
+    /// The JWS layer: shape, header, algorithm, key and signature — no claims.
+    fn check_signature<'t>(&self, token: &'t str, now: SystemTime) -> Checked<'t> {
+        let inner = &*self.inner;
+        let jws = match Jws::parse(token) {
+            Ok(jws) => jws,
+            Err(rejection) => return Checked::Refused(rejection),
+        };
+        let alg = match jws.header.alg.parse::<Algorithm>() {
+            Ok(alg) if inner.config.algorithms.contains(&alg) => alg,
+            _ => return Checked::Refused(Rejection::new(RejectionKind::DisallowedAlgorithm)),
+        };
+        let Some(kid) = jws.header.kid.as_deref() else {
+            return Checked::Refused(
+                Rejection::new(RejectionKind::UnknownKey).with_detail("token header has no kid"),
+            );
+        };
+        let snapshot = inner.keys.load();
+        if !snapshot.usable(now) {
+            return Checked::NeedKeys;
+        }
+        inner.keys.kick_if_stale(&snapshot, now);
+        let key = match snapshot.get(kid) {
+            Some(Slot::Key(key)) => key.clone(),
+            Some(Slot::Ambiguous) => {
+                return Checked::Refused(
+                    Rejection::new(RejectionKind::UnknownKey)
+                        .with_detail("kid names two different keys in the key set"),
+                );
+            }
+            None => return Checked::NeedKeys,
+        };
+        drop(snapshot);
+        let Some(verifier) = key.verifier(alg) else {
+            return Checked::Refused(
+                Rejection::new(RejectionKind::DisallowedAlgorithm)
+                    .with_detail("algorithm does not fit the key"),
+            );
+        };
+        inner.signature_checks.fetch_add(1, Ordering::Relaxed);
+        if verifier
+            .verify_sig(jws.signing_input.as_bytes(), &jws.signature)
+            .is_err()
+        {
+            return Checked::Refused(Rejection::new(RejectionKind::InvalidSignature));
+        }
+        Checked::Verified(jws, key)
+    }
+
+    /// The JWS layer alone, fetching keys if needed: the payload bytes of a token whose
+    /// signature verifies. For signature-level test vectors, whose payloads are not claims.
+    #[cfg(test)]
+    pub(crate) async fn verify_signature_only(&self, token: &str) -> Result<Vec<u8>, Rejection> {
+        let now = self.inner.config.clock.now();
+        let mut checked = self.check_signature(token, now);
+        if matches!(checked, Checked::NeedKeys) {
+            self.inner.keys.refetch(Reason::Missing).await;
+            checked = self.check_signature(token, now);
+        }
+        match checked {
+            Checked::Verified(jws, _) => URL_SAFE_NO_PAD
+                .decode(jws.payload)
+                .map_err(|_| Rejection::new(RejectionKind::MalformedToken)),
+            Checked::Refused(rejection) => Err(rejection),
+            Checked::NeedKeys => Err(Rejection::new(RejectionKind::UnknownKey)),
+        }
     }
 
     fn check_claims(&self, jws: &Jws<'_>, now: SystemTime) -> Result<AccessIdentity, Rejection> {
