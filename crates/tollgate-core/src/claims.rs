@@ -543,8 +543,7 @@ mod tests {
 
     #[test]
     fn optional_type_and_sub() {
-        let claims =
-            AccessClaims::from_json(br#"{"aud":"a","iss":"i","exp":5}"#).expect("minimal");
+        let claims = AccessClaims::from_json(br#"{"aud":"a","iss":"i","exp":5}"#).expect("minimal");
         assert_eq!(claims.token_type(), None);
         assert_eq!(claims.subject(), "");
     }
@@ -552,15 +551,47 @@ mod tests {
     #[test]
     fn rejects_bad_shapes() {
         let cases: &[(&str, ClaimsErrorKind, Option<&str>)] = &[
-            (r#"{"aud":"a","iss":"i","exp":1,"aud":"b"}"#, ClaimsErrorKind::DuplicateClaim, Some("aud")),
-            (r#"{"aud":"a","iss":"i"}"#, ClaimsErrorKind::MissingClaim, Some("exp")),
-            (r#"{"iss":"i","exp":1}"#, ClaimsErrorKind::MissingClaim, Some("aud")),
-            (r#"{"aud":"a","exp":1}"#, ClaimsErrorKind::MissingClaim, Some("iss")),
-            (r#"{"aud":"a","iss":"i","exp":"1"}"#, ClaimsErrorKind::InvalidClaim, Some("exp")),
-            (r#"{"aud":[1],"iss":"i","exp":1}"#, ClaimsErrorKind::InvalidClaim, Some("aud")),
-            (r#"{"aud":"a","iss":"i","exp":1e400}"#, ClaimsErrorKind::NotAnObject, None),
+            (
+                r#"{"aud":"a","iss":"i","exp":1,"aud":"b"}"#,
+                ClaimsErrorKind::DuplicateClaim,
+                Some("aud"),
+            ),
+            (
+                r#"{"aud":"a","iss":"i"}"#,
+                ClaimsErrorKind::MissingClaim,
+                Some("exp"),
+            ),
+            (
+                r#"{"iss":"i","exp":1}"#,
+                ClaimsErrorKind::MissingClaim,
+                Some("aud"),
+            ),
+            (
+                r#"{"aud":"a","exp":1}"#,
+                ClaimsErrorKind::MissingClaim,
+                Some("iss"),
+            ),
+            (
+                r#"{"aud":"a","iss":"i","exp":"1"}"#,
+                ClaimsErrorKind::InvalidClaim,
+                Some("exp"),
+            ),
+            (
+                r#"{"aud":[1],"iss":"i","exp":1}"#,
+                ClaimsErrorKind::InvalidClaim,
+                Some("aud"),
+            ),
+            (
+                r#"{"aud":"a","iss":"i","exp":1e400}"#,
+                ClaimsErrorKind::NotAnObject,
+                None,
+            ),
             (r#"["aud"]"#, ClaimsErrorKind::NotAnObject, None),
-            (r#"{"aud":"a","iss":"i","exp":1} trailing"#, ClaimsErrorKind::NotAnObject, None),
+            (
+                r#"{"aud":"a","iss":"i","exp":1} trailing"#,
+                ClaimsErrorKind::NotAnObject,
+                None,
+            ),
         ];
         for (payload, kind, claim) in cases {
             let err = AccessClaims::from_json(payload.as_bytes()).expect_err(payload);

@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 use crate::claims::{AccessClaims, Audience};
 use crate::clock::from_unix_seconds;
@@ -66,8 +66,9 @@ impl AccessIdentity {
         } else if claims.email().is_some_and(|e| !e.is_empty()) || !claims.subject().is_empty() {
             IdentityKind::User
         } else {
-            return Err(Rejection::new(RejectionKind::MissingClaim)
-                .with_detail("token names neither a user (email/sub) nor a service (common_name)"));
+            return Err(Rejection::new(RejectionKind::MissingClaim).with_detail(
+                "token names neither a user (email/sub) nor a service (common_name)",
+            ));
         };
         Ok(Self {
             inner: Arc::new(Inner { kind, claims }),

@@ -7,9 +7,13 @@
 //! - [`names`]: the header, cookie and path names of the wire contract;
 //! - [`rejection`]: [`Rejection`], an error that is also a 401/403 response;
 //! - [`clock`]: [`Clock`](clock::Clock), so "now" can be fixed in tests and audits.
+//!
+//! [`AccessIdentity`] is also an axum extractor (and `Option<AccessIdentity>` for optional routes):
+//! it reads the identity a verifying layer put in the request extensions.
 
 pub mod claims;
 pub mod clock;
+mod extract;
 pub mod identity;
 pub mod names;
 pub mod rejection;

@@ -96,7 +96,10 @@ mod tests {
             );
         }
         headers.insert("cf-access-token", http::HeaderValue::from_static("keep"));
-        headers.insert("cf-access-jwt-assertions", http::HeaderValue::from_static("keep"));
+        headers.insert(
+            "cf-access-jwt-assertions",
+            http::HeaderValue::from_static("keep"),
+        );
         strip_identity_headers(&mut headers);
         assert_eq!(headers.len(), 2, "{headers:?}");
         assert!(headers.contains_key("cf-access-token"));

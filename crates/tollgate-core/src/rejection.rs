@@ -296,7 +296,10 @@ mod tests {
     #[test]
     fn statuses() {
         assert_eq!(Rejection::new(RejectionKind::Forbidden).status(), 403);
-        assert_eq!(Rejection::new(RejectionKind::MissingCredentials).status(), 401);
+        assert_eq!(
+            Rejection::new(RejectionKind::MissingCredentials).status(),
+            401
+        );
         assert_eq!(Rejection::new(RejectionKind::KeysUnavailable).status(), 503);
         assert_eq!(Rejection::new(RejectionKind::Misconfigured).status(), 500);
     }
