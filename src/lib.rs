@@ -28,3 +28,8 @@ pub use tollgate_issue as issue;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use tollgate_store as store;
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(all(doctest, feature = "issue"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
