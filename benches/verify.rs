@@ -1,0 +1,151 @@
+//! Verify cost: a verified-token cache hit, a miss (full RS256 with a pre-parsed aws-lc-rs key
+//! and tollgate's claim checks), and `jsonwebtoken::decode` as the baseline — in one run.
+//!
+//! Run with: `cargo bench --bench verify` (add `-- --quick` for a shorter run).
+//!
+//! The signing key is the Wycheproof RS256 key from tests/fixtures/wycheproof (Apache-2.0).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::{Value, json};
+use tollgate::verify::{KeySet, StaticKeySource, Verifier, VerifyConfig};
+
+const ISS: &str = "https://team.cloudflareaccess.com";
+const AUD: &str = "4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2";
+
+fn wycheproof_key() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/wycheproof/json_web_signature_test.json"
+    );
+    let data: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    data["testGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|group| &group["private"])
+        .find(|key| key["kid"] == "kid-rsa-sign" && key["kty"] == "RSA")
+        .unwrap()
+        .clone()
+}
+
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    if content.len() < 0x80 {
+        out.push(content.len() as u8);
+    } else {
+        let len = content.len().to_be_bytes();
+        let skip = len.iter().position(|b| *b != 0).unwrap();
+        out.push(0x80 | (len.len() - skip) as u8);
+        out.extend_from_slice(&len[skip..]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+fn pkcs1_private(jwk: &Value) -> Vec<u8> {
+    let mut body = der(0x02, &[0]);
+    for member in ["n", "e", "d", "p", "q", "dp", "dq", "qi"] {
+        let mut bytes = URL_SAFE_NO_PAD
+            .decode(jwk[member].as_str().unwrap())
+            .unwrap();
+        if bytes[0] & 0x80 != 0 {
+            bytes.insert(0, 0);
+        }
+        body.extend(der(0x02, &bytes));
+    }
+    der(0x30, &body)
+}
+
+/// Polls a future that must be ready at once (the verifier's paths with loaded keys are).
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("verification waited on a fetch"),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _context = runtime.enter();
+
+    let key = wycheproof_key();
+    let jwk = json!({"kid": key["kid"], "kty": "RSA", "alg": "RS256", "use": "sig",
+                     "n": key["n"], "e": key["e"]});
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims = json!({"type":"app","aud":AUD,"exp":now + 24 * 3600,"iss":ISS,
+                        "common_name":"5a1b4f0cbd6df4b22b11c8ffb5d4b4a9.access","iat":now,"sub":""});
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("kid-rsa-sign".to_owned());
+    let encoding = jsonwebtoken::EncodingKey::from_rsa_der(&pkcs1_private(&key));
+    let token = jsonwebtoken::encode(&header, &claims, &encoding).unwrap();
+
+    let verifier = |capacity: usize| {
+        let source = StaticKeySource::new(KeySet::from_jwks(vec![jwk.clone()]));
+        let verifier = Verifier::new(
+            VerifyConfig::new(ISS)
+                .audience(AUD)
+                .cache_capacity(capacity),
+            source,
+        )
+        .unwrap();
+        runtime.block_on(verifier.refresh()).unwrap();
+        verifier
+    };
+    let cached = verifier(10_000);
+    let uncached = verifier(0);
+    ready(cached.verify(&token)).unwrap();
+
+    let decoding = jsonwebtoken::DecodingKey::from_rsa_components(
+        key["n"].as_str().unwrap(),
+        key["e"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[AUD]);
+    validation.set_issuer(&[ISS]);
+
+    let mut group = c.benchmark_group("verify");
+    group.bench_function("tollgate cache hit", |b| {
+        b.iter(|| ready(cached.verify(std::hint::black_box(&token))).unwrap())
+    });
+    group.bench_function("tollgate cache miss (RS256)", |b| {
+        b.iter(|| ready(uncached.verify(std::hint::black_box(&token))).unwrap())
+    });
+    group.bench_function("jsonwebtoken::decode", |b| {
+        b.iter(|| {
+            jsonwebtoken::decode::<Value>(std::hint::black_box(&token), &decoding, &validation)
+                .unwrap()
+        })
+    });
+    group.finish();
+    assert_eq!(uncached.stats().cache_hits, 0);
+    println!("token length: {} bytes", token.len());
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30);
+    targets = bench
+}
+criterion_main!(benches);
