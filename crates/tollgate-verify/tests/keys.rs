@@ -397,3 +397,56 @@ async fn wait_for(mut condition: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// An in-process source, like tollgate's issuer: no HTTP, so no cooldown.
+#[derive(Debug)]
+struct LocalSource {
+    keys: std::sync::Mutex<Vec<Value>>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl tollgate_verify::KeySource for LocalSource {
+    fn fetch(
+        &self,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<tollgate_verify::KeySet, tollgate_verify::FetchError>,
+                > + Send
+                + '_,
+        >,
+    > {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let keys = self.keys.lock().unwrap().clone();
+        Box::pin(async move { Ok(tollgate_verify::KeySet::from_jwks(keys)) })
+    }
+
+    fn is_local(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn local_sources_pick_up_new_keys_without_cooldown() {
+    let k = keys();
+    let source = Arc::new(LocalSource {
+        keys: std::sync::Mutex::new(vec![k[0].jwk()]),
+        calls: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let clock = ManualClock::at_unix(NOW);
+    let verifier = Verifier::new(
+        VerifyConfig::new(ISS).audience(AUD).clock(Arc::new(clock)),
+        source.clone(),
+    )
+    .unwrap();
+    verifier.verify(&k[0].service_token(NOW, 60)).await.unwrap();
+    // Rotated in-process: the very next token with the new kid verifies, no clock advance.
+    source.keys.lock().unwrap().push(k[1].jwk());
+    verifier.verify(&k[1].service_token(NOW, 60)).await.unwrap();
+    assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // Unknown kids still cost one in-process fetch each, one at a time.
+    for i in 0..10 {
+        assert!(verifier.verify(&bogus_token(i)).await.is_err());
+    }
+    assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 12);
+}
