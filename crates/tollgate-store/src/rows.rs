@@ -1,0 +1,221 @@
+//! Rows as the schema stores them, and their conversion to and from the issuer's records.
+
+use tollgate_issue::store::{
+    ApplicationRecord, ServiceAuthPolicy, ServiceTokenRecord, SigningKeyRecord, TokenDuration,
+};
+
+use crate::error::{Error, ErrorKind};
+use crate::master_key::MasterKey;
+
+pub(crate) const ENCRYPTION_NONE: &str = "none";
+pub(crate) const ENCRYPTION_AES_256_GCM: &str = "aes-256-gcm";
+
+pub(crate) const POLICY_ANY: &str = "any";
+pub(crate) const POLICY_TOKENS: &str = "tokens";
+
+fn corrupt(what: &str) -> Error {
+    Error::new(ErrorKind::CorruptData, format!("stored {what} is invalid"))
+}
+
+fn out_of_range(what: &str) -> Error {
+    Error::new(
+        ErrorKind::CorruptData,
+        format!("{what} is too large to store (more than 2^63-1)"),
+    )
+}
+
+pub(crate) fn to_i64(value: u64, what: &str) -> Result<i64, Error> {
+    i64::try_from(value).map_err(|_| out_of_range(what))
+}
+
+pub(crate) fn to_u64(value: i64, what: &str) -> Result<u64, Error> {
+    u64::try_from(value).map_err(|_| corrupt(what))
+}
+
+fn hash(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], Error> {
+    bytes.try_into().map_err(|_| corrupt(what))
+}
+
+/// The columns of [`TokenRow`], as a literal for `concat!`.
+macro_rules! token_columns {
+    () => {
+        "id, name, client_id, secret_hash, previous_secret_hash, previous_secret_expires_at, \
+         duration_seconds, created_at, updated_at, expires_at, last_seen_at"
+    };
+}
+pub(crate) use token_columns;
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct TokenRow {
+    id: String,
+    name: String,
+    client_id: String,
+    secret_hash: Vec<u8>,
+    previous_secret_hash: Option<Vec<u8>>,
+    previous_secret_expires_at: Option<i64>,
+    duration_seconds: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+    expires_at: Option<i64>,
+    last_seen_at: Option<i64>,
+}
+
+impl TokenRow {
+    pub(crate) fn into_record(self) -> Result<ServiceTokenRecord, Error> {
+        Ok(ServiceTokenRecord {
+            secret_hash: hash(self.secret_hash, "secret hash")?,
+            previous_secret_hash: self
+                .previous_secret_hash
+                .map(|h| hash(h, "previous secret hash"))
+                .transpose()?,
+            duration: match self.duration_seconds {
+                Some(seconds) => TokenDuration::Seconds(to_u64(seconds, "token duration")?),
+                None => TokenDuration::Forever,
+            },
+            id: self.id,
+            name: self.name,
+            client_id: self.client_id,
+            previous_secret_expires_at: self.previous_secret_expires_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            expires_at: self.expires_at,
+            last_seen_at: self.last_seen_at,
+        })
+    }
+}
+
+pub(crate) fn duration_seconds(duration: TokenDuration) -> Result<Option<i64>, Error> {
+    match duration {
+        TokenDuration::Seconds(seconds) => to_i64(seconds, "token duration").map(Some),
+        TokenDuration::Forever => Ok(None),
+    }
+}
+
+/// The columns of [`KeyRow`], as a literal for `concat!`.
+macro_rules! key_columns {
+    () => {
+        "kid, key_encryption, private_key, created_at, activates_at, retires_at, expires_at"
+    };
+}
+pub(crate) use key_columns;
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    kid: String,
+    key_encryption: String,
+    private_key: Vec<u8>,
+    created_at: i64,
+    activates_at: i64,
+    retires_at: Option<i64>,
+    expires_at: Option<i64>,
+}
+
+impl KeyRow {
+    /// Decrypts the private key if it was stored encrypted.
+    pub(crate) fn into_record(
+        self,
+        master_key: Option<&MasterKey>,
+    ) -> Result<SigningKeyRecord, Error> {
+        let private_key_pkcs8 = match (self.key_encryption.as_str(), master_key) {
+            (ENCRYPTION_NONE, _) => self.private_key,
+            (ENCRYPTION_AES_256_GCM, Some(key)) => key.open(&self.kid, &self.private_key)?,
+            (ENCRYPTION_AES_256_GCM, None) => {
+                return Err(Error::new(
+                    ErrorKind::MasterKeyMissing,
+                    format!(
+                        "signing key {} is encrypted at rest; set {} to the key it was stored with",
+                        self.kid,
+                        MasterKey::ENV
+                    ),
+                ));
+            }
+            _ => return Err(corrupt("key encryption scheme")),
+        };
+        Ok(SigningKeyRecord {
+            kid: self.kid,
+            private_key_pkcs8,
+            created_at: self.created_at,
+            activates_at: self.activates_at,
+            retires_at: self.retires_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// A signing key ready to insert: encrypted when a master key is configured.
+#[derive(Debug)]
+pub(crate) struct NewKeyRow<'a> {
+    pub(crate) record: &'a SigningKeyRecord,
+    pub(crate) key_encryption: &'static str,
+    pub(crate) private_key: Vec<u8>,
+}
+
+impl<'a> NewKeyRow<'a> {
+    pub(crate) fn seal(
+        record: &'a SigningKeyRecord,
+        master_key: Option<&MasterKey>,
+    ) -> Result<Self, Error> {
+        Ok(match master_key {
+            Some(key) => Self {
+                record,
+                key_encryption: ENCRYPTION_AES_256_GCM,
+                private_key: key.seal(&record.kid, &record.private_key_pkcs8)?,
+            },
+            None => Self {
+                record,
+                key_encryption: ENCRYPTION_NONE,
+                private_key: record.private_key_pkcs8.clone(),
+            },
+        })
+    }
+}
+
+/// The columns of [`AppRow`], as a literal for `concat!`.
+macro_rules! app_columns {
+    () => {
+        "name, aud, session_duration, read_service_tokens_from_header, cookie_http_only, \
+         cookie_secure, policy, created_at"
+    };
+}
+pub(crate) use app_columns;
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AppRow {
+    pub(crate) name: String,
+    aud: String,
+    session_duration: i64,
+    read_service_tokens_from_header: Option<String>,
+    cookie_http_only: bool,
+    cookie_secure: Option<bool>,
+    policy: String,
+    created_at: i64,
+}
+
+impl AppRow {
+    /// `allowed` is the application's allow-list in order (empty unless the policy is `tokens`).
+    pub(crate) fn into_record(self, allowed: Vec<String>) -> Result<ApplicationRecord, Error> {
+        let policy = match self.policy.as_str() {
+            POLICY_ANY => ServiceAuthPolicy::AnyValidServiceToken,
+            POLICY_TOKENS => ServiceAuthPolicy::Tokens(allowed),
+            _ => return Err(corrupt("service-auth policy")),
+        };
+        Ok(ApplicationRecord {
+            name: self.name,
+            aud: self.aud,
+            session_duration: to_u64(self.session_duration, "session duration")?,
+            read_service_tokens_from_header: self.read_service_tokens_from_header,
+            cookie_http_only: self.cookie_http_only,
+            cookie_secure: self.cookie_secure,
+            policy,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// The policy column and allow-list rows of an application.
+pub(crate) fn policy_parts(policy: &ServiceAuthPolicy) -> (&'static str, &[String]) {
+    match policy {
+        ServiceAuthPolicy::AnyValidServiceToken => (POLICY_ANY, &[]),
+        ServiceAuthPolicy::Tokens(client_ids) => (POLICY_TOKENS, client_ids),
+    }
+}

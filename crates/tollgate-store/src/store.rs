@@ -1,0 +1,933 @@
+//! [`Store`]: one handle over either backend, implementing all three store traits.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Transaction;
+#[cfg(feature = "postgres")]
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
+#[cfg(feature = "sqlite")]
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+};
+use tollgate_issue::store::{
+    AppStore, ApplicationRecord, KeyStore, Revision, ServiceTokenRecord, SigningKeyRecord,
+    StoreError, StoreFuture, TokenStore,
+};
+
+use crate::error::{Error, ErrorKind, Failure};
+use crate::master_key::MasterKey;
+use crate::rows::{
+    AppRow, KeyRow, NewKeyRow, TokenRow, app_columns, duration_seconds, key_columns, policy_parts,
+    to_i64, to_u64, token_columns,
+};
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!("tollgate-store needs at least one backend: enable feature `sqlite` or `postgres`");
+
+#[cfg(feature = "sqlite")]
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+#[cfg(feature = "postgres")]
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Bumps the change counter and returns it with the ring generation. Every write transaction
+/// runs it first: the row lock it takes (PostgreSQL) or the write lock already held (SQLite,
+/// `BEGIN IMMEDIATE`) serialises writers, so the generation it returns is current until commit.
+const BUMP: &str = "UPDATE tollgate_meta SET revision = revision + 1 WHERE id = 1 \
+                    RETURNING revision, ring_generation";
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// One SQLite file (or memory), for a single instance.
+    Sqlite,
+    /// A PostgreSQL database shared by several instances.
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+        })
+    }
+}
+
+/// How [`connect`](crate::connect) opens a store.
+///
+/// ```
+/// use std::time::Duration;
+/// use tollgate_store::{MasterKey, StoreOptions};
+///
+/// let options = StoreOptions::new()
+///     .with_master_key(MasterKey::parse(&"42".repeat(32))?)
+///     .with_max_connections(4)
+///     .with_busy_timeout(Duration::from_secs(2));
+/// # Ok::<(), tollgate_store::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct StoreOptions {
+    master_key: Option<Arc<MasterKey>>,
+    max_connections: Option<u32>,
+    busy_timeout: Option<Duration>,
+    acquire_timeout: Option<Duration>,
+}
+
+impl StoreOptions {
+    /// Defaults: no master key (private keys stored plain), 8 pooled connections (1 for
+    /// `sqlite::memory:`), SQLite busy timeout 5 s, connection acquire timeout 10 s.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Encrypts private signing keys at rest with `key`.
+    pub fn with_master_key(mut self, key: MasterKey) -> Self {
+        self.master_key = Some(Arc::new(key));
+        self
+    }
+
+    /// Uses the master key in `TOLLGATE_MASTER_KEY` if it is set (keeps none otherwise).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidMasterKey`] if the variable is set but malformed.
+    pub fn with_master_key_from_env(mut self) -> Result<Self, Error> {
+        if let Some(key) = MasterKey::from_env()? {
+            self.master_key = Some(Arc::new(key));
+        }
+        Ok(self)
+    }
+
+    /// The most connections the pool opens.
+    pub fn with_max_connections(mut self, max: u32) -> Self {
+        self.max_connections = Some(max.max(1));
+        self
+    }
+
+    /// How long a SQLite statement waits for another writer's lock before failing.
+    pub fn with_busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = Some(timeout);
+        self
+    }
+
+    /// How long to wait for a pooled connection (and for the first connection at startup).
+    pub fn with_acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = Some(timeout);
+        self
+    }
+
+    fn acquire_timeout(&self) -> Duration {
+        self.acquire_timeout.unwrap_or(Duration::from_secs(10))
+    }
+}
+
+enum Pool {
+    #[cfg(feature = "sqlite")]
+    Sqlite(SqlitePool),
+    #[cfg(feature = "postgres")]
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool: the body is compiled once per backend,
+/// so the same SQL text (`$1` placeholders work on both) and row types serve both.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.inner.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite($pool) => $body,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// How each backend opens its transactions.
+trait Begin {
+    type Db: sqlx::Database;
+
+    /// A writing transaction that holds the write lock from its first statement.
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+
+    /// A reading transaction whose statements all see one snapshot.
+    fn begin_read(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+}
+
+#[cfg(feature = "sqlite")]
+impl Begin for SqlitePool {
+    type Db = Sqlite;
+
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
+        // A deferred transaction that reads and then writes can fail with SQLITE_BUSY at once in
+        // WAL mode (no busy wait); taking the write lock up front makes writers queue instead.
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+
+    fn begin_read(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
+        self.begin()
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl Begin for PgPool {
+    type Db = Postgres;
+
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
+        self.begin()
+    }
+
+    fn begin_read(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
+        self.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    }
+}
+
+struct Inner {
+    pool: Pool,
+    master_key: Option<Arc<MasterKey>>,
+}
+
+/// A SQL store: service tokens, the signing-key ring and applications in one database.
+///
+/// Cheap to clone (one shared pool). Implements [`TokenStore`], [`KeyStore`] and [`AppStore`],
+/// so it can be handed to the issuer as `Arc<dyn TokenStore>` and so on.
+///
+/// Every method runs in one transaction. Every write also bumps [`Revision::revision`] in that
+/// transaction (recording last-seen times does not). Writers are serialised on the store's
+/// single meta row: SQLite transactions begin `IMMEDIATE`, PostgreSQL ones lock the row with
+/// their first statement, which is also what makes [`KeyStore::swap_ring`] a true
+/// compare-and-swap across instances.
+///
+/// ```
+/// use tollgate_issue::store::{KeyStore, Revision};
+/// use tollgate_store::{StoreOptions, connect};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let store = connect("sqlite::memory:", StoreOptions::new()).await?;
+/// assert!(!store.encrypts_keys());
+/// assert_eq!(store.revision().await?, 0);
+/// assert_eq!(store.load_ring().await?, (0, vec![]));
+/// assert!(store.swap_ring(0, &[]).await?);
+/// assert!(!store.swap_ring(0, &[]).await?, "generation moved on: the stale writer loses");
+/// assert_eq!(store.revision().await?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .field("encrypts_keys", &self.encrypts_keys())
+            .finish()
+    }
+}
+
+enum Scheme {
+    Sqlite,
+    Postgres,
+}
+
+fn scheme(url: &str) -> Result<Scheme, Error> {
+    let lower = url
+        .get(..url.find(':').unwrap_or(0))
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match lower.as_str() {
+        "sqlite" => Ok(Scheme::Sqlite),
+        "postgres" | "postgresql" => Ok(Scheme::Postgres),
+        _ => Err(Error::new(
+            ErrorKind::UnsupportedUrl,
+            "database URL must start with sqlite: (e.g. sqlite://tollgate.db, sqlite::memory:) \
+             or postgres://",
+        )),
+    }
+}
+
+impl Store {
+    /// Opens the store at `url`, creating the database file (SQLite) and the schema on first
+    /// use and applying any newer migrations.
+    ///
+    /// - `sqlite://path/to/file.db` (relative paths are relative to the working directory),
+    ///   `sqlite:///absolute/path.db`, or `sqlite::memory:`. Files use WAL, a busy timeout and
+    ///   foreign keys.
+    /// - `postgres://user:password@host:port/database` (or `postgresql://`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::UnsupportedUrl`] for another scheme or a backend this build lacks,
+    /// [`ErrorKind::Connect`] if the database cannot be opened, [`ErrorKind::Migrate`] if the
+    /// schema cannot be brought up to date (including a schema newer than this build).
+    pub async fn connect(url: &str, options: StoreOptions) -> Result<Self, Error> {
+        let pool = match scheme(url)? {
+            Scheme::Sqlite => connect_sqlite(url, &options).await?,
+            Scheme::Postgres => connect_postgres(url, &options).await?,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                master_key: options.master_key,
+            }),
+        })
+    }
+
+    /// Which database this store talks to.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        match &self.inner.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => Backend::Sqlite,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Whether private signing keys written by this handle are encrypted at rest (a master key
+    /// is configured). When `false` they are stored as plain PKCS#8 DER.
+    #[must_use]
+    pub fn encrypts_keys(&self) -> bool {
+        self.inner.master_key.is_some()
+    }
+
+    /// Closes the pool, waiting for checked-out connections to come back.
+    pub async fn close(&self) {
+        with_pool!(self, |pool| pool.close().await);
+    }
+
+    fn master_key(&self) -> Option<&MasterKey> {
+        self.inner.master_key.as_deref()
+    }
+}
+
+#[cfg(feature = "sqlite")]
+async fn connect_sqlite(url: &str, options: &StoreOptions) -> Result<Pool, Error> {
+    use std::str::FromStr as _;
+
+    let connect_options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| Error::with_source(ErrorKind::UnsupportedUrl, "invalid SQLite URL", e))?
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .busy_timeout(options.busy_timeout.unwrap_or(Duration::from_secs(5)));
+    let lower = url.to_ascii_lowercase();
+    let in_memory = lower.starts_with("sqlite::memory:") || lower.contains("mode=memory");
+    let pool_options = SqlitePoolOptions::new().acquire_timeout(options.acquire_timeout());
+    let (connect_options, pool_options) = if in_memory {
+        // One connection that never closes: the database lives exactly as long as the pool.
+        let pool_options = pool_options
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None);
+        (connect_options, pool_options)
+    } else {
+        let pool_options = pool_options.max_connections(options.max_connections.unwrap_or(8));
+        (
+            connect_options.journal_mode(SqliteJournalMode::Wal),
+            pool_options,
+        )
+    };
+    let filename = connect_options.get_filename().display().to_string();
+    let pool = pool_options
+        .connect_with(connect_options)
+        .await
+        .map_err(|e| {
+            Error::with_source(
+                ErrorKind::Connect,
+                format!("cannot open SQLite database {filename}"),
+                e,
+            )
+        })?;
+    // Two processes opening a fresh file at once can race to create the schema; the loser sees
+    // the winner's migrations on a second look.
+    if SQLITE_MIGRATIONS.run(&pool).await.is_err() {
+        SQLITE_MIGRATIONS.run(&pool).await.map_err(migrate_error)?;
+    }
+    Ok(Pool::Sqlite(pool))
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn connect_sqlite(_url: &str, _options: &StoreOptions) -> Result<Pool, Error> {
+    Err(Error::new(
+        ErrorKind::UnsupportedUrl,
+        "this build has no SQLite support (cargo feature `sqlite` of tollgate-store)",
+    ))
+}
+
+#[cfg(feature = "postgres")]
+async fn connect_postgres(url: &str, options: &StoreOptions) -> Result<Pool, Error> {
+    use std::str::FromStr as _;
+
+    // Errors here never echo the URL: it may hold a password.
+    let connect_options = PgConnectOptions::from_str(url)
+        .map_err(|e| Error::with_source(ErrorKind::UnsupportedUrl, "invalid PostgreSQL URL", e))?;
+    let target = format!(
+        "{}:{}/{}",
+        connect_options.get_host(),
+        connect_options.get_port(),
+        connect_options.get_database().unwrap_or("")
+    );
+    let pool = PgPoolOptions::new()
+        .max_connections(options.max_connections.unwrap_or(8))
+        .acquire_timeout(options.acquire_timeout())
+        .connect_with(connect_options)
+        .await
+        .map_err(|e| {
+            Error::with_source(
+                ErrorKind::Connect,
+                format!("cannot connect to PostgreSQL at {target}"),
+                e,
+            )
+        })?;
+    // sqlx serialises concurrent migrators with an advisory lock on PostgreSQL.
+    POSTGRES_MIGRATIONS
+        .run(&pool)
+        .await
+        .map_err(migrate_error)?;
+    Ok(Pool::Postgres(pool))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn connect_postgres(_url: &str, _options: &StoreOptions) -> Result<Pool, Error> {
+    Err(Error::new(
+        ErrorKind::UnsupportedUrl,
+        "this build has no PostgreSQL support (cargo feature `postgres` of tollgate-store)",
+    ))
+}
+
+fn migrate_error(error: sqlx::migrate::MigrateError) -> Error {
+    let message = match &error {
+        sqlx::migrate::MigrateError::VersionMissing(_) => {
+            "the database schema is newer than this build of tollgate; upgrade tollgate"
+        }
+        _ => "cannot create or update the database schema",
+    };
+    Error::with_source(ErrorKind::Migrate, message, error)
+}
+
+fn finish<T>(result: Result<T, Failure>) -> Result<T, StoreError> {
+    result.map_err(StoreError::from)
+}
+
+impl Revision for Store {
+    fn revision(&self) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let revision: i64 = finish(with_pool!(self, |pool| {
+                sqlx::query_scalar("SELECT revision FROM tollgate_meta WHERE id = 1")
+                    .fetch_one(pool)
+                    .await
+                    .map_err(Failure::from)
+            }))?;
+            Ok(to_u64(revision, "revision")?)
+        })
+    }
+}
+
+impl TokenStore for Store {
+    fn insert_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let duration = duration_seconds(token.duration)?;
+            finish(with_pool!(self, |pool| async {
+                let mut tx = pool.begin_write().await?;
+                let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
+                let clash: Option<(String, String)> = sqlx::query_as(
+                    "SELECT name, client_id FROM service_tokens \
+                     WHERE client_id = $1 OR name = $2 OR id = $3",
+                )
+                .bind(&token.client_id)
+                .bind(&token.name)
+                .bind(&token.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((name, client_id)) = clash {
+                    return Err(StoreError::Conflict(if client_id == token.client_id {
+                        format!("service token {client_id}")
+                    } else if name == token.name {
+                        format!("a service token named {name:?}")
+                    } else {
+                        format!("a service token with id {}", token.id)
+                    })
+                    .into());
+                }
+                sqlx::query(concat!(
+                    "INSERT INTO service_tokens (",
+                    token_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                ))
+                .bind(&token.id)
+                .bind(&token.name)
+                .bind(&token.client_id)
+                .bind(&token.secret_hash[..])
+                .bind(token.previous_secret_hash.as_ref().map(|hash| &hash[..]))
+                .bind(token.previous_secret_expires_at)
+                .bind(duration)
+                .bind(token.created_at)
+                .bind(token.updated_at)
+                .bind(token.expires_at)
+                .bind(token.last_seen_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            .await))
+        })
+    }
+
+    fn get_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>> {
+        Box::pin(async move {
+            let row: Option<TokenRow> = finish(with_pool!(self, |pool| {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    token_columns!(),
+                    " FROM service_tokens WHERE client_id = $1"
+                ))
+                .bind(client_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(Failure::from)
+            }))?;
+            Ok(row.map(TokenRow::into_record).transpose()?)
+        })
+    }
+
+    fn list_tokens(&self) -> StoreFuture<'_, Vec<ServiceTokenRecord>> {
+        Box::pin(async move {
+            let rows: Vec<TokenRow> = finish(with_pool!(self, |pool| {
+                sqlx::query_as(concat!("SELECT ", token_columns!(), " FROM service_tokens"))
+                    .fetch_all(pool)
+                    .await
+                    .map_err(Failure::from)
+            }))?;
+            let mut tokens = rows
+                .into_iter()
+                .map(TokenRow::into_record)
+                .collect::<Result<Vec<_>, _>>()?;
+            // Sorted here, not in SQL, so both backends agree whatever PostgreSQL's collation.
+            tokens.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(tokens)
+        })
+    }
+
+    fn update_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let duration = duration_seconds(token.duration)?;
+            finish(with_pool!(self, |pool| async {
+                let mut tx = pool.begin_write().await?;
+                let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
+                let clash: Option<(String,)> = sqlx::query_as(
+                    "SELECT name FROM service_tokens \
+                     WHERE (name = $1 OR id = $2) AND client_id <> $3",
+                )
+                .bind(&token.name)
+                .bind(&token.id)
+                .bind(&token.client_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((name,)) = clash {
+                    return Err(StoreError::Conflict(if name == token.name {
+                        format!("a service token named {name:?}")
+                    } else {
+                        format!("a service token with id {}", token.id)
+                    })
+                    .into());
+                }
+                let updated = sqlx::query(
+                    "UPDATE service_tokens SET id = $2, name = $3, secret_hash = $4, \
+                     previous_secret_hash = $5, previous_secret_expires_at = $6, \
+                     duration_seconds = $7, created_at = $8, updated_at = $9, expires_at = $10 \
+                     WHERE client_id = $1",
+                )
+                .bind(&token.client_id)
+                .bind(&token.id)
+                .bind(&token.name)
+                .bind(&token.secret_hash[..])
+                .bind(token.previous_secret_hash.as_ref().map(|hash| &hash[..]))
+                .bind(token.previous_secret_expires_at)
+                .bind(duration)
+                .bind(token.created_at)
+                .bind(token.updated_at)
+                .bind(token.expires_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if updated == 0 {
+                    return Err(
+                        StoreError::NotFound(format!("service token {}", token.client_id)).into(),
+                    );
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+            .await))
+        })
+    }
+
+    fn delete_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            finish(with_pool!(self, |pool| async {
+                let mut tx = pool.begin_write().await?;
+                let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
+                let deleted = sqlx::query("DELETE FROM service_tokens WHERE client_id = $1")
+                    .bind(client_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if deleted == 0 {
+                    // Nothing changed: roll back, so the revision does not move either.
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+            .await))
+        })
+    }
+
+    fn record_last_seen<'a>(&'a self, seen: &'a [(String, i64)]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            // Latest time per token, in client-ID order: a fixed lock order, so two instances
+            // flushing overlapping batches on PostgreSQL cannot deadlock.
+            let mut latest: BTreeMap<&str, i64> = BTreeMap::new();
+            for (client_id, at) in seen {
+                let entry = latest.entry(client_id.as_str()).or_insert(*at);
+                *entry = (*entry).max(*at);
+            }
+            if latest.is_empty() {
+                return Ok(());
+            }
+            finish(with_pool!(self, |pool| async {
+                let mut tx = pool.begin_write().await?;
+                for (client_id, at) in &latest {
+                    sqlx::query(
+                        "UPDATE service_tokens SET last_seen_at = $2 WHERE client_id = $1 \
+                         AND (last_seen_at IS NULL OR last_seen_at < $2)",
+                    )
+                    .bind(*client_id)
+                    .bind(*at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+            .await))
+        })
+    }
+}
+
+impl KeyStore for Store {
+    fn load_ring(&self) -> StoreFuture<'_, (u64, Vec<SigningKeyRecord>)> {
+        Box::pin(async move {
+            let (generation, rows): (i64, Vec<KeyRow>) = finish(with_pool!(self, |pool| async {
+                let mut tx = pool.begin_read().await?;
+                let generation: i64 =
+                    sqlx::query_scalar("SELECT ring_generation FROM tollgate_meta WHERE id = 1")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let rows: Vec<KeyRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    key_columns!(),
+                    " FROM signing_keys ORDER BY position"
+                ))
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok((generation, rows))
+            }
+            .await))?;
+            let ring = rows
+                .into_iter()
+                .map(|row| row.into_record(self.master_key()))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((to_u64(generation, "ring generation")?, ring))
+        })
+    }
+
+    fn swap_ring<'a>(
+        &'a self,
+        expected: u64,
+        ring: &'a [SigningKeyRecord],
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let Ok(expected) = i64::try_from(expected) else {
+                return Ok(false); // no stored generation can be that large
+            };
+            // Encrypt before taking the lock: the critical section stays short.
+            let rows = ring
+                .iter()
+                .map(|record| NewKeyRow::seal(record, self.master_key()))
+                .collect::<Result<Vec<_>, _>>()?;
+            finish(with_pool!(self, |pool| async {
+                let mut tx = pool.begin_write().await?;
+                let (_, generation): (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
+                if generation != expected {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                sqlx::query("DELETE FROM signing_keys")
+                    .execute(&mut *tx)
+                    .await?;
+                for (position, row) in (0_i64..).zip(&rows) {
+                    sqlx::query(concat!(
+                        "INSERT INTO signing_keys (position, ",
+                        key_columns!(),
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    ))
+                    .bind(position)
+                    .bind(&row.record.kid)
+                    .bind(row.key_encryption)
+                    .bind(&row.private_key[..])
+                    .bind(row.record.created_at)
+                    .bind(row.record.activates_at)
+                    .bind(row.record.retires_at)
+                    .bind(row.record.expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "UPDATE tollgate_meta SET ring_generation = ring_generation + 1 WHERE id = 1",
+                )
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+            .await))
+        })
+    }
+}
+
+/// Groups `(application, client_id)` rows, already in position order, by application.
+fn group_allowed(rows: Vec<(String, String)>) -> HashMap<String, Vec<String>> {
+    let mut allowed: HashMap<String, Vec<String>> = HashMap::new();
+    for (application, client_id) in rows {
+        allowed.entry(application).or_default().push(client_id);
+    }
+    allowed
+}
+
+impl AppStore for Store {
+    fn insert_app<'a>(&'a self, app: &'a ApplicationRecord) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let session_duration = to_i64(app.session_duration, "session duration")?;
+            let (policy, allowed) = policy_parts(&app.policy);
+            finish(with_pool!(self, |pool| async {
+                let mut tx = pool.begin_write().await?;
+                let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
+                let clash: Option<(String,)> =
+                    sqlx::query_as("SELECT name FROM applications WHERE name = $1 OR aud = $2")
+                        .bind(&app.name)
+                        .bind(&app.aud)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if let Some((name,)) = clash {
+                    return Err(StoreError::Conflict(if name == app.name {
+                        format!("application {name:?}")
+                    } else {
+                        format!("an application with AUD tag {}", app.aud)
+                    })
+                    .into());
+                }
+                sqlx::query(concat!(
+                    "INSERT INTO applications (",
+                    app_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                ))
+                .bind(&app.name)
+                .bind(&app.aud)
+                .bind(session_duration)
+                .bind(app.read_service_tokens_from_header.as_deref())
+                .bind(app.cookie_http_only)
+                .bind(app.cookie_secure)
+                .bind(policy)
+                .bind(app.created_at)
+                .execute(&mut *tx)
+                .await?;
+                for (position, client_id) in (0_i64..).zip(allowed) {
+                    sqlx::query(
+                        "INSERT INTO application_allowed_tokens (application, position, client_id) \
+                         VALUES ($1, $2, $3)",
+                    )
+                    .bind(&app.name)
+                    .bind(position)
+                    .bind(client_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+            .await))
+        })
+    }
+
+    fn get_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>> {
+        Box::pin(async move {
+            let found: Option<(AppRow, Vec<String>)> = finish(with_pool!(self, |pool| async {
+                let mut tx = pool.begin_read().await?;
+                let row: Option<AppRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    app_columns!(),
+                    " FROM applications WHERE name = $1"
+                ))
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let allowed: Vec<String> = sqlx::query_scalar(
+                    "SELECT client_id FROM application_allowed_tokens \
+                     WHERE application = $1 ORDER BY position",
+                )
+                .bind(name)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Some((row, allowed)))
+            }
+            .await))?;
+            Ok(found
+                .map(|(row, allowed)| row.into_record(allowed))
+                .transpose()?)
+        })
+    }
+
+    fn list_apps(&self) -> StoreFuture<'_, Vec<ApplicationRecord>> {
+        Box::pin(async move {
+            let (rows, allowed): (Vec<AppRow>, Vec<(String, String)>) =
+                finish(with_pool!(self, |pool| async {
+                    let mut tx = pool.begin_read().await?;
+                    let rows: Vec<AppRow> =
+                        sqlx::query_as(concat!("SELECT ", app_columns!(), " FROM applications"))
+                            .fetch_all(&mut *tx)
+                            .await?;
+                    let allowed: Vec<(String, String)> = sqlx::query_as(
+                        "SELECT application, client_id FROM application_allowed_tokens \
+                         ORDER BY application, position",
+                    )
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok((rows, allowed))
+                }
+                .await))?;
+            let mut allowed = group_allowed(allowed);
+            let mut apps = rows
+                .into_iter()
+                .map(|row| {
+                    let list = allowed.remove(&row.name).unwrap_or_default();
+                    row.into_record(list)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            apps.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(apps)
+        })
+    }
+
+    fn update_app<'a>(&'a self, app: &'a ApplicationRecord) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let session_duration = to_i64(app.session_duration, "session duration")?;
+            let (policy, allowed) = policy_parts(&app.policy);
+            finish(with_pool!(self, |pool| async {
+                let mut tx = pool.begin_write().await?;
+                let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
+                let clash: Option<(String,)> =
+                    sqlx::query_as("SELECT name FROM applications WHERE aud = $1 AND name <> $2")
+                        .bind(&app.aud)
+                        .bind(&app.name)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if clash.is_some() {
+                    return Err(StoreError::Conflict(format!(
+                        "an application with AUD tag {}",
+                        app.aud
+                    ))
+                    .into());
+                }
+                let updated = sqlx::query(
+                    "UPDATE applications SET aud = $2, session_duration = $3, \
+                     read_service_tokens_from_header = $4, cookie_http_only = $5, \
+                     cookie_secure = $6, policy = $7, created_at = $8 WHERE name = $1",
+                )
+                .bind(&app.name)
+                .bind(&app.aud)
+                .bind(session_duration)
+                .bind(app.read_service_tokens_from_header.as_deref())
+                .bind(app.cookie_http_only)
+                .bind(app.cookie_secure)
+                .bind(policy)
+                .bind(app.created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if updated == 0 {
+                    return Err(StoreError::NotFound(format!("application {:?}", app.name)).into());
+                }
+                sqlx::query("DELETE FROM application_allowed_tokens WHERE application = $1")
+                    .bind(&app.name)
+                    .execute(&mut *tx)
+                    .await?;
+                for (position, client_id) in (0_i64..).zip(allowed) {
+                    sqlx::query(
+                        "INSERT INTO application_allowed_tokens (application, position, client_id) \
+                         VALUES ($1, $2, $3)",
+                    )
+                    .bind(&app.name)
+                    .bind(position)
+                    .bind(client_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+            .await))
+        })
+    }
+
+    fn delete_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            finish(with_pool!(self, |pool| async {
+                let mut tx = pool.begin_write().await?;
+                let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
+                sqlx::query("DELETE FROM application_allowed_tokens WHERE application = $1")
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                let deleted = sqlx::query("DELETE FROM applications WHERE name = $1")
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if deleted == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+            .await))
+        })
+    }
+}
