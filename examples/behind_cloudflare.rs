@@ -19,7 +19,7 @@
 
 use std::error::Error;
 
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use tollgate::AccessIdentity;
 use tollgate::verify::{Verifier, VerifyLayer};
 
@@ -30,7 +30,7 @@ pub fn app(verifier: Verifier) -> Router {
         .layer(VerifyLayer::new(verifier))
 }
 
-async fn whoami(Extension(identity): Extension<AccessIdentity>) -> Json<AccessIdentity> {
+async fn whoami(identity: AccessIdentity) -> Json<AccessIdentity> {
     Json(identity)
 }
 

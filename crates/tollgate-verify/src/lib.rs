@@ -12,14 +12,14 @@
 //! ## Quickstart
 //!
 //! ```no_run
-//! use axum::{Extension, Router, routing::get};
+//! use axum::{Router, routing::get};
 //! use tollgate_core::AccessIdentity;
 //! use tollgate_verify::{Verifier, VerifyLayer};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let verifier = Verifier::for_team_domain("https://team.cloudflareaccess.com", "<AUD tag>")?;
 //! let app: Router = Router::new()
-//!     .route("/", get(|Extension(who): Extension<AccessIdentity>| async move {
+//!     .route("/", get(|who: AccessIdentity| async move {
 //!         format!("hello, {}", who.name())
 //!     }))
 //!     .layer(VerifyLayer::new(verifier));

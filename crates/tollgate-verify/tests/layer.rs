@@ -9,10 +9,8 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Extension, Json, Router};
-use common::{
-    AUD, CLIENT_ID, ISS, JwksServer, LogCapture, NOW, keys, service_payload, user_payload,
-};
+use axum::{Json, Router};
+use common::{AUD, CLIENT_ID, ISS, JwksServer, NOW, keys, service_payload, user_payload};
 use serde_json::{Value, json};
 use tollgate_core::{AccessIdentity, ManualClock, Rejection};
 use tollgate_verify::authorize::{email_domain, service_tokens};
@@ -22,7 +20,7 @@ use tollgate_verify::{
 };
 
 /// Echoes what the handler sees: the identity and the identity headers.
-async fn echo(identity: Option<Extension<AccessIdentity>>, request: Request) -> Json<Value> {
+async fn echo(identity: Option<AccessIdentity>, request: Request) -> Json<Value> {
     let headers: Vec<(String, String)> = request
         .headers()
         .iter()
@@ -30,7 +28,7 @@ async fn echo(identity: Option<Extension<AccessIdentity>>, request: Request) -> 
         .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
         .collect();
     Json(json!({
-        "identity": identity.map(|Extension(id)| serde_json::to_value(id).unwrap()),
+        "identity": identity.map(|id| serde_json::to_value(id).unwrap()),
         "headers": headers,
     }))
 }
@@ -313,43 +311,22 @@ async fn first_request_waits_for_keys_over_http() {
 }
 
 #[tokio::test]
-async fn logs_name_the_reason_and_identity_never_the_token() {
-    let (logs, _guard) = LogCapture::start();
-    let k = keys();
-    let jwks = JwksServer::start(vec![k[0].jwk()]).await;
-    let clock = ManualClock::at_unix(NOW);
-    let verifier = Verifier::new(
-        VerifyConfig::new(ISS).audience(AUD).clock(Arc::new(clock)),
-        RemoteKeySource::new(&jwks.certs_url()).unwrap(),
-    )
-    .unwrap();
-    let url =
-        serve(VerifyLayer::new(verifier).with_authorization(email_domain("example.com"))).await;
-    let client = reqwest::Client::new();
-    let good_user = k[0].sign(&k[0].header(), &user_payload("jane@example.com", NOW, 3600));
-    let bot = k[0].service_token(NOW, 3600);
-    let forged = k[1].sign(&k[0].header(), &service_payload(NOW, 3600));
-    let unknown = k[2].sign(r#"{"alg":"RS256","kid":"nope"}"#, &service_payload(NOW, 60));
-    let tokens = [&good_user, &bot, &forged, &unknown];
-    let mut statuses = Vec::new();
-    for token in tokens {
-        let response = client
-            .get(&url)
-            .header("cf-access-token", token.as_str())
-            .send()
-            .await
-            .unwrap();
-        statuses.push(response.status().as_u16());
-    }
-    assert_eq!(statuses, [200, 403, 401, 401]);
-    let text = logs.text();
-    assert!(text.contains("access refused by policy"), "{text}");
-    assert!(text.contains(CLIENT_ID), "the refused identity is named");
-    assert!(text.contains("invalid_signature"), "{text}");
-    assert!(text.contains("unknown_key"), "{text}");
-    for token in tokens {
-        for part in token.split('.') {
-            assert!(!text.contains(part), "a token part leaked into the logs");
-        }
-    }
+async fn extractor_without_the_layer_answers_500() {
+    let app = Router::new().route(
+        "/",
+        get(|id: AccessIdentity| async move { id.name().to_owned() }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let token = keys()[0].service_token(NOW, 3600);
+    let response = reqwest::Client::new()
+        .get(format!("http://{addr}/"))
+        .header("cf-access-jwt-assertion", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500, "never runs unauthenticated");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "misconfigured");
 }

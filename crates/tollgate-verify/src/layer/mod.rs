@@ -14,7 +14,7 @@
 //! In [`Mode::Optional`] a request without a token passes on without an identity.
 //!
 //! ```
-//! use axum::{Extension, Router, routing::get};
+//! use axum::{Router, routing::get};
 //! use tollgate_core::AccessIdentity;
 //! use tollgate_verify::{StaticKeySource, Verifier, VerifyConfig, VerifyLayer};
 //! use tollgate_verify::authorize::email_domain;
@@ -24,7 +24,7 @@
 //! let config = VerifyConfig::new("https://team.cloudflareaccess.com").audience("aud-tag");
 //! let verifier = Verifier::new(config, StaticKeySource::from_jwks_json(br#"{"keys":[]}"#)?)?;
 //! let app = Router::new()
-//!     .route("/", get(|Extension(id): Extension<AccessIdentity>| async move { id.name().to_owned() }))
+//!     .route("/", get(|id: AccessIdentity| async move { id.name().to_owned() }))
 //!     .layer(VerifyLayer::new(verifier).with_authorization(email_domain("example.com")));
 //!
 //! let response = app.oneshot(http::Request::new(axum::body::Body::empty())).await?;

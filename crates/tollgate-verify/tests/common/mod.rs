@@ -246,6 +246,19 @@ impl LogCapture {
         (capture, guard)
     }
 
+    /// Captures everything, process-wide. For a test binary of its own: per-thread capture
+    /// races with tracing's callsite cache when other tests run in parallel.
+    pub fn start_global() -> Self {
+        let capture = Self::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(capture.clone())
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        capture
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
