@@ -217,11 +217,11 @@ impl KeyCache {
                 _ => Some(running.clone()),
             };
         }
+        // A clock that went backwards ends the cooldown rather than stretching it.
         let cooling = |cooldown: Duration| {
-            flight.last_started.is_some_and(|last| {
-                now.duration_since(last)
-                    .map_or(true, |since| since < cooldown)
-            })
+            flight
+                .last_started
+                .is_some_and(|last| now.duration_since(last).is_ok_and(|since| since < cooldown))
         };
         let blocked = match reason {
             Reason::Missing => !self.local && cooling(self.cooldown),

@@ -28,11 +28,19 @@
 //! # Ok(()) }
 //! ```
 //!
-//! ## Costs (this repository's 2-core box, release)
+//! ## Costs
 //!
 //! A verified-token cache hit is a SHA-256 of the token and a lock-free lookup; a miss is one
-//! RS256 check with a pre-parsed aws-lc-rs key. `cargo bench --bench verify` measures both
-//! against `jsonwebtoken::decode`.
+//! RS256 check with a pre-parsed aws-lc-rs key plus the claim checks. Measured with
+//! `CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo bench -p tollgate --profile dev --bench verify` on the
+//! 2-core development box under load (712-byte token; medians): cache hit 1.07 µs, cache miss
+//! 33.4 µs, `jsonwebtoken::decode` 38.6 µs — a hit is about 36× cheaper than a decode, a miss
+//! about 1.15× cheaper.
+//!
+//! ## Runtime
+//!
+//! Verification needs a tokio runtime with timers (key fetches are bounded by timeouts and a
+//! background task refreshes keys); building a [`Verifier`] needs none.
 
 mod algorithm;
 pub mod authorize;
