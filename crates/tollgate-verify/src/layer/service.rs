@@ -165,3 +165,76 @@ where
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::convert::Infallible;
+
+    use axum_core::body::Body;
+    use tower::ServiceExt as _;
+    use tower_layer::Layer as _;
+
+    use crate::{KeySet, StaticKeySource, Verifier, VerifyConfig, VerifyLayer};
+
+    use super::*;
+
+    fn layer() -> VerifyLayer {
+        let config = VerifyConfig::new("https://team.example").audience("aud");
+        let source = StaticKeySource::new(KeySet::from_jwks(Vec::new()));
+        VerifyLayer::new(Verifier::new(config, source).unwrap())
+    }
+
+    async fn echo(request: Request<Body>) -> Result<Response, Infallible> {
+        let seen = request
+            .headers()
+            .get(CF_ACCESS_AUTHENTICATED_USER_EMAIL)
+            .map_or("none", |v| v.to_str().unwrap())
+            .to_owned();
+        Ok(Response::new(Body::from(seen)))
+    }
+
+    #[tokio::test]
+    async fn missing_token_is_rejected_before_the_inner_service() {
+        let service = layer().layer(tower::service_fn(echo));
+        let response = service.oneshot(Request::new(Body::empty())).await.unwrap();
+        assert_eq!(response.status(), 401);
+    }
+
+    #[tokio::test]
+    async fn optional_mode_strips_forged_headers_and_calls_through() {
+        let service = layer().optional().layer(tower::service_fn(echo));
+        let _inner = service.get_ref();
+        let request = Request::builder()
+            .header("cf_access_authenticated_user_email", "admin@example.com")
+            .body(Body::empty())
+            .unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(&body[..], b"none");
+    }
+
+    #[tokio::test]
+    async fn no_usable_keys_answers_503_after_the_fetch() {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let token = format!(
+            "{}.{}.{}",
+            b64(r#"{"alg":"RS256","kid":"k"}"#),
+            b64("{}"),
+            b64("sig")
+        );
+        let service = layer().layer(tower::service_fn(echo));
+        let request = Request::builder()
+            .header("cf-access-token", token)
+            .body(Body::empty())
+            .unwrap();
+        let future = service.oneshot(request);
+        let response = future.await.unwrap();
+        assert_eq!(response.status(), 503);
+    }
+}
