@@ -720,3 +720,128 @@ async fn examples_issuer_app_and_bot_ride_the_cookie() {
     assert_eq!(report.statuses, vec![reqwest::StatusCode::UNAUTHORIZED; 2]);
     assert_eq!(report.exchanges, 0);
 }
+
+#[tokio::test]
+async fn scheduled_rotation_publishes_the_next_key_before_it_signs() {
+    let h = start(AppSettings::new()).await;
+    let plain = reqwest::Client::new();
+    let kid_of_new_token = || async {
+        let response = h
+            .with_credentials(&plain, h.secret.expose_secret())
+            .send()
+            .await
+            .unwrap();
+        let (_, _, json) = body(response).await;
+        let jwt = json["assertion"].as_str().unwrap().to_owned();
+        jsonwebtoken::decode_header(&jwt).unwrap().kid.unwrap()
+    };
+    let certs = || async {
+        let certs: Value = reqwest::get(format!("{}/cdn-cgi/access/certs", h.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let kids: Vec<String> = certs["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect();
+        (
+            kids,
+            certs["public_cert"]["kid"].as_str().unwrap().to_owned(),
+        )
+    };
+    let wait_for = |keys: usize| {
+        let h = &h;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while h.issuer.signing_keys().len() != keys {
+                assert!(Instant::now() < deadline, "ring never reached {keys} keys");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let day = 86_400;
+    let first = kid_of_new_token().await;
+
+    // Day 41: the next key is published, but the first still signs.
+    h.clock.advance(Duration::from_secs(41 * day + 1));
+    wait_for(2).await;
+    let (kids, current) = certs().await;
+    assert_eq!(kids.len(), 2);
+    assert_eq!(current, first);
+    let next = kids.iter().find(|k| **k != first).unwrap().clone();
+    assert_eq!(kid_of_new_token().await, first, "published is not signing");
+
+    // Day 42: the next key signs; the first stays published and accepted.
+    h.clock.advance(Duration::from_secs(day));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while kid_of_new_token().await != next {
+        assert!(
+            Instant::now() < deadline,
+            "the next key never started signing"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (kids, current) = certs().await;
+    assert_eq!((kids.len(), current.as_str()), (2, next.as_str()));
+
+    // Tokens of both keys verify independently while both are published.
+    h.verify_seen_independently().await;
+
+    // Day 49: the first key leaves the ring.
+    h.clock.advance(Duration::from_secs(7 * day));
+    wait_for(1).await;
+    let (kids, _) = certs().await;
+    assert_eq!(kids, vec![next]);
+}
+
+#[tokio::test]
+async fn two_instances_on_one_store_share_keys_tokens_and_last_use() {
+    let a = start(AppSettings::new()).await;
+    // A second instance on the same store: it must adopt A's keys, not generate its own.
+    let b = tollgate::issue::Issuer::builder("team.example.com")
+        .store(a.store.clone())
+        .clock(Arc::new(a.clock.clone()))
+        .poll_interval(Duration::from_millis(50))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(a.issuer.signing_keys(), b.signing_keys());
+    assert_eq!(b.certs_json(), a.issuer.certs_json());
+
+    // A token created on B is accepted by A's app within a poll.
+    let (token, secret) = b
+        .tokens()
+        .create("from-b", TokenDuration::default())
+        .await
+        .unwrap();
+    let plain = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let status = plain
+            .get(a.url())
+            .header("CF-Access-Client-Id", &token.client_id)
+            .header("CF-Access-Client-Secret", secret.expose_secret())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not honoured within 1 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Last use is recorded in memory and written in a batch.
+    assert_eq!(
+        b.tokens().get(&token.client_id).await.unwrap().last_seen_at,
+        None
+    );
+    a.issuer.flush_last_seen().await;
+    let seen = b.tokens().get(&token.client_id).await.unwrap().last_seen_at;
+    assert_eq!(seen, Some(tollgate::core::Clock::unix_now(&a.clock)));
+    a.verify_seen_independently().await;
+}

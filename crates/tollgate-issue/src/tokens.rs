@@ -254,6 +254,10 @@ impl ServiceTokens {
 
     /// Replaces the token's secret and returns the new one. With `grace`, the previous secret
     /// stays valid that long (1 h to 30 days); with `None` it stops working at once.
+    ///
+    /// Sessions already established (application tokens, i.e. cookies) are not ended: they
+    /// live until their `exp`, as at Cloudflare. To end them too, [`delete`](Self::delete) the
+    /// token.
     pub async fn rotate_secret(
         &self,
         client_id: &str,
