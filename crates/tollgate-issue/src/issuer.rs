@@ -738,6 +738,23 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    #[tokio::test]
+    async fn the_background_task_ends_with_the_issuer() {
+        let issuer = Issuer::builder("team.example.com")
+            .store(Arc::new(crate::MemoryStore::new()))
+            .poll_interval(Duration::from_millis(10))
+            .build()
+            .await
+            .unwrap();
+        let weak = Arc::downgrade(&issuer.inner);
+        drop(issuer);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            weak.upgrade().is_none(),
+            "the watch task must not keep the issuer alive"
+        );
+    }
+
     #[test]
     fn issuer_normalisation() {
         assert_eq!(

@@ -56,3 +56,111 @@ mod service;
 pub use future::ResponseFuture;
 pub use layer::ExchangeLayer;
 pub use service::Exchange;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::response::Response;
+    use http::Request;
+    use http_body_util::BodyExt;
+    use tollgate_core::AccessIdentity;
+    use tower::{ServiceBuilder, ServiceExt, service_fn};
+
+    use crate::{
+        AppSettings, ClientSecret, Issuer, MemoryStore, ServiceAuthPolicy, ServiceTokenRecord,
+    };
+
+    /// An echo service: answers the identity it was handed and the assertion header.
+    async fn echo(request: Request<Body>) -> Result<Response, std::convert::Infallible> {
+        let who = request
+            .extensions()
+            .get::<AccessIdentity>()
+            .map(|id| id.name().to_owned())
+            .unwrap_or_default();
+        let assertion = request.headers().contains_key("cf-access-jwt-assertion");
+        Ok(Response::new(Body::from(format!("{who} {assertion}"))))
+    }
+
+    async fn setup() -> (Issuer, ServiceTokenRecord, ClientSecret) {
+        let issuer = Issuer::builder("team.example.com")
+            .store(Arc::new(MemoryStore::new()))
+            .build()
+            .await
+            .unwrap();
+        issuer
+            .apps()
+            .create("api", AppSettings::new())
+            .await
+            .unwrap();
+        let (token, secret) = issuer
+            .tokens()
+            .create("bot", Default::default())
+            .await
+            .unwrap();
+        (issuer, token, secret)
+    }
+
+    async fn text(response: Response) -> String {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn exchange_then_cookie_then_policy_change() {
+        let (issuer, token, secret) = setup().await;
+        let service = ServiceBuilder::new()
+            .layer(issuer.exchange_layer("api").unwrap())
+            .service(service_fn(echo));
+        let exchange = Request::builder()
+            .header("cf-access-client-id", &token.client_id)
+            .header("cf-access-client-secret", secret.expose_secret())
+            .body(Body::empty())
+            .unwrap();
+        let response = service.clone().oneshot(exchange).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let cookie = response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        assert_eq!(text(response).await, format!("{} true", token.client_id));
+
+        let ride = || {
+            Request::builder()
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let response = service.clone().oneshot(ride()).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(!response.headers().contains_key("set-cookie"));
+
+        // The policy is read per request: a valid cookie of a token no longer allowed is a 403.
+        issuer
+            .apps()
+            .update(
+                "api",
+                AppSettings::new().policy(ServiceAuthPolicy::Tokens(vec!["x.access".into()])),
+            )
+            .await
+            .unwrap();
+        let response = service.clone().oneshot(ride()).await.unwrap();
+        assert_eq!(response.status(), 403);
+
+        // A deleted application is a server misconfiguration, never a pass.
+        issuer.apps().delete("api").await.unwrap();
+        let response = service.oneshot(ride()).await.unwrap();
+        assert_eq!(response.status(), 500);
+    }
+
+    #[tokio::test]
+    async fn unknown_application_fails_at_build_time() {
+        let (issuer, _, _) = setup().await;
+        let err = issuer.exchange_layer("nope").unwrap_err();
+        assert_eq!(err.kind(), crate::ManageErrorKind::NotFound);
+    }
+}
