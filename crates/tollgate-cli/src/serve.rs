@@ -1,0 +1,96 @@
+//! `tollgate serve`: the certs and get-identity routes and a protected demo application.
+
+use std::net::SocketAddr;
+
+use axum::{Json, Router};
+use clap::Args;
+use tollgate_core::AccessIdentity;
+use tollgate_issue::{AppSettings, Issuer, ManageErrorKind};
+
+use crate::{CliResult, clock, describe_database, open_store, warn_if_keys_unencrypted};
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// The application to protect (created if missing).
+    #[arg(long, default_value = "demo")]
+    app: String,
+    /// The team domain: `iss` of minted tokens and base of the certs URL
+    /// [default: http://ADDR].
+    #[arg(long, value_name = "URL")]
+    team_domain: Option<String>,
+}
+
+/// Every protected path answers with the caller's identity.
+async fn whoami(identity: AccessIdentity) -> Json<AccessIdentity> {
+    Json(identity)
+}
+
+pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
+    let store = open_store(database).await?;
+    warn_if_keys_unencrypted(&store);
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let addr = listener.local_addr()?;
+    let team_domain = args.team_domain.unwrap_or_else(|| format!("http://{addr}"));
+    // The issuer polls the store's revision every 250 ms, so tokens, applications and keys
+    // changed by other CLI invocations or instances apply here within a second.
+    let issuer = Issuer::builder(team_domain)
+        .store(store.clone())
+        .clock(clock())
+        .build()
+        .await?;
+
+    let app = match issuer.apps().get(&args.app).await {
+        Ok(app) => app,
+        Err(e) if e.kind() == ManageErrorKind::NotFound => {
+            issuer.apps().create(&args.app, AppSettings::new()).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let first_token = if issuer.tokens().list().await?.is_empty() {
+        Some(issuer.tokens().create("demo", Default::default()).await?)
+    } else {
+        None
+    };
+
+    let protected = Router::new()
+        .fallback(whoami)
+        .layer(issuer.exchange_layer(&app.name)?);
+    let router = issuer.routes().merge(protected);
+
+    let base = format!("http://{addr}");
+    println!(
+        "tollgate: serving application {:?} (AUD {}) on {base}",
+        app.name, app.aud
+    );
+    println!("  issuer:   {}", issuer.issuer_url());
+    println!("  certs:    {base}/cdn-cgi/access/certs");
+    println!("  database: {}", describe_database(database, &store));
+    if let Some((token, secret)) = first_token {
+        println!(
+            "Created service token \"demo\" ({}); try it:",
+            token.client_id
+        );
+        println!(
+            "  curl -i -c cookies.txt -H 'CF-Access-Client-Id: {}' -H 'CF-Access-Client-Secret: {}' {base}/",
+            token.client_id,
+            secret.expose_secret()
+        );
+        println!("  curl -i -b cookies.txt {base}/");
+    }
+    println!("Press Ctrl-C to stop.");
+
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            // If the signal handler cannot be installed, serve until killed.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! `tollgate token …`
+
+use clap::{Args, Subcommand};
+use tollgate_issue::duration::{DEFAULT_TOKEN_DURATION, parse_duration};
+use tollgate_issue::{ServiceTokens, TokenDuration};
+
+use crate::output::{opt_time, print_json, print_table, rfc3339, token_json};
+use crate::{CliResult, clock, open_store};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Create a service token; its secret is printed once and never stored.
+    Create {
+        /// A unique name.
+        #[arg(long)]
+        name: String,
+        /// Lifetime, e.g. 8760h (the default, one year), 720h, 30d, or `forever`.
+        #[arg(long, value_parser = parse_token_duration)]
+        duration: Option<TokenDuration>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// List tokens.
+    List {
+        /// Only tokens expiring within this window, e.g. 7d (soonest first).
+        #[arg(long, value_parser = parse_duration)]
+        expiring: Option<std::time::Duration>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Extend a token's life by its duration, counted from now.
+    Refresh {
+        /// The token's client ID (or name).
+        client_id: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Change a token's duration (applies from now).
+    SetDuration {
+        /// The token's client ID (or name).
+        client_id: String,
+        /// The new lifetime, e.g. 720h or `forever`.
+        #[arg(value_parser = parse_token_duration)]
+        duration: TokenDuration,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Issue a new secret; the old one stays valid for the grace period (1h to 720h) or not at all.
+    RotateSecret {
+        /// The token's client ID (or name).
+        client_id: String,
+        /// How long the previous secret keeps working, e.g. 1h or 24h; `0`/`none` for not at all.
+        #[arg(long, value_parser = parse_grace)]
+        grace: Option<Grace>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Delete (revoke) a token: its secret and its application tokens stop working.
+    Delete {
+        /// The token's client ID (or name).
+        client_id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Json {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+fn parse_token_duration(text: &str) -> Result<TokenDuration, String> {
+    text.parse()
+        .map_err(|e: tollgate_issue::duration::DurationError| e.to_string())
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Grace(Option<std::time::Duration>);
+
+fn parse_grace(text: &str) -> Result<Grace, String> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(Grace(None));
+    }
+    let grace = parse_duration(text).map_err(|e| e.to_string())?;
+    Ok(Grace((!grace.is_zero()).then_some(grace)))
+}
+
+pub(crate) async fn run(database: &str, command: TokenCommand) -> CliResult {
+    let tokens = ServiceTokens::new(open_store(database).await?, clock());
+    match command {
+        TokenCommand::Create {
+            name,
+            duration,
+            json,
+        } => {
+            let (token, secret) = tokens
+                .create(&name, duration.unwrap_or(DEFAULT_TOKEN_DURATION))
+                .await?;
+            if json.json {
+                let mut value = token_json(&token);
+                value["client_secret"] = secret.expose_secret().into();
+                print_json(&value);
+            } else {
+                println!("Created service token {:?}", token.name);
+                println!("  Client ID:     {}", token.client_id);
+                println!("  Client Secret: {}", secret.expose_secret());
+                println!("  Expires:       {}", opt_time(token.expires_at, "never"));
+                println!("The secret is shown only now: store it somewhere safe.");
+            }
+        }
+        TokenCommand::List { expiring, json } => {
+            let list = match expiring {
+                Some(within) => tokens.expiring(within).await?,
+                None => tokens.list().await?,
+            };
+            if json.json {
+                print_json(&list.iter().map(token_json).collect());
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.name.clone(),
+                            t.client_id.clone(),
+                            t.duration.to_string(),
+                            opt_time(t.expires_at, "never"),
+                            opt_time(t.last_seen_at, "-"),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &["NAME", "CLIENT ID", "DURATION", "EXPIRES", "LAST SEEN"],
+                    &rows,
+                );
+            }
+        }
+        TokenCommand::Refresh { client_id, json } => {
+            let token = tokens.find(&client_id).await?;
+            let token = tokens.refresh(&token.client_id).await?;
+            if json.json {
+                print_json(&token_json(&token));
+            } else {
+                println!(
+                    "Refreshed {}: expires {}",
+                    token.client_id,
+                    opt_time(token.expires_at, "never")
+                );
+            }
+        }
+        TokenCommand::SetDuration {
+            client_id,
+            duration,
+            json,
+        } => {
+            let token = tokens.find(&client_id).await?;
+            let token = tokens.set_duration(&token.client_id, duration).await?;
+            if json.json {
+                print_json(&token_json(&token));
+            } else {
+                println!(
+                    "Set duration of {} to {}: expires {}",
+                    token.client_id,
+                    token.duration,
+                    opt_time(token.expires_at, "never")
+                );
+            }
+        }
+        TokenCommand::RotateSecret {
+            client_id,
+            grace,
+            json,
+        } => {
+            let token = tokens.find(&client_id).await?;
+            let grace = grace.and_then(|g| g.0);
+            let secret = tokens.rotate_secret(&token.client_id, grace).await?;
+            let token = tokens.get(&token.client_id).await?;
+            if json.json {
+                let mut value = token_json(&token);
+                value["client_secret"] = secret.expose_secret().into();
+                print_json(&value);
+            } else {
+                println!("New secret for {}", token.client_id);
+                println!("  Client Secret: {}", secret.expose_secret());
+                match token.previous_secret_expires_at {
+                    Some(until) => println!("The previous secret works until {}.", rfc3339(until)),
+                    None => println!("The previous secret no longer works."),
+                }
+            }
+        }
+        TokenCommand::Delete { client_id } => {
+            let token = tokens.find(&client_id).await?;
+            tokens.delete(&token.client_id).await?;
+            println!(
+                "Deleted service token {:?} ({})",
+                token.name, token.client_id
+            );
+        }
+    }
+    Ok(())
+}
