@@ -167,6 +167,11 @@ impl KeyCache {
         self.snapshot.load()
     }
 
+    /// The current snapshot, owned.
+    pub(crate) fn load_full(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
     /// Fetches started so far.
     pub(crate) fn fetch_count(&self) -> u64 {
         self.fetches.load(Ordering::Relaxed)

@@ -202,6 +202,7 @@ impl Verifier {
         };
         let result = self.check_claims(&jws, now);
         if let Ok(identity) = &result {
+            let current = inner.keys.load_full();
             inner.tokens.insert(
                 digest,
                 CachedToken {
@@ -209,7 +210,7 @@ impl Verifier {
                     exp: identity.claims().expires_at(),
                     key,
                 },
-                |entry| now_secs < entry.exp && inner.keys.load().holds(&entry.key),
+                |entry| now_secs < entry.exp && current.holds(&entry.key),
             );
         }
         Attempt::Done(result)
