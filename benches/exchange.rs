@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
-use tollgate::issue::{AppSettings, Issuer, MemoryStore, TokenDuration};
+use tollgate::issue::{AppSettings, Issuer, KeyStore, MemoryStore, TokenDuration};
 
 struct Load {
     ok: u64,
@@ -85,8 +85,9 @@ fn main() {
         .build()
         .unwrap();
     let (base, client_id, secret, lateness, pkcs8) = server.block_on(async {
+        let store = Arc::new(MemoryStore::new());
         let issuer = Issuer::builder("team.example.com")
-            .store(Arc::new(MemoryStore::new()))
+            .store(store.clone())
             .build()
             .await
             .unwrap();
@@ -117,7 +118,9 @@ fn main() {
                 probe.lock().unwrap().push(late.as_micros() as u64);
             }
         });
-        let pkcs8 = issuer.signing_keys()[0].private_key_pkcs8.clone();
+        let pkcs8 = store.load_ring().await.unwrap().1[0]
+            .private_key_pkcs8
+            .clone();
         (
             base,
             token.client_id,

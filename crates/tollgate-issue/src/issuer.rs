@@ -49,7 +49,7 @@ use tollgate_verify::{FetchError, KeySet, KeySource, Verifier, VerifyConfig};
 use crate::apps::Applications;
 use crate::error::{ManageError, ManageErrorKind};
 use crate::exchange::ExchangeLayer;
-use crate::keys::{self, KeyRing, LoadedKey, RotationPolicy};
+use crate::keys::{self, KeyInfo, KeyRing, LoadedKey, RotationPolicy};
 use crate::store::{
     AppStore, ApplicationRecord, KeyStore, ServiceAuthPolicy, ServiceTokenRecord, SigningKeyRecord,
     TokenStore,
@@ -319,9 +319,15 @@ impl Issuer {
         serde_json::to_string(&snapshot.ring.certs(now)).unwrap_or_default()
     }
 
-    /// The signing keys as stored, oldest activation first (private keys included: do not log).
-    pub fn signing_keys(&self) -> Vec<SigningKeyRecord> {
-        self.inner.snapshot.load().ring.records().cloned().collect()
+    /// The ring's keys (public facts only), oldest activation first.
+    pub fn signing_keys(&self) -> Vec<KeyInfo> {
+        self.inner
+            .snapshot
+            .load()
+            .ring
+            .records()
+            .map(KeyInfo::from)
+            .collect()
     }
 
     /// The application named `name`, from the snapshot.

@@ -101,6 +101,33 @@ impl RotationPolicy {
     }
 }
 
+/// A signing key's public facts: no key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// Lowercase hex SHA-256 of the DER SubjectPublicKeyInfo.
+    pub kid: String,
+    /// When it was created (and published).
+    pub created_at: i64,
+    /// When it starts (or started) signing.
+    pub activates_at: i64,
+    /// When it stops signing, once a successor is scheduled.
+    pub retires_at: Option<i64>,
+    /// When it leaves the published set.
+    pub expires_at: Option<i64>,
+}
+
+impl From<&SigningKeyRecord> for KeyInfo {
+    fn from(record: &SigningKeyRecord) -> Self {
+        Self {
+            kid: record.kid.clone(),
+            created_at: record.created_at,
+            activates_at: record.activates_at,
+            retires_at: record.retires_at,
+            expires_at: record.expires_at,
+        }
+    }
+}
+
 /// A published JWK, in Cloudflare's field order.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Jwk {
@@ -466,6 +493,15 @@ pub(crate) mod tests {
             retires_at: None,
             expires_at: None,
         }
+    }
+
+    #[test]
+    fn debug_never_shows_the_private_key() {
+        let record = test_keys()[0].clone();
+        let shown = format!("{record:?}");
+        assert!(shown.contains("[redacted]"));
+        assert!(!shown.contains(&format!("{:?}", &record.private_key_pkcs8[..8])));
+        assert_eq!(KeyInfo::from(&record).kid, record.kid);
     }
 
     #[test]

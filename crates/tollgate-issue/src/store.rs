@@ -72,8 +72,8 @@ pub struct ServiceTokenRecord {
     pub last_seen_at: Option<i64>,
 }
 
-/// A signing key as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A signing key as stored. Its `Debug` output leaves the private key out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SigningKeyRecord {
     /// Lowercase hex SHA-256 of the DER SubjectPublicKeyInfo.
     pub kid: String,
@@ -88,6 +88,19 @@ pub struct SigningKeyRecord {
     /// When the key leaves the published set and stops being accepted
     /// (`retires_at` + 7 days by default); `None` while it is the newest.
     pub expires_at: Option<i64>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("private_key_pkcs8", &"[redacted]")
+            .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
+            .field("retires_at", &self.retires_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// Which service tokens an application accepts.
