@@ -307,6 +307,95 @@ impl KeyRing {
     }
 }
 
+/// Manages the key ring of a [`KeyStore`] on its own, with no server running (the CLI's
+/// `keys` commands). An [`Issuer`](crate::Issuer) does the same in its background task.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use tollgate_core::SystemClock;
+/// use tollgate_issue::MemoryStore;
+/// use tollgate_issue::keys::SigningKeys;
+///
+/// let keys = SigningKeys::new(Arc::new(MemoryStore::new()), Arc::new(SystemClock));
+/// assert!(keys.list().await?.is_empty());
+/// let ring = keys.maintain().await?; // creates the first key
+/// assert_eq!(ring.len(), 1);
+/// let ring = keys.rotate_now().await?; // emergency rotation: the old key stays accepted 7 days
+/// assert_eq!(ring.len(), 2);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SigningKeys {
+    store: Arc<dyn KeyStore>,
+    clock: tollgate_core::SharedClock,
+    policy: RotationPolicy,
+}
+
+impl fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKeys")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKeys {
+    /// A manager over `store` with the default [`RotationPolicy`].
+    pub fn new(store: Arc<dyn KeyStore>, clock: tollgate_core::SharedClock) -> Self {
+        Self {
+            store,
+            clock,
+            policy: RotationPolicy::default(),
+        }
+    }
+
+    /// Uses `policy` instead of the default.
+    #[must_use]
+    pub fn with_policy(mut self, policy: RotationPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The ring as stored, oldest activation first.
+    pub async fn list(&self) -> Result<Vec<KeyInfo>, ManageError> {
+        let (_, ring) = self.store.load_ring().await?;
+        Ok(infos(&ring))
+    }
+
+    /// Brings the ring up to date now: creates the first key, schedules (publishes) the next
+    /// one when due, drops expired ones. Returns the ring afterwards.
+    pub async fn maintain(&self) -> Result<Vec<KeyInfo>, ManageError> {
+        let (_, ring) = maintain(
+            self.store.as_ref(),
+            self.clock.unix_now(),
+            &self.policy,
+            false,
+        )
+        .await?;
+        Ok(infos(&ring))
+    }
+
+    /// Emergency rotation: a new key signs from now on; the previous one stays published and
+    /// accepted for the policy's overlap. Returns the ring afterwards.
+    pub async fn rotate_now(&self) -> Result<Vec<KeyInfo>, ManageError> {
+        let (_, ring) = maintain(
+            self.store.as_ref(),
+            self.clock.unix_now(),
+            &self.policy,
+            true,
+        )
+        .await?;
+        Ok(infos(&ring))
+    }
+}
+
+fn infos(ring: &[SigningKeyRecord]) -> Vec<KeyInfo> {
+    let mut infos: Vec<KeyInfo> = ring.iter().map(KeyInfo::from).collect();
+    infos.sort_by_key(|k| k.activates_at);
+    infos
+}
+
 /// Generates a new RSA-2048 signing key record (blocking: ≈80 ms release, more in debug).
 pub(crate) fn generate_key(now: i64, activates_at: i64) -> Result<SigningKeyRecord, ManageError> {
     let pair = KeyPair::generate(KeySize::Rsa2048)

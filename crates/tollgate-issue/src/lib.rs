@@ -74,6 +74,7 @@ pub use apps::{AppSettings, Applications};
 pub use error::{ManageError, ManageErrorKind};
 pub use exchange::ExchangeLayer;
 pub use issuer::{Issuer, IssuerBuilder, IssuerKeySource};
+pub use keys::{KeyInfo, RotationPolicy, SigningKeys};
 pub use memory::MemoryStore;
 pub use secret::ClientSecret;
 pub use store::{
