@@ -106,20 +106,26 @@ where
             Ok(presented) => presented,
             Err(rejection) => return reject(rejection, &app.name),
         };
+        let now = issuer.now();
+        if let Presented::Nothing = presented {
+            return reject(Rejection::new(RejectionKind::MissingCredentials), &app.name);
+        }
+        if let Presented::Credentials { client_id, secret } = &presented {
+            if let Err(rejection) =
+                issuer.check_credentials(&snapshot, &app, client_id, secret, now)
+            {
+                return reject_client(rejection, &app.name, client_id);
+            }
+        }
         // The ready service moves into the future; a fresh clone takes its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let now = issuer.now();
         match presented {
+            // Answered above.
             Presented::Nothing => {
                 reject(Rejection::new(RejectionKind::MissingCredentials), &app.name)
             }
             Presented::Credentials { client_id, secret } => {
-                if let Err(rejection) =
-                    issuer.check_credentials(&snapshot, &app, &client_id, &secret, now)
-                {
-                    return reject_client(rejection, &app.name, &client_id);
-                }
                 drop(secret);
                 let secure = app.cookie_secure.unwrap_or_else(|| is_https(&request));
                 ResponseFuture::waiting(Box::pin(async move {
