@@ -547,6 +547,8 @@ impl Inner {
             .map(|a| (a.name.clone(), Arc::new(a)))
             .collect();
         let apps_by_aud = apps.values().map(|a| (a.aud.clone(), a.clone())).collect();
+        self.last_seen
+            .track(tokens.iter().map(|t| t.client_id.as_str()));
         let snapshot = Snapshot {
             revisions,
             tokens: tokens

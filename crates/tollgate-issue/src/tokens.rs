@@ -28,7 +28,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Weak};
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use tollgate_core::SharedClock;
@@ -332,26 +335,43 @@ pub(crate) fn validate_name(name: &str) -> Result<&str, ManageError> {
 }
 
 /// Last-use times gathered in memory and written to the store in batches, so a request never
-/// waits on a store write.
+/// waits on a store write. One atomic cell per client ID: recording a use is a lock-free map
+/// read and a `fetch_max`, with no lock shared between requests.
 #[derive(Debug, Default)]
 pub(crate) struct LastSeen {
-    pending: Mutex<HashMap<String, i64>>,
+    cells: ArcSwap<HashMap<String, Arc<AtomicI64>>>,
 }
 
 impl LastSeen {
+    /// Keeps one cell per known client ID (reusing existing cells, so no pending time is lost
+    /// across reloads; cells of deleted tokens go).
+    pub(crate) fn track<'a>(&self, client_ids: impl Iterator<Item = &'a str>) {
+        let current = self.cells.load();
+        let cells = client_ids
+            .map(|id| {
+                let cell = current.get(id).cloned().unwrap_or_default();
+                (id.to_owned(), cell)
+            })
+            .collect();
+        self.cells.store(Arc::new(cells));
+    }
+
     pub(crate) fn touch(&self, client_id: &str, now: i64) {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        match pending.get_mut(client_id) {
-            Some(seen) => *seen = (*seen).max(now),
-            None => {
-                pending.insert(client_id.to_owned(), now);
-            }
+        if let Some(cell) = self.cells.load().get(client_id) {
+            cell.fetch_max(now, Ordering::Relaxed);
         }
     }
 
+    /// Takes the pending times (0 = nothing pending).
     pub(crate) fn drain(&self) -> Vec<(String, i64)> {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        pending.drain().collect()
+        self.cells
+            .load()
+            .iter()
+            .filter_map(|(id, cell)| {
+                let at = cell.swap(0, Ordering::Relaxed);
+                (at != 0).then(|| (id.clone(), at))
+            })
+            .collect()
     }
 
     /// Writes the pending times; on failure they are kept for the next flush.
@@ -516,6 +536,9 @@ mod tests {
             .await
             .unwrap();
         let seen = LastSeen::default();
+        seen.touch(&token.client_id, 5); // not tracked yet: ignored
+        seen.track([token.client_id.as_str()].into_iter());
+        assert!(seen.drain().is_empty());
         seen.touch(&token.client_id, 10);
         seen.touch(&token.client_id, 30);
         seen.touch(&token.client_id, 20);
@@ -524,6 +547,8 @@ mod tests {
             tokens.get(&token.client_id).await.unwrap().last_seen_at,
             Some(30)
         );
+        assert!(seen.drain().is_empty());
+        seen.touch("unknown.access", 40);
         assert!(seen.drain().is_empty());
     }
 }
