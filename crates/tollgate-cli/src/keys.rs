@@ -1,7 +1,8 @@
 //! `tollgate keys …`
 
 use clap::Subcommand;
-use tollgate_issue::{Issuer, KeyStore, SigningKeyRecord};
+use tollgate_issue::keys::SigningKeys;
+use tollgate_issue::{KeyStore, SigningKeyRecord};
 
 use crate::output::{opt_time, print_json, print_table, rfc3339};
 use crate::tokens::Json;
@@ -82,14 +83,11 @@ pub(crate) async fn run(database: &str, command: KeysCommand) -> CliResult {
             list(&ring, store.encrypts_keys(), json.json);
         }
         KeysCommand::Rotate => {
-            // The issuer's rotation is a compare-and-swap on the stored ring: safe while other
-            // instances serve, and they pick the new key up on their next poll.
-            let issuer = Issuer::builder("http://127.0.0.1")
-                .store(store.clone())
-                .clock(clock())
-                .build()
+            // A compare-and-swap on the stored ring: safe while instances serve; they pick the
+            // new key up on their next poll of the store (250 ms).
+            SigningKeys::new(store.clone(), clock())
+                .rotate_now()
                 .await?;
-            issuer.rotate_keys_now().await?;
             let (_, ring) = store.load_ring().await?;
             let now = clock().unix_now();
             if let Some(key) = ring.iter().rev().find(|k| status(k, now) == "signing") {

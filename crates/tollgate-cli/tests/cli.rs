@@ -328,9 +328,11 @@ impl Drop for Server {
     }
 }
 
-fn serve(env: &Env) -> Server {
+fn serve(env: &Env, extra: &[&str]) -> Server {
+    let mut args = vec!["serve", "--addr", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
     let mut child = env
-        .command(&["serve", "--addr", "127.0.0.1:0"])
+        .command(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -397,7 +399,7 @@ async fn wait_for_status(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_first_run_exchange_cookie_revocation_and_verify() {
     let env = Env::new();
-    let server = serve(&env);
+    let server = serve(&env, &[]);
     let (client_id, secret) = server
         .first_token
         .clone()
@@ -510,4 +512,222 @@ async fn serve_first_run_exchange_cookie_revocation_and_verify() {
     env.ok(&["token", "delete", &client_id]);
     let took = wait_for_status(&client, &url, 401, Duration::from_secs(1)).await;
     eprintln!("revocation honoured after {took:?}");
+}
+
+/// A fresh PostgreSQL database for one test, dropped at the end (`None`: skipped).
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    async fn create(test: &str) -> Option<Self> {
+        use sqlx::Connection as _;
+        let Ok(admin_url) = std::env::var("TOLLGATE_TEST_POSTGRES_URL") else {
+            eprintln!("SKIPPED: TOLLGATE_TEST_POSTGRES_URL not set ({test} did not run)");
+            return None;
+        };
+        let name = format!("tollgate_cli_{}_{test}", std::process::id());
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let base = admin_url.split('?').next().unwrap();
+        let authority = base.find("://").unwrap() + 3;
+        let root = match base[authority..].find('/') {
+            Some(slash) => &base[..authority + slash],
+            None => base,
+        };
+        let url = format!("{root}/{name}");
+        Some(Self {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    async fn drop_database(self) {
+        use sqlx::Connection as _;
+        let mut admin = sqlx::PgConnection::connect(&self.admin_url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+}
+
+/// Exchanges credentials on `exchange_at`, then reuses the cookie on `reuse_at`; returns the
+/// two statuses.
+async fn exchange_then_reuse(
+    exchange_at: &str,
+    reuse_at: &str,
+    id: &str,
+    secret: &str,
+) -> (u16, u16) {
+    let client = reqwest::Client::new();
+    let response = client
+        .get(exchange_at)
+        .header("CF-Access-Client-Id", id)
+        .header("CF-Access-Client-Secret", secret)
+        .send()
+        .await
+        .unwrap();
+    let first = response.status().as_u16();
+    let Some(cookie) = response.headers().get("set-cookie") else {
+        return (first, 0);
+    };
+    let pair = cookie
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let second = client
+        .get(reuse_at)
+        .header("cookie", pair)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    (first, second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serve_instances_share_postgres() {
+    let Some(db) = PgDatabase::create("two_instances").await else {
+        return;
+    };
+    let mut env = Env::new();
+    env.database = db.url.clone();
+    // Instances behind one load balancer share one team domain (the `iss` of their tokens).
+    let team = ["--team-domain", "https://team.example.com"];
+    let a = serve(&env, &team);
+    let b = serve(&env, &team);
+    assert!(
+        b.first_token.is_none(),
+        "B found A's token: no second demo token"
+    );
+    assert_eq!(a.aud, b.aud, "one application, shared");
+    let (url_a, url_b) = (format!("{}/", a.base), format!("{}/", b.base));
+
+    // Created through the CLI (as A's operator), used on B within a second; cookies minted by
+    // one instance are honoured by the other (one shared key ring).
+    let token = env.json(&["token", "create", "--name", "shared", "--json"]);
+    let id = token["client_id"].as_str().unwrap().to_owned();
+    let secret = token["client_secret"].as_str().unwrap().to_owned();
+    let start = Instant::now();
+    while exchange_then_reuse(&url_b, &url_a, &id, &secret).await != (200, 200) {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "B did not honour the new token within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        exchange_then_reuse(&url_a, &url_b, &id, &secret).await,
+        (200, 200)
+    );
+
+    // Revoked through the CLI: B refuses within a second.
+    let client = reqwest::Client::new();
+    env.ok(&["token", "delete", &id]);
+    let start = Instant::now();
+    loop {
+        let status = client
+            .get(&url_b)
+            .header("CF-Access-Client-Id", &id)
+            .header("CF-Access-Client-Secret", &secret)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 401 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "B still accepts a revoked token"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("revocation honoured by B after {:?}", start.elapsed());
+
+    drop((a, b));
+    db.drop_database().await;
+}
+
+/// Known to fail today (about 1% of requests in the 250 ms after an emergency rotation): the
+/// instance that loads the new key first signs with it before the other instance has loaded it.
+/// Fixing it belongs to tollgate-issue (publish the new key one poll interval before it signs,
+/// or reload the snapshot on an unknown `kid`); run with `--ignored` to check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "emergency rotation is not yet hitless across instances (tollgate-issue)"]
+async fn key_rotation_on_one_instance_fails_no_request_on_another() {
+    let Some(db) = PgDatabase::create("rotation").await else {
+        return;
+    };
+    let mut env = Env::new();
+    env.database = db.url.clone();
+    let team = ["--team-domain", "https://team.example.com"];
+    let a = serve(&env, &team);
+    let b = serve(&env, &team);
+    let (url_a, url_b) = (format!("{}/", a.base), format!("{}/", b.base));
+    let token = env.json(&["token", "create", "--name", "shared", "--json"]);
+    let id = token["client_id"].as_str().unwrap().to_owned();
+    let secret = token["client_secret"].as_str().unwrap().to_owned();
+    let start = Instant::now();
+    while exchange_then_reuse(&url_b, &url_a, &id, &secret).await != (200, 200) {
+        assert!(start.elapsed() < Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Rotate keys while both serve: no request fails.
+    let hammer = {
+        let (url_a, url_b, id, secret) = (url_a.clone(), url_b.clone(), id.clone(), secret.clone());
+        tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_millis(2500) {
+                outcomes.push(exchange_then_reuse(&url_a, &url_b, &id, &secret).await);
+                outcomes.push(exchange_then_reuse(&url_b, &url_a, &id, &secret).await);
+            }
+            outcomes
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before: Value = reqwest::get(format!("{}/cdn-cgi/access/certs", a.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    env.ok(&["keys", "rotate"]);
+    let outcomes = hammer.await.unwrap();
+    let failed: Vec<_> = outcomes.iter().filter(|o| **o != (200, 200)).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} exchanges failed during rotation: {failed:?}",
+        failed.len(),
+        outcomes.len()
+    );
+    let after: Value = reqwest::get(format!("{}/cdn-cgi/access/certs", b.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(
+        before["public_cert"]["kid"], after["public_cert"]["kid"],
+        "B signs with the new key"
+    );
+
+    drop((a, b));
+    db.drop_database().await;
 }
