@@ -260,27 +260,39 @@ impl KeyCache {
                 return result.map(drop);
             };
             let outcome = cache.install(result);
-            let mut flight = cache.flight.lock().unwrap_or_else(PoisonError::into_inner);
-            if flight
-                .running
-                .as_ref()
-                .is_some_and(|(running, _)| *running == id)
-            {
-                flight.running = None;
-            }
+            cache.finish_flight(id);
             outcome
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 let task = runtime.spawn(work);
+                let weak = Arc::downgrade(self);
                 async move {
-                    task.await
-                        .unwrap_or_else(|_| Err(FetchError::new("key fetch task was cancelled")))
+                    task.await.unwrap_or_else(|_| {
+                        // The runtime shut down mid-fetch: forget this flight so the next
+                        // caller can start another.
+                        if let Some(cache) = weak.upgrade() {
+                            cache.finish_flight(id);
+                        }
+                        Err(FetchError::new("key fetch task was cancelled"))
+                    })
                 }
                 .boxed()
                 .shared()
             }
             Err(_) => work.boxed().shared(),
+        }
+    }
+
+    /// Clears the flight record if it is still flight `id`.
+    fn finish_flight(&self, id: u64) {
+        let mut flight = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
+        if flight
+            .running
+            .as_ref()
+            .is_some_and(|(running, _)| *running == id)
+        {
+            flight.running = None;
         }
     }
 

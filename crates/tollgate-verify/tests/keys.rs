@@ -450,3 +450,46 @@ async fn local_sources_pick_up_new_keys_without_cooldown() {
     }
     assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 12);
 }
+
+#[test]
+fn a_fetch_cut_short_by_a_dying_runtime_does_not_wedge_the_cache() {
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let k = keys();
+    let server = server_rt.block_on(JwksServer::start(vec![k[0].jwk()]));
+    server.set_behaviour(Behaviour::Slow(Duration::from_secs(2)));
+    let clock = ManualClock::at_unix(NOW);
+    let verifier = remote_verifier(&server, &clock);
+    let token = k[0].service_token(NOW, 600);
+
+    // A first runtime starts the fetch, then goes away while it is in flight.
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let attempt = first.block_on(async {
+        tokio::time::timeout(Duration::from_millis(100), verifier.verify(&token)).await
+    });
+    assert!(attempt.is_err(), "still fetching");
+    drop(first);
+
+    // Another runtime carries on: the dead flight is forgotten and a new fetch succeeds.
+    server.set_behaviour(Behaviour::Serve);
+    clock.advance(Duration::from_secs(11));
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let verified = second.block_on(async {
+        for _ in 0..3 {
+            if verifier.verify(&token).await.is_ok() {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(verified);
+}
