@@ -406,7 +406,8 @@ impl Inner {
         Ok(verifier)
     }
 
-    /// Checks service-token credentials against the snapshot. Returns the token's client ID.
+    /// Checks service-token credentials against the snapshot (existence, secret in constant
+    /// time, expiry, policy) and records the use.
     pub(crate) fn check_credentials(
         &self,
         snapshot: &Snapshot,
