@@ -14,8 +14,8 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -119,7 +119,8 @@ pub(crate) struct KeyCache {
     fetch_timeout: Duration,
     snapshot: ArcSwap<Snapshot>,
     flight: Mutex<Flight>,
-    refresher: OnceLock<AbortHandle>,
+    refresher: Mutex<Option<AbortHandle>>,
+    refresher_alive: Arc<AtomicBool>,
     fetches: AtomicU64,
 }
 
@@ -137,9 +138,23 @@ impl std::fmt::Debug for KeyCache {
 
 impl Drop for KeyCache {
     fn drop(&mut self) {
-        if let Some(handle) = self.refresher.get() {
+        let slot = self
+            .refresher
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(handle) = slot.take() {
             handle.abort();
         }
+    }
+}
+
+/// Clears the "refresher running" flag when the refresher task ends or is dropped (also when
+/// its runtime shuts down), so the next verification starts a new one.
+struct AliveFlag(Arc<AtomicBool>);
+
+impl Drop for AliveFlag {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -157,7 +172,8 @@ impl KeyCache {
             fetch_timeout: config.fetch_timeout,
             snapshot: ArcSwap::from_pointee(Snapshot::empty()),
             flight: Mutex::new(Flight::default()),
-            refresher: OnceLock::new(),
+            refresher: Mutex::new(None),
+            refresher_alive: Arc::new(AtomicBool::new(false)),
             fetches: AtomicU64::new(0),
         }
     }
@@ -177,17 +193,30 @@ impl KeyCache {
         self.fetches.load(Ordering::Relaxed)
     }
 
-    /// Starts the background refresher once, if a tokio runtime is at hand.
+    /// Starts the background refresher if it is not running (first use, or its runtime shut
+    /// down) and a tokio runtime is at hand. One atomic load when it runs.
     pub(crate) fn ensure_refresher(self: &Arc<Self>) {
-        if self.refresher.get().is_some() {
+        if self.refresher_alive.load(Ordering::Acquire) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let mut slot = self
+            .refresher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.refresher_alive.load(Ordering::Acquire) {
+            return;
+        }
+        self.refresher_alive.store(true, Ordering::Release);
+        let alive = AliveFlag(self.refresher_alive.clone());
         let weak = Arc::downgrade(self);
-        self.refresher
-            .get_or_init(|| runtime.spawn(refresh_loop(weak)).abort_handle());
+        let task = runtime.spawn(async move {
+            let _alive = alive;
+            refresh_loop(weak).await;
+        });
+        *slot = Some(task.abort_handle());
     }
 
     /// Starts a refresh if the snapshot is past its max age, without waiting for it.

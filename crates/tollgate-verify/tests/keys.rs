@@ -493,3 +493,41 @@ fn a_fetch_cut_short_by_a_dying_runtime_does_not_wedge_the_cache() {
     });
     assert!(verified);
 }
+
+#[test]
+fn background_refresh_restarts_on_a_new_runtime() {
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let k = keys();
+    let server = server_rt.block_on(JwksServer::start(vec![k[0].jwk()]));
+    server.set_cache_control("max-age=0");
+    let verifier = Verifier::new(
+        VerifyConfig::new(ISS)
+            .audience(AUD)
+            .min_refresh_interval(Duration::from_millis(200)),
+        RemoteKeySource::new(&server.certs_url()).unwrap(),
+    )
+    .unwrap();
+    let now = tollgate_core::clock::unix_seconds(std::time::SystemTime::now());
+    let token = k[0].service_token(now, 600);
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    first.block_on(async { verifier.verify(&token).await.unwrap() });
+    drop(first);
+
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async {
+        verifier.verify(&token).await.unwrap();
+        // No more requests: only the background task can fetch now.
+        let before = server.hits();
+        wait_for(|| server.hits() >= before + 2).await;
+    });
+}
