@@ -3,6 +3,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+/// Writes straight to the process's stderr, past the test harness's output capture, so a
+/// skipped suite is visible in every run.
+macro_rules! skipped {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -525,7 +534,7 @@ impl PgDatabase {
     async fn create(test: &str) -> Option<Self> {
         use sqlx::Connection as _;
         let Ok(admin_url) = std::env::var("TOLLGATE_TEST_POSTGRES_URL") else {
-            eprintln!("SKIPPED: TOLLGATE_TEST_POSTGRES_URL not set ({test} did not run)");
+            skipped!("SKIPPED: TOLLGATE_TEST_POSTGRES_URL not set ({test} did not run)");
             return None;
         };
         let name = format!("tollgate_cli_{}_{test}", std::process::id());

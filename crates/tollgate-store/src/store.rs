@@ -615,22 +615,50 @@ impl TokenStore for Store {
             if latest.is_empty() {
                 return Ok(());
             }
-            finish(with_pool!(self, |pool| async {
-                let mut tx = pool.begin_write().await?;
-                for (client_id, at) in &latest {
-                    sqlx::query(
-                        "UPDATE service_tokens SET last_seen_at = $2 WHERE client_id = $1 \
-                         AND (last_seen_at IS NULL OR last_seen_at < $2)",
-                    )
-                    .bind(*client_id)
-                    .bind(*at)
-                    .execute(&mut *tx)
-                    .await?;
+            let result = match &self.inner.pool {
+                #[cfg(feature = "sqlite")]
+                Pool::Sqlite(pool) => {
+                    async {
+                        let mut tx = pool.begin_write().await?;
+                        for (client_id, at) in &latest {
+                            sqlx::query(
+                                "UPDATE service_tokens SET last_seen_at = $2 WHERE client_id = $1 \
+                             AND (last_seen_at IS NULL OR last_seen_at < $2)",
+                            )
+                            .bind(*client_id)
+                            .bind(*at)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        tx.commit().await
+                    }
+                    .await
                 }
-                tx.commit().await?;
-                Ok(())
-            }
-            .await))
+                // One statement instead of one round trip per token; the rows are locked in
+                // client-ID order first (the same fixed order as above).
+                #[cfg(feature = "postgres")]
+                Pool::Postgres(pool) => {
+                    let (client_ids, times): (Vec<&str>, Vec<i64>) = latest.into_iter().unzip();
+                    sqlx::query(
+                        "WITH seen AS ( \
+                             SELECT * FROM UNNEST($1::text[], $2::bigint[]) AS s (client_id, at) \
+                         ), locked AS ( \
+                             SELECT t.client_id FROM service_tokens t JOIN seen USING (client_id) \
+                             ORDER BY t.client_id FOR UPDATE OF t \
+                         ) \
+                         UPDATE service_tokens t SET last_seen_at = seen.at FROM seen \
+                         WHERE t.client_id = seen.client_id \
+                           AND t.client_id IN (SELECT client_id FROM locked) \
+                           AND (t.last_seen_at IS NULL OR t.last_seen_at < seen.at)",
+                    )
+                    .bind(client_ids)
+                    .bind(times)
+                    .execute(pool)
+                    .await
+                    .map(drop)
+                }
+            };
+            finish(result.map_err(Failure::from))
         })
     }
 }

@@ -3,9 +3,17 @@
 
 #![allow(clippy::unwrap_used)]
 
+/// Writes straight to the process's stderr, past the test harness's output capture, so a
+/// skipped suite is visible in every run.
+macro_rules! skipped {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use tollgate_issue::store::{
     AppStore, ApplicationRecord, KeyStore, Revision, ServiceAuthPolicy, ServiceTokenRecord,
@@ -51,11 +59,13 @@ where
     F: FnOnce(Db) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
     use sqlx::Connection as _;
 
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let Ok(admin_url) = std::env::var("TOLLGATE_TEST_POSTGRES_URL") else {
-        eprintln!("SKIPPED: TOLLGATE_TEST_POSTGRES_URL not set (postgres::{name} did not run)");
+        skipped!("SKIPPED: TOLLGATE_TEST_POSTGRES_URL not set (postgres::{name} did not run)");
         return;
     };
     let database = format!(
@@ -126,7 +136,7 @@ macro_rules! store_tests {
         #[cfg(not(feature = "postgres"))]
         #[test]
         fn postgres_suite_not_built() {
-            eprintln!("SKIPPED: tollgate-store built without feature `postgres`; \
+            skipped!("SKIPPED: tollgate-store built without feature `postgres`; \
                        the PostgreSQL suite did not run");
         }
     };
