@@ -74,9 +74,37 @@ pub(crate) struct Snapshot {
     pub(crate) apps: HashMap<String, Arc<ApplicationRecord>>,
     apps_by_aud: HashMap<String, Arc<ApplicationRecord>>,
     pub(crate) ring: KeyRing,
+    /// The certs document, rendered once per ring and period in which it cannot change.
+    certs: arc_swap::ArcSwapOption<CachedCerts>,
+}
+
+#[derive(Debug)]
+struct CachedCerts {
+    from: i64,
+    until: i64,
+    json: Arc<str>,
 }
 
 impl Snapshot {
+    /// The certs document at `now`, rendered at most once per period in which the published
+    /// set and the signing key stay the same.
+    pub(crate) fn certs_json(&self, now: i64) -> Arc<str> {
+        if let Some(cached) = self.certs.load().as_ref() {
+            if (cached.from..cached.until).contains(&now) {
+                return cached.json.clone();
+            }
+        }
+        let json: Arc<str> = serde_json::to_string(&self.ring.certs(now))
+            .unwrap_or_default()
+            .into();
+        self.certs.store(Some(Arc::new(CachedCerts {
+            from: now,
+            until: self.ring.next_change_after(now),
+            json: json.clone(),
+        })));
+        json
+    }
+
     /// The token with `client_id` if it is valid at `now` (exists, not expired).
     pub(crate) fn live_token(&self, client_id: &str, now: i64) -> Option<&ServiceTokenRecord> {
         self.tokens
@@ -314,9 +342,8 @@ impl Issuer {
 
     /// The certs document, as `GET /cdn-cgi/access/certs` serves it.
     pub fn certs_json(&self) -> String {
-        let snapshot = self.inner.snapshot.load();
         let now = self.inner.clock.unix_now();
-        serde_json::to_string(&snapshot.ring.certs(now)).unwrap_or_default()
+        self.inner.snapshot.load().certs_json(now).to_string()
     }
 
     /// The ring's keys (public facts only), oldest activation first.
@@ -559,6 +586,7 @@ impl Inner {
             apps,
             apps_by_aud,
             ring,
+            certs: arc_swap::ArcSwapOption::empty(),
         };
         self.snapshot.store(Arc::new(snapshot));
         self.warn_expiring();

@@ -301,6 +301,23 @@ impl KeyRing {
         }
     }
 
+    /// The first time after `now` at which the published set or the signing key changes.
+    pub(crate) fn next_change_after(&self, now: i64) -> i64 {
+        self.keys
+            .iter()
+            .flat_map(|k| {
+                [
+                    Some(k.record.created_at),
+                    Some(k.record.activates_at),
+                    k.record.expires_at,
+                ]
+            })
+            .flatten()
+            .filter(|&t| t > now)
+            .min()
+            .unwrap_or(i64::MAX)
+    }
+
     /// Ring records, for tests and status output.
     pub(crate) fn records(&self) -> impl Iterator<Item = &SigningKeyRecord> {
         self.keys.iter().map(|k| &k.record)
@@ -688,6 +705,8 @@ pub(crate) mod tests {
             loaded.signing_key(2000).unwrap().kid(),
             loaded.keys[1].kid()
         );
+        // The certs change next when the retired key leaves the set.
+        assert_eq!(loaded.next_change_after(2000), 2000 + 7 * DAY as i64);
         let certs = serde_json::to_value(loaded.certs(2000)).unwrap();
         assert_eq!(certs["keys"].as_array().unwrap().len(), 2);
         assert_eq!(certs["public_certs"].as_array().unwrap().len(), 2);

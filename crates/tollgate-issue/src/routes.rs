@@ -22,8 +22,8 @@ pub(crate) fn router(issuer: Issuer) -> Router {
         .with_state(issuer)
 }
 
-fn json(body: String, cache: &'static str) -> Response {
-    let mut response = Response::new(Body::from(body));
+fn json(body: Body, cache: &'static str) -> Response {
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
@@ -33,12 +33,14 @@ fn json(body: String, cache: &'static str) -> Response {
 async fn certs(State(issuer): State<Issuer>) -> Response {
     // Short enough that a rotation reaches HTTP verifiers quickly; the next key is published a
     // day before it signs anyway.
-    json(issuer.certs_json(), "public, max-age=300")
+    let now = issuer.shared().now();
+    let certs = issuer.shared().snapshot.load().certs_json(now);
+    json(Body::from(certs.to_string()), "public, max-age=300")
 }
 
 async fn get_identity(State(issuer): State<Issuer>, headers: HeaderMap) -> Response {
     match identity_document(&issuer, &headers).await {
-        Ok(body) => json(body, "no-store"),
+        Ok(body) => json(Body::from(body), "no-store"),
         Err(rejection) => rejection.into_response(),
     }
 }
