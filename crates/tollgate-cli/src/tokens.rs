@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 use tollgate_issue::duration::{DEFAULT_TOKEN_DURATION, parse_duration};
-use tollgate_issue::{ServiceTokens, TokenDuration};
+use tollgate_issue::{ClientSecret, ServiceTokens, TokenDuration};
 
 use crate::output::{opt_time, print_json, print_table, rfc3339, token_json};
 use crate::{CliResult, clock, open_store};
@@ -15,6 +15,22 @@ pub(crate) enum TokenCommand {
         #[arg(long)]
         name: String,
         /// Lifetime, e.g. 8760h (the default, one year), 720h, 30d, or `forever`.
+        #[arg(long, value_parser = parse_token_duration)]
+        duration: Option<TokenDuration>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Import an existing token (e.g. one made in Cloudflare's dashboard). The secret is read
+    /// from TOLLGATE_CLIENT_SECRET or else from the first line of standard input, never from
+    /// the command line (where `ps` and shell history would keep it).
+    Import {
+        /// A unique name.
+        #[arg(long)]
+        name: String,
+        /// The existing client ID (32 lowercase hex + `.access`).
+        #[arg(long)]
+        client_id: String,
+        /// Lifetime from now, e.g. 8760h (the default) or `forever`.
         #[arg(long, value_parser = parse_token_duration)]
         duration: Option<TokenDuration>,
         #[command(flatten)]
@@ -85,6 +101,23 @@ fn parse_grace(text: &str) -> Result<Grace, String> {
     Ok(Grace((!grace.is_zero()).then_some(grace)))
 }
 
+/// The secret to import: `TOLLGATE_CLIENT_SECRET`, else the first line of standard input.
+fn read_secret() -> CliResult<String> {
+    if let Ok(secret) = std::env::var("TOLLGATE_CLIENT_SECRET") {
+        return Ok(secret);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the secret from standard input: {e}"))?;
+    if line.trim().is_empty() {
+        return Err(
+            "no secret given: set TOLLGATE_CLIENT_SECRET or pipe it on standard input".into(),
+        );
+    }
+    Ok(line)
+}
+
 pub(crate) async fn run(database: &str, command: TokenCommand) -> CliResult {
     let tokens = ServiceTokens::new(open_store(database).await?, clock());
     match command {
@@ -106,6 +139,33 @@ pub(crate) async fn run(database: &str, command: TokenCommand) -> CliResult {
                 println!("  Client Secret: {}", secret.expose_secret());
                 println!("  Expires:       {}", opt_time(token.expires_at, "never"));
                 println!("The secret is shown only now: store it somewhere safe.");
+            }
+        }
+        TokenCommand::Import {
+            name,
+            client_id,
+            duration,
+            json,
+        } => {
+            let secret = ClientSecret::parse(&read_secret()?)
+                .map_err(|e| format!("cannot import the secret: {e}"))?;
+            let token = tokens
+                .import(
+                    &name,
+                    &client_id,
+                    &secret,
+                    duration.unwrap_or(DEFAULT_TOKEN_DURATION),
+                )
+                .await?;
+            if json.json {
+                print_json(&token_json(&token));
+            } else {
+                println!(
+                    "Imported service token {:?} ({}): expires {}",
+                    token.name,
+                    token.client_id,
+                    opt_time(token.expires_at, "never")
+                );
             }
         }
         TokenCommand::List { expiring, json } => {

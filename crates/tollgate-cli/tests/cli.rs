@@ -211,6 +211,67 @@ fn token_errors_are_one_line_and_change_nothing() {
 }
 
 #[test]
+fn token_import_reads_the_secret_from_stdin_or_env() {
+    use std::io::Write as _;
+
+    let env = Env::new();
+    let client_id = format!("{}.access", "ab".repeat(16));
+    let legacy_secret = "0123456789abcdef".repeat(4);
+    let mut child = env
+        .command(&[
+            "token",
+            "import",
+            "--name",
+            "from-cf",
+            "--client-id",
+            &client_id,
+            "--json",
+        ])
+        .env_remove("TOLLGATE_CLIENT_SECRET")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{legacy_secret}").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let imported: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(imported["client_id"], client_id.as_str());
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(&legacy_secret));
+
+    let output = env
+        .command(&[
+            "token",
+            "import",
+            "--name",
+            "typo",
+            "--client-id",
+            &format!("{}.access", "cd".repeat(16)),
+        ])
+        .env("TOLLGATE_CLIENT_SECRET", "tgs_notavalidsecret")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot import the secret") && !stderr.contains("notavalid"),
+        "{stderr}"
+    );
+    let error = env.fails(&["token", "import", "--name", "bad", "--client-id", "nope"]);
+    assert!(
+        error.contains("no secret given") || error.contains("client ID"),
+        "{error}"
+    );
+    assert_eq!(
+        env.json(&["token", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
 fn app_commands() {
     let env = Env::new();
     let api = env.json(&[
