@@ -551,6 +551,32 @@ async fn serve_first_run_exchange_cookie_revocation_and_verify() {
         &jwt,
     ]);
     assert!(error.contains("audience"), "{error}");
+    // Offline: keys from a saved certs document; the issuer and audience pinned.
+    let certs_file = env.dir.path().join("certs.json");
+    std::fs::write(&certs_file, certs.to_string()).unwrap();
+    let certs_path = certs_file.display().to_string();
+    let verified = env.json(&[
+        "verify",
+        "--team-domain",
+        &server.base,
+        "--aud",
+        &server.aud,
+        "--certs",
+        &certs_path,
+        &jwt,
+    ]);
+    assert_eq!(verified["common_name"], client_id.as_str());
+    let error = env.fails(&[
+        "verify",
+        "--team-domain",
+        "https://other.example.com",
+        "--aud",
+        &server.aud,
+        "--certs",
+        &certs_path,
+        &jwt,
+    ]);
+    assert!(error.contains("issuer"), "{error}");
 
     // A token created by another CLI invocation works on the running server within a second.
     let other = env.json(&["token", "create", "--name", "second", "--json"]);
