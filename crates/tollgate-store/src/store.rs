@@ -385,18 +385,30 @@ async fn connect_postgres(url: &str, options: &StoreOptions) -> Result<Pool, Err
         connect_options.get_port(),
         connect_options.get_database().unwrap_or("")
     );
+    let unreachable = |e: sqlx::Error| {
+        Error::with_source(
+            ErrorKind::Connect,
+            format!("cannot connect to PostgreSQL at {target}"),
+            e,
+        )
+    };
+    // One direct connection first: the pool would retry a refused or failed login until its
+    // acquire timeout and then report only the timeout; this fails at once, with the reason.
+    {
+        use sqlx::Connection as _;
+        sqlx::PgConnection::connect_with(&connect_options)
+            .await
+            .map_err(unreachable)?
+            .close()
+            .await
+            .map_err(unreachable)?;
+    }
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections.unwrap_or(8))
         .acquire_timeout(options.acquire_timeout())
         .connect_with(connect_options)
         .await
-        .map_err(|e| {
-            Error::with_source(
-                ErrorKind::Connect,
-                format!("cannot connect to PostgreSQL at {target}"),
-                e,
-            )
-        })?;
+        .map_err(unreachable)?;
     // sqlx serialises concurrent migrators with an advisory lock on PostgreSQL.
     POSTGRES_MIGRATIONS
         .run(&pool)
