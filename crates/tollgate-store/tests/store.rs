@@ -73,7 +73,13 @@ where
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
+        Ok(admin) => admin,
+        Err(error) => {
+            skipped!("SKIPPED: PostgreSQL unreachable ({error}); postgres::{name} did not run");
+            return;
+        }
+    };
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
         .execute(&mut admin)
         .await
