@@ -439,6 +439,10 @@ async fn key_rotation_while_requests_run_fails_none() {
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(150)).await;
         h.issuer.rotate_keys_now().await.unwrap();
+        // The new key is published at once and signs after the 1 s lead (on the fixture's
+        // manual clock): let the requests run on both sides of that moment.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        h.clock.advance(Duration::from_secs(1));
     }
     tokio::time::sleep(Duration::from_millis(150)).await;
     stop.store(true, Ordering::Relaxed);
@@ -843,5 +847,82 @@ async fn two_instances_on_one_store_share_keys_tokens_and_last_use() {
     a.issuer.flush_last_seen().await;
     let seen = b.tokens().get(&token.client_id).await.unwrap().last_seen_at;
     assert_eq!(seen, Some(tollgate::core::Clock::unix_now(&a.clock)));
+    a.verify_seen_independently().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emergency_rotation_on_one_instance_fails_nothing_on_another() {
+    let a = start(AppSettings::new()).await;
+    let b = tollgate::issue::Issuer::builder("team.example.com")
+        .store(a.store.clone())
+        .clock(Arc::new(a.clock.clone()))
+        .poll_interval(Duration::from_millis(50))
+        .build()
+        .await
+        .unwrap();
+    let app_b = fixture::protected_app(&b, a.seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url_b = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app_b).await });
+
+    // Exchange on one instance, ride the token on the other, both ways, while A rotates.
+    let a = Arc::new(a);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hammer = {
+        let (a, stop, url_b) = (a.clone(), stop.clone(), url_b.clone());
+        tokio::spawn(async move {
+            let plain = reqwest::Client::new();
+            let mut outcomes = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                for (mint, ride) in [(a.url(), url_b.clone()), (url_b.clone(), a.url())] {
+                    let minted = plain
+                        .get(&mint)
+                        .header("CF-Access-Client-Id", &a.token.client_id)
+                        .header("CF-Access-Client-Secret", a.secret.expose_secret())
+                        .send()
+                        .await
+                        .unwrap();
+                    let first = minted.status().as_u16();
+                    let (_, _, json) = body(minted).await;
+                    let jwt = json["assertion"].as_str().unwrap_or_default().to_owned();
+                    let second = plain
+                        .get(&ride)
+                        .header("cf-access-token", jwt)
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                        .as_u16();
+                    outcomes.push((first, second));
+                }
+            }
+            outcomes
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = a.issuer.signing_keys();
+    a.issuer.rotate_keys_now().await.unwrap();
+    // B loads the published key within its poll; the key signs once the lead (1 s) has passed.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    a.clock.advance(Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let outcomes = hammer.await.unwrap();
+    let failed: Vec<_> = outcomes.iter().filter(|o| **o != (200, 200)).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {failed:?}",
+        failed.len(),
+        outcomes.len()
+    );
+    let after = b.signing_keys();
+    assert_eq!(after.len(), before.len() + 1);
+    // Both instances now sign with the new key.
+    let kid = |issuer: &tollgate::issue::Issuer| {
+        let certs: Value = serde_json::from_str(&issuer.certs_json()).unwrap();
+        certs["public_cert"]["kid"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(kid(&a.issuer), after.last().unwrap().kid);
+    assert_eq!(kid(&b), after.last().unwrap().kid);
     a.verify_seen_independently().await;
 }

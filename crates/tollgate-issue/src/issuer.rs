@@ -299,9 +299,11 @@ impl Issuer {
             .with_issuer(Arc::downgrade(&self.inner))
     }
 
-    /// Rotates the signing key now (emergency rotation): a new key signs from now on; the
-    /// previous one stays accepted for the policy's overlap. A verifier that cached the old
-    /// certs learns the new key on its first unknown-`kid` refetch.
+    /// Rotates the signing key now (emergency rotation): a new key is published at once and
+    /// signs after [`RotationPolicy::rotate_now_lead`] (1 s), so every instance sharing the
+    /// store has loaded it before any token it signed arrives; the previous key stays
+    /// accepted for the policy's overlap. A remote verifier that cached the old certs learns
+    /// the new key on its first unknown-`kid` refetch.
     pub async fn rotate_keys_now(&self) -> Result<(), ManageError> {
         self.inner.maintain_keys(true).await?;
         self.inner.reload().await

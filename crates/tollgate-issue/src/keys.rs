@@ -53,6 +53,7 @@ pub struct RotationPolicy {
     every: Duration,
     keep_previous: Duration,
     publish_ahead: Duration,
+    rotate_now_lead: Duration,
 }
 
 impl Default for RotationPolicy {
@@ -62,6 +63,7 @@ impl Default for RotationPolicy {
             every: Duration::from_secs(42 * DAY),
             keep_previous: Duration::from_secs(7 * DAY),
             publish_ahead: Duration::from_secs(DAY),
+            rotate_now_lead: Duration::from_secs(1),
         }
     }
 }
@@ -83,6 +85,15 @@ impl RotationPolicy {
     /// rotation period).
     pub fn publish_ahead(mut self, ahead: Duration) -> Self {
         self.publish_ahead = ahead;
+        self
+    }
+
+    /// How long after a manual rotation the new key starts signing (default 1 s). Until then it
+    /// is only published, so every instance sharing the store (each polling it, every 250 ms by
+    /// default) knows the key before any token signed with it reaches it. Keep it above the
+    /// slowest instance's poll interval.
+    pub fn rotate_now_lead(mut self, lead: Duration) -> Self {
+        self.rotate_now_lead = lead;
         self
     }
 
@@ -393,8 +404,10 @@ impl SigningKeys {
         Ok(infos(&ring))
     }
 
-    /// Emergency rotation: a new key signs from now on; the previous one stays published and
-    /// accepted for the policy's overlap. Returns the ring afterwards.
+    /// Emergency rotation: a new key is published now and signs after the policy's
+    /// [`rotate_now_lead`](RotationPolicy::rotate_now_lead) (1 s, so every instance sharing the
+    /// store loads it first); the previous one stays published and accepted for the overlap.
+    /// Returns the ring afterwards.
     pub async fn rotate_now(&self) -> Result<Vec<KeyInfo>, ManageError> {
         let (_, ring) = maintain(
             self.store.as_ref(),
@@ -510,12 +523,15 @@ pub(crate) async fn maintain(
                 .filter(|k| k.expires_at.is_none_or(|exp| exp > now) && k.activates_at <= now)
                 .cloned()
                 .collect();
+            // The new key is published now and signs after the lead; the current key signs
+            // until then, and stays accepted for the overlap after.
+            let activates_at = now.saturating_add(RotationPolicy::secs(policy.rotate_now_lead));
             for key in &mut ring {
-                key.retires_at = Some(key.retires_at.map_or(now, |r| r.min(now)));
-                let exp = now.saturating_add(overlap);
+                key.retires_at = Some(key.retires_at.map_or(activates_at, |r| r.min(activates_at)));
+                let exp = activates_at.saturating_add(overlap);
                 key.expires_at = Some(key.expires_at.map_or(exp, |e| e.min(exp)));
             }
-            (ring, now)
+            (ring, activates_at)
         } else {
             match plan(&records, now, policy) {
                 Plan::Nothing => return Ok((generation, records)),
@@ -695,19 +711,31 @@ pub(crate) mod tests {
         let (generation, ring) = store.load_ring().await.unwrap();
         assert_eq!((generation, ring.len()), (1, 1));
         // A manual rotation retires the current key at once and keeps it for the overlap.
+        // A manual rotation publishes the new key at once and lets it sign after the lead (1 s);
+        // the current key retires then and stays accepted for the overlap.
         let (_, ring) = maintain(&store, 2000, &policy, true).await.unwrap();
         assert_eq!(ring.len(), 2);
-        assert_eq!(ring[0].retires_at, Some(2000));
-        assert_eq!(ring[0].expires_at, Some(2000 + 7 * DAY as i64));
-        assert_eq!(ring[1].activates_at, 2000);
+        assert_eq!(ring[0].retires_at, Some(2001));
+        assert_eq!(ring[0].expires_at, Some(2001 + 7 * DAY as i64));
+        assert_eq!(ring[1].activates_at, 2001);
         let loaded = KeyRing::load(2, ring, &KeyRing::default()).unwrap();
         assert_eq!(
             loaded.signing_key(2000).unwrap().kid(),
+            loaded.keys[0].kid()
+        );
+        assert_eq!(
+            loaded.published(2000).count(),
+            2,
+            "published before it signs"
+        );
+        assert_eq!(loaded.next_change_after(2000), 2001);
+        assert_eq!(
+            loaded.signing_key(2001).unwrap().kid(),
             loaded.keys[1].kid()
         );
         // The certs change next when the retired key leaves the set.
-        assert_eq!(loaded.next_change_after(2000), 2000 + 7 * DAY as i64);
-        let certs = serde_json::to_value(loaded.certs(2000)).unwrap();
+        assert_eq!(loaded.next_change_after(2001), 2001 + 7 * DAY as i64);
+        let certs = serde_json::to_value(loaded.certs(2001)).unwrap();
         assert_eq!(certs["keys"].as_array().unwrap().len(), 2);
         assert_eq!(certs["public_certs"].as_array().unwrap().len(), 2);
         assert_eq!(certs["public_cert"]["kid"], loaded.keys[1].kid());
