@@ -439,10 +439,10 @@ async fn key_rotation_while_requests_run_fails_none() {
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(150)).await;
         h.issuer.rotate_keys_now().await.unwrap();
-        // The new key is published at once and signs after the 1 s lead (on the fixture's
-        // manual clock): let the requests run on both sides of that moment.
+        // The new key is published at once and signs after the 1 s lead, rounded up to whole
+        // seconds (on the fixture's manual clock): let requests run on both sides of that moment.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        h.clock.advance(Duration::from_secs(1));
+        h.clock.advance(Duration::from_secs(2));
     }
     tokio::time::sleep(Duration::from_millis(150)).await;
     stop.store(true, Ordering::Relaxed);
@@ -902,9 +902,10 @@ async fn emergency_rotation_on_one_instance_fails_nothing_on_another() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let before = a.issuer.signing_keys();
     a.issuer.rotate_keys_now().await.unwrap();
-    // B loads the published key within its poll; the key signs once the lead (1 s) has passed.
+    // B loads the published key within its poll; the key signs once the lead (1 s, rounded up
+    // to whole seconds) has passed.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    a.clock.advance(Duration::from_secs(1));
+    a.clock.advance(Duration::from_secs(2));
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     let outcomes = hammer.await.unwrap();

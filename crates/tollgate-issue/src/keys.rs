@@ -524,8 +524,11 @@ pub(crate) async fn maintain(
                 .cloned()
                 .collect();
             // The new key is published now and signs after the lead; the current key signs
-            // until then, and stays accepted for the overlap after.
-            let activates_at = now.saturating_add(RotationPolicy::secs(policy.rotate_now_lead));
+            // until then, and stays accepted for the overlap after. `now` is whole seconds,
+            // up to 1 s behind the real time: round up so the lead is never shorter than set.
+            let activates_at = now
+                .saturating_add(1)
+                .saturating_add(RotationPolicy::secs(policy.rotate_now_lead));
             for key in &mut ring {
                 key.retires_at = Some(key.retires_at.map_or(activates_at, |r| r.min(activates_at)));
                 let exp = activates_at.saturating_add(overlap);
@@ -710,14 +713,14 @@ pub(crate) mod tests {
         assert_eq!(a.1, b.1, "both see the winner's single key");
         let (generation, ring) = store.load_ring().await.unwrap();
         assert_eq!((generation, ring.len()), (1, 1));
-        // A manual rotation retires the current key at once and keeps it for the overlap.
-        // A manual rotation publishes the new key at once and lets it sign after the lead (1 s);
-        // the current key retires then and stays accepted for the overlap.
+        // A manual rotation publishes the new key at once and lets it sign after the lead (1 s,
+        // plus 1 s for the whole-second clock); the current key retires then and stays accepted
+        // for the overlap.
         let (_, ring) = maintain(&store, 2000, &policy, true).await.unwrap();
         assert_eq!(ring.len(), 2);
-        assert_eq!(ring[0].retires_at, Some(2001));
-        assert_eq!(ring[0].expires_at, Some(2001 + 7 * DAY as i64));
-        assert_eq!(ring[1].activates_at, 2001);
+        assert_eq!(ring[0].retires_at, Some(2002));
+        assert_eq!(ring[0].expires_at, Some(2002 + 7 * DAY as i64));
+        assert_eq!(ring[1].activates_at, 2002);
         let loaded = KeyRing::load(2, ring, &KeyRing::default()).unwrap();
         assert_eq!(
             loaded.signing_key(2000).unwrap().kid(),
@@ -728,14 +731,14 @@ pub(crate) mod tests {
             2,
             "published before it signs"
         );
-        assert_eq!(loaded.next_change_after(2000), 2001);
+        assert_eq!(loaded.next_change_after(2000), 2002);
         assert_eq!(
-            loaded.signing_key(2001).unwrap().kid(),
+            loaded.signing_key(2002).unwrap().kid(),
             loaded.keys[1].kid()
         );
         // The certs change next when the retired key leaves the set.
-        assert_eq!(loaded.next_change_after(2001), 2001 + 7 * DAY as i64);
-        let certs = serde_json::to_value(loaded.certs(2001)).unwrap();
+        assert_eq!(loaded.next_change_after(2002), 2002 + 7 * DAY as i64);
+        let certs = serde_json::to_value(loaded.certs(2002)).unwrap();
         assert_eq!(certs["keys"].as_array().unwrap().len(), 2);
         assert_eq!(certs["public_certs"].as_array().unwrap().len(), 2);
         assert_eq!(certs["public_cert"]["kid"], loaded.keys[1].kid());
