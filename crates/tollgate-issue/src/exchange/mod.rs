@@ -49,13 +49,13 @@
 //! # Ok(()) }
 //! ```
 
-mod future;
 mod layer;
 mod service;
 
-pub use future::ResponseFuture;
 pub use layer::ExchangeLayer;
 pub use service::Exchange;
+/// The response future of [`Exchange`]: shared with tollgate-verify's `Verify`.
+pub use tollgate_verify::layer::ResponseFuture;
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,5 @@
-//! The response future of [`Verify`](super::Verify).
+//! The response future of tollgate's layers: [`Verify`](super::Verify) here, and the issuer's
+//! `Exchange` (which re-exports it).
 
 use std::fmt;
 use std::future::Future;
@@ -9,9 +10,11 @@ use axum_core::response::Response;
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// The response future of [`Verify`](super::Verify): the inner service's future, a
-    /// rejection answered before the inner service ran, or — only while keys are being fetched
-    /// for an unknown `kid` — a boxed "fetch, verify, then call" future.
+    /// The response future of [`Verify`](super::Verify) (and of tollgate-issue's `Exchange`):
+    /// the inner service's future (a token verified without waiting, no allocation), a
+    /// rejection answered before the inner service ran, or — only on paths that must wait, such
+    /// as a key fetch for an unknown `kid` or signing a freshly exchanged token — a boxed
+    /// "wait, then call" future.
     pub struct ResponseFuture<F>
     where
         F: Future,
@@ -41,19 +44,22 @@ pin_project! {
 }
 
 impl<F: Future> ResponseFuture<F> {
-    pub(super) fn called(future: F) -> Self {
+    /// The inner service was called: its future.
+    pub fn called(future: F) -> Self {
         Self {
             state: State::Called { future },
         }
     }
 
-    pub(super) fn waiting(future: Pin<Box<dyn Future<Output = F::Output> + Send>>) -> Self {
+    /// Work had to wait before the inner service could be called (or the request refused).
+    pub fn waiting(future: Pin<Box<dyn Future<Output = F::Output> + Send>>) -> Self {
         Self {
             state: State::Waiting { future },
         }
     }
 
-    pub(super) fn rejected(response: Response) -> Self {
+    /// Refused before the inner service ran.
+    pub fn rejected(response: Response) -> Self {
         Self {
             state: State::Rejected {
                 response: Some(response),
@@ -84,7 +90,7 @@ impl<F: Future> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Called { .. } => "called",
-            State::Waiting { .. } => "fetching keys",
+            State::Waiting { .. } => "waiting",
             State::Rejected { .. } => "rejected",
         };
         f.debug_struct("ResponseFuture")
