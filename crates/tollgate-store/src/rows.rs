@@ -99,7 +99,8 @@ macro_rules! key_columns {
 }
 pub(crate) use key_columns;
 
-#[derive(Debug, sqlx::FromRow)]
+/// A signing key as stored. Its `Debug` output leaves the private key out.
+#[derive(sqlx::FromRow)]
 pub(crate) struct KeyRow {
     kid: String,
     key_encryption: String,
@@ -108,6 +109,20 @@ pub(crate) struct KeyRow {
     activates_at: i64,
     retires_at: Option<i64>,
     expires_at: Option<i64>,
+}
+
+impl std::fmt::Debug for KeyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRow")
+            .field("kid", &self.kid)
+            .field("key_encryption", &self.key_encryption)
+            .field("private_key", &"[redacted]")
+            .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
+            .field("retires_at", &self.retires_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 impl KeyRow {
@@ -142,12 +157,22 @@ impl KeyRow {
     }
 }
 
-/// A signing key ready to insert: encrypted when a master key is configured.
-#[derive(Debug)]
+/// A signing key ready to insert: encrypted when a master key is configured. Its `Debug`
+/// output leaves the private key out (it is plaintext when no master key is configured).
 pub(crate) struct NewKeyRow<'a> {
     pub(crate) record: &'a SigningKeyRecord,
     pub(crate) key_encryption: &'static str,
     pub(crate) private_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for NewKeyRow<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKeyRow")
+            .field("record", &self.record)
+            .field("key_encryption", &self.key_encryption)
+            .field("private_key", &"[redacted]")
+            .finish()
+    }
 }
 
 impl<'a> NewKeyRow<'a> {
@@ -217,5 +242,49 @@ pub(crate) fn policy_parts(policy: &ServiceAuthPolicy) -> (&'static str, &[Strin
     match policy {
         ServiceAuthPolicy::AnyValidServiceToken => (POLICY_ANY, &[]),
         ServiceAuthPolicy::Tokens(client_ids) => (POLICY_TOKENS, client_ids),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The debug form of a byte vector, as a derived `Debug` would print it.
+    fn bytes_debug(bytes: &[u8]) -> String {
+        format!("{bytes:?}").trim_matches(['[', ']']).to_owned()
+    }
+
+    #[test]
+    fn key_rows_redact_private_keys_in_debug() {
+        let secret = b"PRIVATE-KEY-MATERIAL".to_vec();
+        let record = SigningKeyRecord {
+            kid: "ab".repeat(32),
+            private_key_pkcs8: secret.clone(),
+            created_at: 1,
+            activates_at: 2,
+            retires_at: None,
+            expires_at: None,
+        };
+        let new_row = NewKeyRow::seal(&record, None).unwrap();
+        assert_eq!(
+            new_row.private_key, secret,
+            "stored plain without a master key"
+        );
+        let row = KeyRow {
+            kid: record.kid.clone(),
+            key_encryption: ENCRYPTION_NONE.to_owned(),
+            private_key: secret.clone(),
+            created_at: 1,
+            activates_at: 2,
+            retires_at: None,
+            expires_at: None,
+        };
+        let leaked = bytes_debug(&secret);
+        for debug in [format!("{new_row:?}"), format!("{row:?}")] {
+            assert!(!debug.contains(&leaked), "{debug}");
+            assert!(debug.contains("[redacted]"), "{debug}");
+            assert!(debug.contains(&record.kid), "{debug}");
+        }
     }
 }
