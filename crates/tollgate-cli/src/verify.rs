@@ -15,8 +15,9 @@ use crate::CliResult;
 
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// The expected issuer, e.g. https://team.cloudflareaccess.com [default: the token's own
-    /// `iss`, with a warning: pass it to pin the issuer].
+    /// The expected issuer, e.g. https://team.cloudflareaccess.com. Required unless --certs
+    /// pins the keys (then it defaults to the token's own `iss`, with a warning): a token never
+    /// gets to say where the keys that vouch for it live.
     #[arg(long, value_name = "URL")]
     team_domain: Option<String>,
     /// An accepted AUD tag (repeatable) [default: the token's own `aud`, with a warning].
@@ -58,12 +59,21 @@ pub(crate) async fn run(args: VerifyArgs) -> CliResult {
 
     let issuer = match args.team_domain {
         Some(domain) => issuer_origin(&domain),
+        None if args.certs.is_none() => {
+            // Fetching keys from the token's own `iss` would let anyone sign a token with their
+            // own key, host it, and pass (and would make us fetch a URL of the token's choosing).
+            return Err(
+                "pass --team-domain (the issuer to trust) or --certs (the keys to trust): \
+                 the token's own iss is not trusted to say where its keys are"
+                    .into(),
+            );
+        }
         None => {
             let Some(serde_json::Value::String(iss)) = claim("iss") else {
                 return Err("token has no readable `iss`: pass --team-domain".into());
             };
             eprintln!(
-                "tollgate: warning: issuer not pinned; trusting the token's iss {iss} (pass --team-domain)"
+                "tollgate: warning: issuer not pinned; accepting the token's iss {iss} as signed by the keys of --certs (pass --team-domain)"
             );
             iss
         }

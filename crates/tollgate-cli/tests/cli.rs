@@ -577,6 +577,12 @@ async fn serve_first_run_exchange_cookie_revocation_and_verify() {
         &jwt,
     ]);
     assert!(error.contains("issuer"), "{error}");
+    // Unpinned, the token's own iss is never trusted to say where its keys are: a forger would
+    // host their own key there. With --certs pinning the keys, its iss is accepted.
+    let error = env.fails(&["verify", "--aud", &server.aud, &jwt]);
+    assert!(error.contains("--team-domain"), "{error}");
+    let verified = env.json(&["verify", "--aud", &server.aud, "--certs", &certs_path, &jwt]);
+    assert_eq!(verified["common_name"], client_id.as_str());
 
     // A token created by another CLI invocation works on the running server within a second.
     let other = env.json(&["token", "create", "--name", "second", "--json"]);

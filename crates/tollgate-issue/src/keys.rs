@@ -526,9 +526,13 @@ pub(crate) async fn maintain(
             // The new key is published now and signs after the lead; the current key signs
             // until then, and stays accepted for the overlap after. `now` is whole seconds,
             // up to 1 s behind the real time: round up so the lead is never shorter than set.
-            let activates_at = now
-                .saturating_add(1)
-                .saturating_add(RotationPolicy::secs(policy.rotate_now_lead));
+            // With no key signing yet (a fresh ring) there is nothing to overlap: sign at once.
+            let activates_at = if ring.is_empty() {
+                now
+            } else {
+                now.saturating_add(1)
+                    .saturating_add(RotationPolicy::secs(policy.rotate_now_lead))
+            };
             for key in &mut ring {
                 key.retires_at = Some(key.retires_at.map_or(activates_at, |r| r.min(activates_at)));
                 let exp = activates_at.saturating_add(overlap);
