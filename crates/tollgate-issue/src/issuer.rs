@@ -216,7 +216,7 @@ impl IssuerBuilder {
             verifiers: Mutex::new(HashMap::new()),
             reload_lock: tokio::sync::Mutex::new(()),
         });
-        inner.maintain_keys(false).await?;
+        inner.maintain_keys(keys::Rotation::Scheduled).await?;
         inner.reload().await?;
         let issuer = Issuer { inner };
         tokio::spawn(watch(
@@ -305,7 +305,19 @@ impl Issuer {
     /// accepted for the policy's overlap. A remote verifier that cached the old certs learns
     /// the new key on its first unknown-`kid` refetch.
     pub async fn rotate_keys_now(&self) -> Result<(), ManageError> {
-        self.inner.maintain_keys(true).await?;
+        self.inner.maintain_keys(keys::Rotation::Now).await?;
+        self.inner.reload().await
+    }
+
+    /// Rotates the signing key now and revokes every previous key at once (a compromised
+    /// key): the new key signs immediately and tokens signed by the old keys stop verifying
+    /// here as soon as this returns. See
+    /// [`SigningKeys::rotate_now_revoking`](crate::keys::SigningKeys::rotate_now_revoking) for
+    /// the trade-off (cookies re-exchange; other instances may refuse new tokens for < 1 s).
+    pub async fn rotate_keys_now_revoking(&self) -> Result<(), ManageError> {
+        self.inner
+            .maintain_keys(keys::Rotation::NowRevoking)
+            .await?;
         self.inner.reload().await
     }
 
@@ -384,6 +396,7 @@ impl Issuer {
         Ok(ExchangeLayer::new(
             self.clone(),
             record.name.clone(),
+            record.aud.clone(),
             verifier,
         ))
     }
@@ -465,8 +478,9 @@ impl Inner {
         Ok(())
     }
 
-    /// Checks a verified identity against the snapshot: a service token must still exist and be
-    /// unexpired, and be allowed by the application's policy.
+    /// Checks a verified identity against the snapshot: it must be for `app`'s current AUD; a
+    /// service token must still exist, be unexpired and be allowed by the application's
+    /// policy; an application restricted to a list of service tokens refuses user identities.
     pub(crate) fn check_identity(
         &self,
         snapshot: &Snapshot,
@@ -474,13 +488,25 @@ impl Inner {
         identity: &AccessIdentity,
         now: i64,
     ) -> Result<(), Rejection> {
-        if let Some(client_id) = identity.client_id() {
-            if snapshot.live_token(client_id, now).is_none() {
-                return Err(Rejection::new(RejectionKind::Revoked)
-                    .with_detail("service token deleted or expired"));
+        if !identity.audience().contains(&app.aud) {
+            return Err(Rejection::new(RejectionKind::WrongAudience)
+                .with_detail("token is not for the application's current AUD"));
+        }
+        match identity.client_id() {
+            Some(client_id) => {
+                if snapshot.live_token(client_id, now).is_none() {
+                    return Err(Rejection::new(RejectionKind::Revoked)
+                        .with_detail("service token deleted or expired"));
+                }
+                check_policy(app, client_id)?;
+                self.last_seen.touch(client_id, now);
             }
-            check_policy(app, client_id)?;
-            self.last_seen.touch(client_id, now);
+            None => {
+                if let ServiceAuthPolicy::Tokens(_) = app.policy {
+                    return Err(Rejection::new(RejectionKind::Forbidden)
+                        .with_detail("the application allows listed service tokens only"));
+                }
+            }
         }
         Ok(())
     }
@@ -534,12 +560,12 @@ impl Inner {
         })
     }
 
-    async fn maintain_keys(&self, rotate_now: bool) -> Result<(), ManageError> {
+    async fn maintain_keys(&self, rotation: keys::Rotation) -> Result<(), ManageError> {
         keys::maintain(
             self.key_store.as_ref(),
             self.now(),
             &self.rotation,
-            rotate_now,
+            rotation,
         )
         .await?;
         Ok(())
@@ -639,7 +665,7 @@ impl Inner {
         let now = self.now();
         let ring_due = ring_needs_work(&snapshot.ring, now, &self.rotation);
         if ring_due {
-            if let Err(err) = self.maintain_keys(false).await {
+            if let Err(err) = self.maintain_keys(keys::Rotation::Scheduled).await {
                 tracing::error!(error = %err, "key ring maintenance failed");
             }
         }

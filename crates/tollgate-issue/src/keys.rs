@@ -351,6 +351,8 @@ impl KeyRing {
 /// assert_eq!(ring.len(), 1);
 /// let ring = keys.rotate_now().await?; // emergency rotation: the old key stays accepted 7 days
 /// assert_eq!(ring.len(), 2);
+/// let ring = keys.rotate_now_revoking().await?; // compromised key: the old ones expire now
+/// assert_eq!(ring.iter().filter(|k| k.expires_at.is_none()).count(), 1);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -398,7 +400,7 @@ impl SigningKeys {
             self.store.as_ref(),
             self.clock.unix_now(),
             &self.policy,
-            false,
+            Rotation::Scheduled,
         )
         .await?;
         Ok(infos(&ring))
@@ -413,7 +415,27 @@ impl SigningKeys {
             self.store.as_ref(),
             self.clock.unix_now(),
             &self.policy,
-            true,
+            Rotation::Now,
+        )
+        .await?;
+        Ok(infos(&ring))
+    }
+
+    /// Emergency rotation for a compromised key: a new key signs from now on and every
+    /// previous key leaves the published set at once (`expires_at` = now), so tokens they
+    /// signed stop verifying. Returns the ring afterwards.
+    ///
+    /// The trade-off against [`rotate_now`](Self::rotate_now): every cookie signed by the old
+    /// keys is refused (401) and its client exchanges its credentials again; and the new key
+    /// cannot be published ahead of signing (the old one must not sign meanwhile), so an
+    /// instance sharing the store that has not yet polled it (250 ms by default) refuses
+    /// tokens signed by the new key, and still signs with the old one, for under a second.
+    pub async fn rotate_now_revoking(&self) -> Result<Vec<KeyInfo>, ManageError> {
+        let (_, ring) = maintain(
+            self.store.as_ref(),
+            self.clock.unix_now(),
+            &self.policy,
+            Rotation::NowRevoking,
         )
         .await?;
         Ok(infos(&ring))
@@ -505,18 +527,43 @@ pub(crate) fn needs_work(records: &[SigningKeyRecord], now: i64, policy: &Rotati
     plan(records, now, policy) != Plan::Nothing
 }
 
+/// What a call to [`maintain`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rotation {
+    /// Follow the policy: add the next key when due, drop expired ones.
+    Scheduled,
+    /// Rotate now; the previous key stays accepted for the overlap.
+    Now,
+    /// Rotate now and drop every previous key from the published set at once.
+    NowRevoking,
+}
+
 /// Brings the stored ring up to date at `now` (adding the next key when due, dropping expired
-/// ones), or rotates at once when `rotate_now`. Returns the ring as stored afterwards. Safe to
+/// ones), or rotates at once (see [`Rotation`]). Returns the ring as stored afterwards. Safe to
 /// run on several instances at once: the store's compare-and-swap picks one writer.
 pub(crate) async fn maintain(
     store: &dyn KeyStore,
     now: i64,
     policy: &RotationPolicy,
-    rotate_now: bool,
+    rotation: Rotation,
 ) -> Result<(u64, Vec<SigningKeyRecord>), ManageError> {
     for _ in 0..5 {
         let (generation, records) = store.load_ring().await?;
-        let (mut ring, activates_at) = if rotate_now {
+        let (mut ring, activates_at) = if rotation == Rotation::NowRevoking {
+            // Revoked keys leave the published set now (and are pruned on the next pass); the
+            // new key signs at once, as nothing else may sign meanwhile.
+            let ring: Vec<SigningKeyRecord> = records
+                .iter()
+                .filter(|k| k.expires_at.is_none_or(|exp| exp > now) && k.activates_at <= now)
+                .cloned()
+                .map(|mut key| {
+                    key.retires_at = Some(key.retires_at.map_or(now, |r| r.min(now)));
+                    key.expires_at = Some(now);
+                    key
+                })
+                .collect();
+            (ring, now)
+        } else if rotation == Rotation::Now {
             let overlap = RotationPolicy::secs(policy.keep_previous);
             let mut ring: Vec<SigningKeyRecord> = records
                 .iter()
@@ -709,8 +756,8 @@ pub(crate) mod tests {
         let store = crate::MemoryStore::new();
         let policy = RotationPolicy::default();
         let (a, b) = tokio::join!(
-            maintain(&store, 1000, &policy, false),
-            maintain(&store, 1000, &policy, false)
+            maintain(&store, 1000, &policy, Rotation::Scheduled),
+            maintain(&store, 1000, &policy, Rotation::Scheduled)
         );
         let (a, b) = (a.unwrap(), b.unwrap());
         assert_eq!(a.1.len(), 1);
@@ -720,7 +767,9 @@ pub(crate) mod tests {
         // A manual rotation publishes the new key at once and lets it sign after the lead (1 s,
         // plus 1 s for the whole-second clock); the current key retires then and stays accepted
         // for the overlap.
-        let (_, ring) = maintain(&store, 2000, &policy, true).await.unwrap();
+        let (_, ring) = maintain(&store, 2000, &policy, Rotation::Now)
+            .await
+            .unwrap();
         assert_eq!(ring.len(), 2);
         assert_eq!(ring[0].retires_at, Some(2002));
         assert_eq!(ring[0].expires_at, Some(2002 + 7 * DAY as i64));
@@ -746,5 +795,42 @@ pub(crate) mod tests {
         assert_eq!(certs["keys"].as_array().unwrap().len(), 2);
         assert_eq!(certs["public_certs"].as_array().unwrap().len(), 2);
         assert_eq!(certs["public_cert"]["kid"], loaded.keys[1].kid());
+    }
+
+    #[tokio::test]
+    async fn revoking_rotation_unpublishes_the_previous_keys_at_once() {
+        let store = crate::MemoryStore::new();
+        let policy = RotationPolicy::default();
+        maintain(&store, 1000, &policy, Rotation::Scheduled)
+            .await
+            .unwrap();
+        // A plain emergency rotation first: two keys, the new one pending.
+        maintain(&store, 1500, &policy, Rotation::Now)
+            .await
+            .unwrap();
+        let (generation, ring) = maintain(&store, 2000, &policy, Rotation::NowRevoking)
+            .await
+            .unwrap();
+        assert_eq!(ring.len(), 3);
+        let (revoked, fresh) = ring.split_at(2);
+        for key in revoked {
+            assert_eq!(key.expires_at, Some(2000), "{key:?}");
+            assert!(key.retires_at.is_some_and(|at| at <= 2000));
+        }
+        assert_eq!((fresh[0].activates_at, fresh[0].expires_at), (2000, None));
+        let loaded = KeyRing::load(generation, ring.clone(), &KeyRing::default()).unwrap();
+        let published: Vec<&str> = loaded.published(2000).map(|k| k.kid()).collect();
+        assert_eq!(
+            published,
+            [fresh[0].kid.as_str()],
+            "only the new key is published"
+        );
+        assert_eq!(loaded.signing_key(2000).unwrap().kid(), fresh[0].kid);
+        // The next pass prunes the revoked keys.
+        assert!(needs_work(&ring, 2000, &policy));
+        let (_, pruned) = maintain(&store, 2000, &policy, Rotation::Scheduled)
+            .await
+            .unwrap();
+        assert_eq!(pruned.len(), 1);
     }
 }

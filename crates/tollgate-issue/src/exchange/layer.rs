@@ -3,11 +3,14 @@
 use std::fmt;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+use tollgate_core::{Rejection, RejectionKind};
 use tollgate_verify::Verifier;
 use tower_layer::Layer;
 
 use super::Exchange;
 use crate::Issuer;
+use crate::store::ApplicationRecord;
 
 /// Runs Cloudflare Access's service-token flow in front of a service, for one application.
 /// Built by [`Issuer::exchange_layer`]; cheap to clone. See the [module docs](super).
@@ -20,16 +23,55 @@ pub struct ExchangeLayer {
 pub(super) struct Shared {
     pub(super) issuer: Issuer,
     pub(super) app_name: String,
+    /// The verifier for the application's AUD as last seen. An application deleted and
+    /// recreated under the same name gets a new AUD: the verifier follows it per request.
+    verifier: ArcSwap<AudVerifier>,
+    /// `Secure` (and `SameSite=None`) by default: the issuer URL is https.
+    pub(super) secure_by_default: bool,
+}
+
+/// A verifier and the AUD it checks.
+pub(super) struct AudVerifier {
+    aud: String,
     pub(super) verifier: Verifier,
 }
 
+impl Shared {
+    /// The verifier for `app`'s current AUD: an atomic load and a comparison, except on the
+    /// first request after the AUD changed (then the issuer's per-AUD cache).
+    pub(super) fn verifier_for(
+        &self,
+        app: &ApplicationRecord,
+    ) -> Result<Arc<AudVerifier>, Rejection> {
+        let current = self.verifier.load_full();
+        if current.aud == app.aud {
+            return Ok(current);
+        }
+        let verifier = self.issuer.verifier(&app.aud).map_err(|_| {
+            Rejection::new(RejectionKind::Misconfigured)
+                .with_detail("no verifier for the application")
+        })?;
+        let fresh = Arc::new(AudVerifier {
+            aud: app.aud.clone(),
+            verifier,
+        });
+        self.verifier.store(fresh.clone());
+        Ok(fresh)
+    }
+}
+
 impl ExchangeLayer {
-    pub(crate) fn new(issuer: Issuer, app_name: String, verifier: Verifier) -> Self {
+    pub(crate) fn new(issuer: Issuer, app_name: String, aud: String, verifier: Verifier) -> Self {
+        let secure_by_default = issuer
+            .issuer_url()
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
         Self {
             shared: Arc::new(Shared {
                 issuer,
                 app_name,
-                verifier,
+                verifier: ArcSwap::from_pointee(AudVerifier { aud, verifier }),
+                secure_by_default,
             }),
         }
     }

@@ -9,12 +9,18 @@
 //!    constant-time hash comparison), applies the application's policy, mints an application
 //!    token with Cloudflare's exact claims, and answers with
 //!    `Set-Cookie: CF_Authorization=…; Expires=…; Path=/; SameSite=None; Secure; HttpOnly`
-//!    (no cookie when the session duration is zero);
+//!    (no cookie when the session duration is zero). `Secure` follows the application's
+//!    `cookie_secure` setting, or else the issuer URL's scheme (https: `Secure` and
+//!    `SameSite=None`; http: neither, `SameSite=Lax`), never a request header;
 //! 3. with the `CF_Authorization` cookie or a `cf-access-token` header: verifies the token
 //!    in-process (tollgate-verify's [`Verifier`](tollgate_verify::Verifier) over the issuer's
-//!    [`KeySource`](tollgate_verify::KeySource), no HTTP), then checks that its service token
-//!    still exists, is unexpired and is allowed;
-//! 4. passes the request on with `Cf-Access-Jwt-Assertion: <token>` and the
+//!    [`KeySource`](tollgate_verify::KeySource), no HTTP) for the application's *current* AUD
+//!    (an application deleted and recreated under the same name refuses the old one's
+//!    tokens), then checks that its service token still exists, is unexpired and is allowed
+//!    (an application restricted to listed service tokens refuses user identities: 403);
+//! 4. removes the credentials (`CF-Access-Client-Id`, `CF-Access-Client-Secret`, and the
+//!    application's single header when it carried them), so the inner service never sees a
+//!    secret, and passes the request on with `Cf-Access-Jwt-Assertion: <token>` and the
 //!    [`AccessIdentity`](tollgate_core::AccessIdentity) in its extensions — or answers 401
 //!    (missing, wrong, expired, revoked) / 403 (policy) with a JSON reason that never echoes a
 //!    secret or a token.
@@ -155,6 +161,109 @@ mod tests {
         issuer.apps().delete("api").await.unwrap();
         let response = service.oneshot(ride()).await.unwrap();
         assert_eq!(response.status(), 500);
+    }
+
+    /// Exchanges the credentials and returns the `CF_Authorization=…` cookie pair.
+    async fn exchange<S>(service: S, token: &ServiceTokenRecord, secret: &ClientSecret) -> String
+    where
+        S: tower::Service<Request<Body>, Response = Response, Error = std::convert::Infallible>,
+    {
+        let request = Request::builder()
+            .header("cf-access-client-id", &token.client_id)
+            .header("cf-access-client-secret", secret.expose_secret())
+            .body(Body::empty())
+            .unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let cookie = response.headers()["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    fn with_cookie(cookie: &str) -> Request<Body> {
+        Request::builder()
+            .header("cookie", cookie)
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_recreated_application_follows_its_new_aud() {
+        let (issuer, token, secret) = setup().await;
+        let service = ServiceBuilder::new()
+            .layer(issuer.exchange_layer("api").unwrap())
+            .service(service_fn(echo));
+        let old = exchange(service.clone(), &token, &secret).await;
+        let response = service.clone().oneshot(with_cookie(&old)).await.unwrap();
+        assert_eq!(response.status(), 200);
+
+        // Deleted and recreated under the same name: a new AUD.
+        let old_aud = issuer.app("api").unwrap().aud;
+        issuer.apps().delete("api").await.unwrap();
+        issuer
+            .apps()
+            .create("api", AppSettings::new())
+            .await
+            .unwrap();
+        assert_ne!(issuer.app("api").unwrap().aud, old_aud);
+
+        let response = service.clone().oneshot(with_cookie(&old)).await.unwrap();
+        assert_eq!(response.status(), 401, "the old application's cookie");
+        assert!(
+            text(response)
+                .await
+                .contains(r#""reason":"wrong_audience""#)
+        );
+        let new = exchange(service.clone(), &token, &secret).await;
+        let response = service.oneshot(with_cookie(&new)).await.unwrap();
+        assert_eq!(response.status(), 200, "the new application's cookie");
+        assert_eq!(text(response).await, format!("{} true", token.client_id));
+    }
+
+    #[tokio::test]
+    async fn a_token_allow_list_refuses_user_identities() {
+        let (issuer, token, _) = setup().await;
+        let service = ServiceBuilder::new()
+            .layer(issuer.exchange_layer("api").unwrap())
+            .service(service_fn(echo));
+        // A user token signed by the issuer's own key, for the application's AUD.
+        let now = issuer.shared().now();
+        let claims = tollgate_core::AccessClaims::user(
+            vec![issuer.app("api").unwrap().aud],
+            issuer.issuer_url(),
+            "jane@example.com",
+            "7335d417-61da-459d-899c-0a01c76a2f94",
+            now,
+            now + 3600,
+        );
+        let jwt = {
+            let snapshot = issuer.shared().snapshot.load();
+            snapshot
+                .ring
+                .signing_key(now)
+                .unwrap()
+                .sign(&claims)
+                .unwrap()
+        };
+        let ride = || {
+            Request::builder()
+                .header("cf-access-token", &jwt)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let response = service.clone().oneshot(ride()).await.unwrap();
+        assert_eq!(response.status(), 200, "any valid identity");
+        assert_eq!(text(response).await, "jane@example.com true");
+
+        issuer
+            .apps()
+            .update(
+                "api",
+                AppSettings::new().policy(ServiceAuthPolicy::Tokens(vec![token.client_id])),
+            )
+            .await
+            .unwrap();
+        let response = service.oneshot(ride()).await.unwrap();
+        assert_eq!(response.status(), 403, "listed service tokens only");
     }
 
     #[tokio::test]

@@ -64,7 +64,12 @@ impl<S: fmt::Debug> fmt::Debug for Exchange<S> {
 
 /// What the request presented.
 enum Presented {
-    Credentials { client_id: String, secret: String },
+    Credentials {
+        client_id: String,
+        secret: String,
+        /// Whether they came from the application's single JSON header.
+        single_header: bool,
+    },
     Token(String),
     Nothing,
 }
@@ -110,11 +115,23 @@ where
         if let Presented::Nothing = presented {
             return reject(Rejection::new(RejectionKind::MissingCredentials), &app.name);
         }
-        if let Presented::Credentials { client_id, secret } = &presented {
+        if let Presented::Credentials {
+            client_id,
+            secret,
+            single_header,
+        } = &presented
+        {
             if let Err(rejection) =
                 issuer.check_credentials(&snapshot, &app, client_id, secret, now)
             {
                 return reject_client(rejection, &app.name, client_id);
+            }
+            // The inner service gets the identity, never the credentials.
+            let headers = request.headers_mut();
+            headers.remove(CF_ACCESS_CLIENT_ID);
+            headers.remove(CF_ACCESS_CLIENT_SECRET);
+            if let (true, Some(name)) = (*single_header, &app.read_service_tokens_from_header) {
+                headers.remove(name.as_str());
             }
         }
         // The ready service moves into the future; a fresh clone takes its place.
@@ -125,9 +142,11 @@ where
             Presented::Nothing => {
                 reject(Rejection::new(RejectionKind::MissingCredentials), &app.name)
             }
-            Presented::Credentials { client_id, secret } => {
+            Presented::Credentials {
+                client_id, secret, ..
+            } => {
                 drop(secret);
-                let secure = app.cookie_secure.unwrap_or_else(|| is_https(&request));
+                let secure = app.cookie_secure.unwrap_or(shared.secure_by_default);
                 ResponseFuture::waiting(Box::pin(async move {
                     let issuer = shared.issuer.shared();
                     let minted = match issuer.mint(&snapshot, &app, &client_id, now).await {
@@ -147,9 +166,13 @@ where
                 }))
             }
             Presented::Token(token) => {
+                let current = match shared.verifier_for(&app) {
+                    Ok(current) => current,
+                    Err(rejection) => return reject(rejection, &app.name),
+                };
                 // A cached token verifies without waiting: poll once, in place.
                 let ready = {
-                    let attempt = pin!(shared.verifier.verify(&token));
+                    let attempt = pin!(current.verifier.verify(&token));
                     match attempt.poll(&mut Context::from_waker(Waker::noop())) {
                         Poll::Ready(result) => Some(result),
                         Poll::Pending => None,
@@ -164,7 +187,7 @@ where
                         Err(rejection) => reject(rejection, &app.name),
                     },
                     None => ResponseFuture::waiting(Box::pin(async move {
-                        let result = shared.verifier.verify(&token).await;
+                        let result = current.verifier.verify(&token).await;
                         match authorize_token(&shared, &app, token, result) {
                             Ok(authorized) => call_inner(&mut inner, request, authorized).await,
                             Err(rejection) => {
@@ -179,7 +202,8 @@ where
     }
 }
 
-/// A verified token must still belong to a live service token the policy allows.
+/// A verified token must be for the application's current AUD and still belong to an identity
+/// the policy allows (a live service token).
 fn authorize_token(
     shared: &Shared,
     app: &ApplicationRecord,
@@ -260,6 +284,7 @@ fn presented(headers: &HeaderMap, app: &ApplicationRecord) -> Result<Presented, 
             return Ok(Presented::Credentials {
                 client_id: client_id.trim().to_owned(),
                 secret: secret.trim().to_owned(),
+                single_header: false,
             });
         }
         (Some(_), None) | (None, Some(_)) => {
@@ -315,24 +340,14 @@ fn single_header(json: &[u8]) -> Option<Presented> {
     Some(Presented::Credentials {
         client_id: client_id?,
         secret: secret?,
+        single_header: true,
     })
 }
 
-fn is_https<B>(request: &Request<B>) -> bool {
-    if let Some(scheme) = request.uri().scheme_str() {
-        return scheme.eq_ignore_ascii_case("https");
-    }
-    request
-        .headers()
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
-}
-
 /// `CF_Authorization=<jwt>; Expires=<exp>; Path=/; SameSite=None; Secure; HttpOnly`, as
-/// Cloudflare sends it. Over plain http (development) `Secure` is off, and `SameSite=Lax`
-/// replaces `None`, which browsers refuse without `Secure`.
+/// Cloudflare sends it. `secure` is the application's setting, or else the issuer URL's scheme
+/// (never anything the client sends, such as `X-Forwarded-Proto`). Without it (plain-http
+/// development) `SameSite=Lax` replaces `None`, which browsers refuse without `Secure`.
 fn set_cookie(
     app: &ApplicationRecord,
     jwt: &str,
@@ -393,7 +408,7 @@ mod tests {
             &plain,
         );
         assert!(
-            matches!(found, Ok(Presented::Credentials { ref client_id, ref secret }) if client_id == "id.access" && secret == "s")
+            matches!(found, Ok(Presented::Credentials { ref client_id, ref secret, single_header: false }) if client_id == "id.access" && secret == "s")
         );
         let lone = presented(&headers(&[("cf-access-client-id", "id.access")]), &plain);
         assert_eq!(
@@ -428,7 +443,7 @@ mod tests {
             map.insert("authorization", HeaderValue::from_str(json).unwrap());
             let found = presented(&map, &configured);
             assert!(
-                matches!(found, Ok(Presented::Credentials { ref client_id, .. }) if client_id == "i"),
+                matches!(found, Ok(Presented::Credentials { ref client_id, single_header: true, .. }) if client_id == "i"),
                 "{json}"
             );
         }
@@ -478,19 +493,5 @@ mod tests {
             "{plain}"
         );
         assert!(plain.contains("SameSite=Lax"), "{plain}");
-    }
-
-    #[test]
-    fn scheme_detection() {
-        let request = Request::builder().uri("https://x/").body(()).unwrap();
-        assert!(is_https(&request));
-        let request = Request::builder()
-            .uri("/")
-            .header("x-forwarded-proto", "https")
-            .body(())
-            .unwrap();
-        assert!(is_https(&request));
-        let request = Request::builder().uri("/").body(()).unwrap();
-        assert!(!is_https(&request));
     }
 }
