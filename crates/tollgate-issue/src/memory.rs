@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::store::{
-    AppStore, ApplicationRecord, KeyStore, Revision, ServiceTokenRecord, SigningKeyRecord,
-    StoreError, StoreFuture, TokenStore,
+    AppStore, ApplicationRecord, KeyStore, Revision, ServiceAuthPolicy, ServiceTokenRecord,
+    SigningKeyRecord, StoreError, StoreFuture, TokenStore,
 };
 
 /// Tokens, keys and applications in memory. Implements [`TokenStore`], [`KeyStore`] and
@@ -110,8 +110,15 @@ impl TokenStore for MemoryStore {
     }
 
     fn delete_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
-        let removed = self.lock().tokens.remove(client_id).is_some();
+        let mut inner = self.lock();
+        let removed = inner.tokens.remove(client_id).is_some();
         if removed {
+            // A token imported later with the same client ID must not inherit its access.
+            for app in inner.apps.values_mut() {
+                if let ServiceAuthPolicy::Tokens(allowed) = &mut app.policy {
+                    allowed.retain(|id| id != client_id);
+                }
+            }
             self.bump();
         }
         Self::ready(Ok(removed))
@@ -207,5 +214,42 @@ mod tests {
         assert!(!store.swap_ring(0, &[]).await.unwrap(), "stale generation");
         assert_eq!(store.load_ring().await.unwrap().0, 1);
         assert!(store.revision().await.unwrap() > r0);
+    }
+
+    #[tokio::test]
+    async fn deleting_a_token_removes_it_from_allow_lists() {
+        let store = MemoryStore::new();
+        let token = ServiceTokenRecord {
+            id: "00000000-0000-4000-8000-000000000001".to_owned(),
+            name: "bot".to_owned(),
+            client_id: format!("{}.access", "01".repeat(16)),
+            secret_hash: [1; 32],
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            duration: crate::store::TokenDuration::Forever,
+            created_at: 1,
+            updated_at: 1,
+            expires_at: None,
+            last_seen_at: None,
+        };
+        let app = ApplicationRecord {
+            name: "api".to_owned(),
+            aud: "ab".repeat(32),
+            session_duration: 0,
+            read_service_tokens_from_header: None,
+            cookie_http_only: true,
+            cookie_secure: None,
+            policy: ServiceAuthPolicy::Tokens(vec![token.client_id.clone(), "other.access".into()]),
+            created_at: 1,
+        };
+        store.insert_token(&token).await.unwrap();
+        store.insert_app(&app).await.unwrap();
+        assert!(store.delete_token(&token.client_id).await.unwrap());
+        store.insert_token(&token).await.unwrap();
+        assert_eq!(
+            store.get_app("api").await.unwrap().unwrap().policy,
+            ServiceAuthPolicy::Tokens(vec!["other.access".into()]),
+            "a re-imported client ID does not regain access"
+        );
     }
 }

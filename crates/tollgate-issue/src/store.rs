@@ -152,7 +152,9 @@ pub trait TokenStore: Revision {
     /// Replaces the token with the same client ID ([`StoreError::NotFound`] if none). Does not
     /// touch `last_seen_at`.
     fn update_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()>;
-    /// Deletes (revokes) a token; `false` if it did not exist.
+    /// Deletes (revokes) a token and removes its client ID from every application's
+    /// allow-list, in one step; `false` if it did not exist. A token created or imported later
+    /// with the same client ID starts with no application access.
     fn delete_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool>;
     /// Records last use times in one batch (`(client_id, unix time)`); unknown IDs are ignored,
     /// and a time older than the stored one never overwrites it. Does not bump the revision.

@@ -608,6 +608,12 @@ impl TokenStore for Store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
+                // Allow-lists name client IDs with no foreign key: drop the token from them, so
+                // a token imported later with the same client ID does not inherit its access.
+                sqlx::query("DELETE FROM application_allowed_tokens WHERE client_id = $1")
+                    .bind(client_id)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(true)
             }

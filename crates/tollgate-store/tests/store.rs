@@ -162,6 +162,7 @@ store_tests!(
     concurrent_writers_all_land,
     app_crud_and_policies,
     app_conflicts_and_not_found,
+    deleting_a_token_removes_it_from_allow_lists,
     reopening_keeps_data_and_schema,
 );
 
@@ -763,4 +764,37 @@ async fn postgres_connect_error_hides_the_password() {
     let message = format!("{error} {error:?}");
     assert!(message.contains("127.0.0.1:1/tollgate"), "{message}");
     assert!(!message.contains("hunter2"), "{message}");
+}
+
+async fn deleting_a_token_removes_it_from_allow_lists(db: Db) {
+    let store = db.open().await;
+    let alice = token("alice", 1);
+    let bob = token("bob", 2);
+    store.insert_token(&alice).await.unwrap();
+    store.insert_token(&bob).await.unwrap();
+    let mut strict = app("strict", 1);
+    strict.policy = ServiceAuthPolicy::Tokens(vec![alice.client_id.clone(), bob.client_id.clone()]);
+    let mut only_alice = app("only-alice", 2);
+    only_alice.policy = ServiceAuthPolicy::Tokens(vec![alice.client_id.clone()]);
+    store.insert_app(&strict).await.unwrap();
+    store.insert_app(&only_alice).await.unwrap();
+
+    assert!(store.delete_token(&alice.client_id).await.unwrap());
+    // A token imported later under the same client ID is a new token: no inherited access.
+    store.insert_token(&alice).await.unwrap();
+    let apps = store.list_apps().await.unwrap();
+    assert_eq!(apps[0].name, "only-alice");
+    assert_eq!(
+        apps[0].policy,
+        ServiceAuthPolicy::Tokens(vec![]),
+        "still restricted, now to nobody"
+    );
+    assert_eq!(
+        apps[1].policy,
+        ServiceAuthPolicy::Tokens(vec![bob.client_id.clone()])
+    );
+    assert_eq!(
+        store.get_app("strict").await.unwrap().unwrap().policy,
+        apps[1].policy
+    );
 }
