@@ -19,6 +19,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::{Json, Router};
 use fixture::{APP, body, start, start_with, verify_independently};
 use serde_json::Value;
 use tollgate::issue::{AppSettings, ServiceAuthPolicy, ServiceTokens, TokenDuration};
@@ -38,15 +41,22 @@ async fn exchange_then_ride_the_cookie() {
     assert_eq!(status, 200);
     assert_eq!(json["name"], h.token.client_id);
     let jwt = json["assertion"].as_str().unwrap().to_owned();
-    // Cloudflare's attributes; plain http, so no Secure (and Lax, not None).
+    // Cloudflare's attributes: the issuer is https://team.example.com, so Secure and
+    // SameSite=None even though this hop is plain http (the cookie store still sends a Secure
+    // cookie to a loopback address).
     assert!(
         cookie.starts_with(&format!("CF_Authorization={jwt}; ")),
         "{cookie}"
     );
-    for attribute in ["HttpOnly", "Path=/", "Expires=", "SameSite=Lax"] {
+    for attribute in [
+        "HttpOnly",
+        "Path=/",
+        "Expires=",
+        "SameSite=None",
+        "; Secure",
+    ] {
         assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
     }
-    assert!(!cookie.contains("Secure"), "{cookie}");
 
     // Second request: no credentials, the cookie alone; nothing new is minted.
     let second = client.get(h.url()).send().await.unwrap();
@@ -66,10 +76,11 @@ async fn exchange_then_ride_the_cookie() {
 async fn cf_access_token_header_reuse_and_https_cookie() {
     let h = start(AppSettings::new()).await;
     let plain = reqwest::Client::new();
-    // Behind a TLS-terminating proxy: Secure and SameSite=None, as Cloudflare sends them.
+    // The issuer's scheme (https) decides Secure and SameSite=None, as Cloudflare sends them;
+    // a client claiming plain http cannot downgrade the cookie.
     let first = h
         .with_credentials(&plain, h.secret.expose_secret())
-        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-proto", "http")
         .send()
         .await
         .unwrap();
@@ -472,6 +483,146 @@ async fn key_rotation_while_requests_run_fails_none() {
 }
 
 #[tokio::test]
+async fn service_token_credentials_never_reach_the_handler() {
+    let h = start(AppSettings::new().read_service_tokens_from_header("Authorization")).await;
+    // A handler that answers the names of the headers it received.
+    let app = Router::new()
+        .route(
+            "/",
+            get(|headers: HeaderMap| async move {
+                Json(
+                    headers
+                        .keys()
+                        .map(|name| name.as_str().to_owned())
+                        .collect::<Vec<_>>(),
+                )
+            }),
+        )
+        .layer(h.issuer.exchange_layer(APP).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let plain = reqwest::Client::new();
+    let seen = |response: reqwest::Response| async move {
+        let (status, text, json) = body(response).await;
+        assert_eq!(status, 200, "{text}");
+        let names: Vec<String> = serde_json::from_value(json).unwrap();
+        assert!(
+            names.iter().any(|n| n == "cf-access-jwt-assertion"),
+            "{names:?}"
+        );
+        names
+    };
+
+    // The two headers.
+    let names = seen(
+        plain
+            .get(&url)
+            .header("CF-Access-Client-Id", &h.token.client_id)
+            .header("CF-Access-Client-Secret", h.secret.expose_secret())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    for gone in ["cf-access-client-id", "cf-access-client-secret"] {
+        assert!(
+            !names.iter().any(|n| n == gone),
+            "{gone} forwarded: {names:?}"
+        );
+    }
+
+    // The application's single header.
+    let json_credentials = format!(
+        r#"{{"cf-access-client-id":"{}","cf-access-client-secret":"{}"}}"#,
+        h.token.client_id,
+        h.secret.expose_secret()
+    );
+    let response = plain
+        .get(&url)
+        .header("Authorization", &json_credentials)
+        .send()
+        .await
+        .unwrap();
+    let jwt = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .and_then(|c| c.strip_prefix("CF_Authorization="))
+        .unwrap()
+        .to_owned();
+    let names = seen(response).await;
+    assert!(!names.iter().any(|n| n == "authorization"), "{names:?}");
+
+    // An Authorization header that is not ours (no credentials in it) is left alone.
+    let names = seen(
+        plain
+            .get(&url)
+            .header("cf-access-token", &jwt)
+            .header("Authorization", "Bearer upstream")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(names.iter().any(|n| n == "authorization"), "{names:?}");
+}
+
+#[tokio::test]
+async fn revoking_rotation_refuses_old_cookies_and_a_new_exchange_works() {
+    let h = start(AppSettings::new()).await;
+    let client = h.client();
+    let (status, _, _) = body(
+        h.with_credentials(&client, h.secret.expose_secret())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // The cookie rides, and is now in the verifier's verified-token cache.
+    for _ in 0..2 {
+        assert_eq!(client.get(h.url()).send().await.unwrap().status(), 200);
+    }
+    let old_kid = h.issuer.signing_keys()[0].kid.clone();
+
+    h.issuer.rotate_keys_now_revoking().await.unwrap();
+    // At once, with no clock advance: the old key's cookie is refused.
+    let (status, _, json) = body(client.get(h.url()).send().await.unwrap()).await;
+    assert_eq!(status, 401);
+    assert_eq!(json["reason"], "unknown_key");
+    let certs: Value = reqwest::get(format!("{}/cdn-cgi/access/certs", h.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = certs["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 1);
+    assert_ne!(kids[0], old_kid, "the revoked key is no longer published");
+
+    // A new exchange signs with the new key at once, and its cookie rides.
+    h.seen.lock().unwrap().clear();
+    let (status, _, _) = body(
+        h.with_credentials(&client, h.secret.expose_secret())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(client.get(h.url()).send().await.unwrap().status(), 200);
+    let claims = h.verify_seen_independently().await;
+    assert_eq!(claims.len(), 1);
+}
+
+#[tokio::test]
 async fn spoofed_identity_headers_never_reach_the_handler() {
     let h = start(AppSettings::new()).await;
     let plain = reqwest::Client::new();
@@ -707,6 +858,41 @@ async fn examples_issuer_app_and_bot_ride_the_cookie() {
         .unwrap();
     assert_eq!(report.statuses, vec![reqwest::StatusCode::OK; 5]);
     assert_eq!(report.exchanges, 1, "one exchange, then the cookie");
+    // An http issuer (development): no Secure, SameSite=Lax, whatever the client claims.
+    let exchange = reqwest::Client::new()
+        .get(format!("{base}/"))
+        .header("CF-Access-Client-Id", &token.client_id)
+        .header("CF-Access-Client-Secret", secret.expose_secret())
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let cookie = exchange.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("SameSite=Lax") && !cookie.contains("Secure"),
+        "{cookie}"
+    );
+    // An explicit application setting wins over the scheme.
+    issuer
+        .apps()
+        .update(
+            issuer_app::APP_NAME,
+            AppSettings::new().cookie_secure(Some(true)),
+        )
+        .await
+        .unwrap();
+    let exchange = reqwest::Client::new()
+        .get(format!("{base}/"))
+        .header("CF-Access-Client-Id", &token.client_id)
+        .header("CF-Access-Client-Secret", secret.expose_secret())
+        .send()
+        .await
+        .unwrap();
+    let cookie = exchange.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("SameSite=None") && cookie.contains("; Secure"),
+        "{cookie}"
+    );
     let hello: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
     assert_eq!(hello["hello"], token.client_id);
     assert_eq!(hello["kind"], "service");

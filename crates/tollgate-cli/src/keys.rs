@@ -17,12 +17,20 @@ pub(crate) enum KeysCommand {
     },
     /// Rotate now (emergency): a new key signs from now on, the previous one stays accepted
     /// for its overlap. Safe with several instances: only one rotation wins.
-    Rotate,
+    Rotate {
+        /// Revoke the previous keys at once (a compromised key): tokens they signed stop
+        /// verifying, so every cookie is refused and clients exchange again; instances that
+        /// have not yet polled the store may refuse new tokens for under a second.
+        #[arg(long)]
+        revoke_previous: bool,
+    },
 }
 
 fn status(key: &SigningKeyRecord, now: i64) -> &'static str {
     if key.activates_at > now {
         "next"
+    } else if key.expires_at.is_some_and(|at| at <= now) {
+        "unpublished"
     } else if key.retires_at.is_some_and(|at| at <= now) {
         "previous"
     } else {
@@ -82,19 +90,74 @@ pub(crate) async fn run(database: &str, command: KeysCommand) -> CliResult {
             }
             list(&ring, store.encrypts_keys(), json.json);
         }
-        KeysCommand::Rotate => {
+        KeysCommand::Rotate { revoke_previous } => {
             // A compare-and-swap on the stored ring: safe while instances serve; they pick the
             // new key up on their next poll of the store (250 ms).
-            SigningKeys::new(store.clone(), clock())
-                .rotate_now()
-                .await?;
+            let keys = SigningKeys::new(store.clone(), clock());
+            if revoke_previous {
+                keys.rotate_now_revoking().await?;
+            } else {
+                keys.rotate_now().await?;
+            }
             let (_, ring) = store.load_ring().await?;
             let now = clock().unix_now();
             if let Some(key) = ring.iter().rev().find(|k| status(k, now) == "signing") {
                 println!("Rotated: key {} signs from now on.", key.kid);
             }
+            if revoke_previous {
+                println!("Previous keys revoked: tokens they signed are no longer accepted.");
+            }
             list(&ring, store.encrypts_keys(), false);
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    }
+
+    #[tokio::test]
+    async fn rotate_revoke_previous_unpublishes_the_old_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = format!("sqlite://{}", dir.path().join("tollgate.db").display());
+        let rotate = |args: &[&str]| {
+            let mut argv = vec!["keys"];
+            argv.extend_from_slice(args);
+            Keys::try_parse_from(argv).unwrap().command
+        };
+        run(&database, rotate(&["rotate"])).await.unwrap();
+        let store = open_store(&database).await.unwrap();
+        let (_, first) = store.load_ring().await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert!(matches!(
+            rotate(&["rotate"]),
+            KeysCommand::Rotate {
+                revoke_previous: false
+            }
+        ));
+
+        run(&database, rotate(&["rotate", "--revoke-previous"]))
+            .await
+            .unwrap();
+        let (_, ring) = store.load_ring().await.unwrap();
+        let now = clock().unix_now();
+        let old = ring.iter().find(|k| k.kid == first[0].kid).unwrap();
+        assert!(old.expires_at.is_some_and(|at| at <= now), "{old:?}");
+        assert_eq!(status(old, now), "unpublished");
+        let signing: Vec<_> = ring
+            .iter()
+            .filter(|k| status(k, now) == "signing")
+            .collect();
+        assert_eq!(signing.len(), 1);
+        assert_ne!(signing[0].kid, first[0].kid);
+    }
 }

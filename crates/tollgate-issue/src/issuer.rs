@@ -593,10 +593,11 @@ impl Inner {
         let apps = self.app_store.list_apps().await?;
         let (generation, records) = self.key_store.load_ring().await?;
         let previous = self.snapshot.load_full();
-        let ring = if generation == previous.ring.generation && generation != 0 {
-            previous.ring.clone()
-        } else {
+        let ring_changed = !(generation == previous.ring.generation && generation != 0);
+        let ring = if ring_changed {
             KeyRing::load(generation, records, &previous.ring)?
+        } else {
+            previous.ring.clone()
         };
         let apps: HashMap<String, Arc<ApplicationRecord>> = apps
             .into_iter()
@@ -617,8 +618,28 @@ impl Inner {
             certs: arc_swap::ArcSwapOption::empty(),
         };
         self.snapshot.store(Arc::new(snapshot));
+        if ring_changed {
+            self.refresh_verifiers().await;
+        }
         self.warn_expiring();
         Ok(())
+    }
+
+    /// Makes every cached verifier re-read the published keys now (an in-process read), so a
+    /// key that left the ring (revoked) stops verifying at once, cached tokens included.
+    async fn refresh_verifiers(&self) {
+        let verifiers: Vec<Verifier> = self
+            .verifiers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for verifier in verifiers {
+            if let Err(err) = verifier.refresh().await {
+                tracing::debug!(error = %err, "verifier key refresh after a ring change failed");
+            }
+        }
     }
 
     fn warn_expiring(&self) {

@@ -550,11 +550,12 @@ pub(crate) async fn maintain(
     for _ in 0..5 {
         let (generation, records) = store.load_ring().await?;
         let (mut ring, activates_at) = if rotation == Rotation::NowRevoking {
-            // Revoked keys leave the published set now (and are pruned on the next pass); the
-            // new key signs at once, as nothing else may sign meanwhile.
+            // Every published key, a pending next one too, leaves the published set now (and
+            // is pruned on the next pass); the new key signs at once, as nothing else may sign
+            // meanwhile.
             let ring: Vec<SigningKeyRecord> = records
                 .iter()
-                .filter(|k| k.expires_at.is_none_or(|exp| exp > now) && k.activates_at <= now)
+                .filter(|k| k.expires_at.is_none_or(|exp| exp > now))
                 .cloned()
                 .map(|mut key| {
                     key.retires_at = Some(key.retires_at.map_or(now, |r| r.min(now)));
@@ -804,31 +805,32 @@ pub(crate) mod tests {
         maintain(&store, 1000, &policy, Rotation::Scheduled)
             .await
             .unwrap();
-        // A plain emergency rotation first: two keys, the new one pending.
+        // A plain emergency rotation first: two keys, the new one still pending (it signs
+        // from 1502), so it is revoked too.
         maintain(&store, 1500, &policy, Rotation::Now)
             .await
             .unwrap();
-        let (generation, ring) = maintain(&store, 2000, &policy, Rotation::NowRevoking)
+        let (generation, ring) = maintain(&store, 1501, &policy, Rotation::NowRevoking)
             .await
             .unwrap();
         assert_eq!(ring.len(), 3);
         let (revoked, fresh) = ring.split_at(2);
         for key in revoked {
-            assert_eq!(key.expires_at, Some(2000), "{key:?}");
-            assert!(key.retires_at.is_some_and(|at| at <= 2000));
+            assert_eq!(key.expires_at, Some(1501), "{key:?}");
+            assert!(key.retires_at.is_some_and(|at| at <= 1501));
         }
-        assert_eq!((fresh[0].activates_at, fresh[0].expires_at), (2000, None));
+        assert_eq!((fresh[0].activates_at, fresh[0].expires_at), (1501, None));
         let loaded = KeyRing::load(generation, ring.clone(), &KeyRing::default()).unwrap();
-        let published: Vec<&str> = loaded.published(2000).map(|k| k.kid()).collect();
+        let published: Vec<&str> = loaded.published(1501).map(|k| k.kid()).collect();
         assert_eq!(
             published,
             [fresh[0].kid.as_str()],
             "only the new key is published"
         );
-        assert_eq!(loaded.signing_key(2000).unwrap().kid(), fresh[0].kid);
+        assert_eq!(loaded.signing_key(1501).unwrap().kid(), fresh[0].kid);
         // The next pass prunes the revoked keys.
-        assert!(needs_work(&ring, 2000, &policy));
-        let (_, pruned) = maintain(&store, 2000, &policy, Rotation::Scheduled)
+        assert!(needs_work(&ring, 1501, &policy));
+        let (_, pruned) = maintain(&store, 1501, &policy, Rotation::Scheduled)
             .await
             .unwrap();
         assert_eq!(pruned.len(), 1);
