@@ -382,7 +382,9 @@ impl Issuer {
     }
 
     /// An [`ExchangeLayer`] protecting the application named `app` (which must exist). It
-    /// follows later changes to the application's settings and policy.
+    /// follows later changes to the application's settings and policy, and its AUD: if the
+    /// application is deleted and recreated under the same name, tokens for the old AUD are
+    /// refused and tokens for the new one accepted.
     pub fn exchange_layer(&self, app: &str) -> Result<ExchangeLayer, ManageError> {
         let record = self
             .inner
