@@ -30,10 +30,10 @@ use std::time::Duration;
 use http::HeaderName;
 use tollgate_core::SharedClock;
 
-use crate::error::ManageError;
+use crate::error::{ManageError, ManageErrorKind};
 use crate::secret::random_hex;
 use crate::store::{AppStore, ApplicationRecord, ServiceAuthPolicy};
-use crate::tokens::validate_name;
+use crate::tokens::{UPDATE_ATTEMPTS, validate_name};
 
 /// The default session duration, `24h`.
 pub const DEFAULT_SESSION_DURATION: Duration = Duration::from_secs(86_400);
@@ -208,11 +208,24 @@ impl Applications {
         name: &str,
         settings: AppSettings,
     ) -> Result<ApplicationRecord, ManageError> {
-        let mut app = self.get(name).await?;
-        settings.apply(&mut app)?;
-        self.store.update_app(&app).await?;
-        self.notify().await;
-        Ok(app)
+        // Compare-and-swap: when another writer changed the application between our read and
+        // our write, reload and apply the settings again, so neither change is lost.
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self.get(name).await?;
+            let mut app = current.clone();
+            settings.clone().apply(&mut app)?;
+            if self.store.update_app(&current, &app).await? {
+                self.notify().await;
+                return Ok(app);
+            }
+        }
+        Err(ManageError::new(
+            ManageErrorKind::Conflict,
+            format!(
+                "application {name} kept changing under concurrent updates \
+                 ({UPDATE_ATTEMPTS} attempts); try again"
+            ),
+        ))
     }
 
     /// Deletes the application; its tokens stop verifying (their AUD is no longer served).

@@ -57,6 +57,14 @@ impl MemoryStore {
     }
 }
 
+/// Whether the stored token is still `expected`, `last_seen_at` aside (it moves without an
+/// update).
+fn same_token(stored: &ServiceTokenRecord, expected: &ServiceTokenRecord) -> bool {
+    let mut stored = stored.clone();
+    stored.last_seen_at = expected.last_seen_at;
+    stored == *expected
+}
+
 impl Revision for MemoryStore {
     fn revision(&self) -> StoreFuture<'_, u64> {
         Self::ready(Ok(self.revision.load(Ordering::SeqCst)))
@@ -91,21 +99,41 @@ impl TokenStore for MemoryStore {
         Self::ready(Ok(tokens))
     }
 
-    fn update_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()> {
+    fn update_token<'a>(
+        &'a self,
+        expected: &'a ServiceTokenRecord,
+        token: &'a ServiceTokenRecord,
+    ) -> StoreFuture<'a, bool> {
         let mut inner = self.lock();
-        let result = match inner.tokens.get_mut(&token.client_id) {
-            Some(stored) => {
-                let last_seen_at = stored.last_seen_at;
-                *stored = token.clone();
-                stored.last_seen_at = last_seen_at;
-                self.bump();
-                Ok(())
-            }
-            None => Err(StoreError::NotFound(format!(
-                "service token {}",
-                token.client_id
-            ))),
-        };
+        let result =
+            if token.client_id != expected.client_id {
+                Err(StoreError::Conflict(format!(
+                    "service token {}: the client ID cannot change",
+                    expected.client_id
+                )))
+            } else if inner.tokens.values().any(|t| {
+                t.client_id != token.client_id && (t.name == token.name || t.id == token.id)
+            }) {
+                Err(StoreError::Conflict(format!(
+                    "a service token named {:?} or with id {}",
+                    token.name, token.id
+                )))
+            } else {
+                match inner.tokens.get_mut(&expected.client_id) {
+                    Some(stored) if !same_token(stored, expected) => Ok(false),
+                    Some(stored) => {
+                        let last_seen_at = stored.last_seen_at;
+                        *stored = token.clone();
+                        stored.last_seen_at = last_seen_at;
+                        self.bump();
+                        Ok(true)
+                    }
+                    None => Err(StoreError::NotFound(format!(
+                        "service token {}",
+                        expected.client_id
+                    ))),
+                }
+            };
         Self::ready(result)
     }
 
@@ -178,15 +206,36 @@ impl AppStore for MemoryStore {
         Self::ready(Ok(self.lock().apps.values().cloned().collect()))
     }
 
-    fn update_app<'a>(&'a self, app: &'a ApplicationRecord) -> StoreFuture<'a, ()> {
+    fn update_app<'a>(
+        &'a self,
+        expected: &'a ApplicationRecord,
+        app: &'a ApplicationRecord,
+    ) -> StoreFuture<'a, bool> {
         let mut inner = self.lock();
-        let result = match inner.apps.get_mut(&app.name) {
-            Some(stored) => {
-                *stored = app.clone();
-                self.bump();
-                Ok(())
+        let result = if app.name != expected.name {
+            Err(StoreError::Conflict(format!(
+                "application {:?}: the name cannot change",
+                expected.name
+            )))
+        } else if inner
+            .apps
+            .values()
+            .any(|a| a.name != app.name && a.aud == app.aud)
+        {
+            Err(StoreError::Conflict(format!(
+                "an application with AUD tag {}",
+                app.aud
+            )))
+        } else {
+            match inner.apps.get_mut(&expected.name) {
+                Some(stored) if stored != expected => Ok(false),
+                Some(stored) => {
+                    *stored = app.clone();
+                    self.bump();
+                    Ok(true)
+                }
+                None => Err(StoreError::NotFound(format!("application {}", app.name))),
             }
-            None => Err(StoreError::NotFound(format!("application {}", app.name))),
         };
         Self::ready(result)
     }
@@ -251,5 +300,61 @@ mod tests {
             ServiceAuthPolicy::Tokens(vec!["other.access".into()]),
             "a re-imported client ID does not regain access"
         );
+    }
+
+    #[tokio::test]
+    async fn updates_are_compare_and_swap() {
+        let store = MemoryStore::new();
+        let token = ServiceTokenRecord {
+            id: "00000000-0000-4000-8000-000000000002".to_owned(),
+            name: "bot".to_owned(),
+            client_id: format!("{}.access", "02".repeat(16)),
+            secret_hash: [2; 32],
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            duration: crate::store::TokenDuration::Forever,
+            created_at: 1,
+            updated_at: 1,
+            expires_at: None,
+            last_seen_at: None,
+        };
+        store.insert_token(&token).await.unwrap();
+        store
+            .record_last_seen(&[(token.client_id.clone(), 5)])
+            .await
+            .unwrap();
+        let mut rotated = token.clone();
+        rotated.secret_hash = [3; 32];
+        assert!(
+            store.update_token(&token, &rotated).await.unwrap(),
+            "last use is not a change"
+        );
+        let revision = store.revision().await.unwrap();
+        let mut stale = token.clone();
+        stale.expires_at = Some(100);
+        assert!(!store.update_token(&token, &stale).await.unwrap());
+        let stored = store.get_token(&token.client_id).await.unwrap().unwrap();
+        assert_eq!(stored.secret_hash, [3; 32]);
+        assert_eq!(stored.last_seen_at, Some(5));
+
+        let app = ApplicationRecord {
+            name: "api".to_owned(),
+            aud: "cd".repeat(32),
+            session_duration: 0,
+            read_service_tokens_from_header: None,
+            cookie_http_only: true,
+            cookie_secure: None,
+            policy: ServiceAuthPolicy::AnyValidServiceToken,
+            created_at: 1,
+        };
+        store.insert_app(&app).await.unwrap();
+        let mut changed = app.clone();
+        changed.session_duration = 60;
+        assert!(store.update_app(&app, &changed).await.unwrap());
+        let revision_after = store.revision().await.unwrap();
+        assert_eq!(revision_after, revision + 2);
+        assert!(!store.update_app(&app, &app).await.unwrap());
+        assert_eq!(store.get_app("api").await.unwrap(), Some(changed));
+        assert_eq!(store.revision().await.unwrap(), revision_after);
     }
 }

@@ -10,6 +10,10 @@
 //!   the store can poll one cheap number and reload only when something changed;
 //! - the key ring is replaced whole, by compare-and-swap on its generation
 //!   ([`KeyStore::swap_ring`]), so two instances can never both rotate the signing key;
+//! - tokens and applications are updated by compare-and-swap on the record as it was read
+//!   ([`TokenStore::update_token`], [`AppStore::update_app`]), so of two instances editing one
+//!   record at once neither overwrites the other's change with stale data (a refresh cannot
+//!   bring back a rotated-out secret);
 //! - records hold only hashes of secrets. Private keys are held as PKCS#8 DER; a backend may
 //!   encrypt them at rest and must hand them back decrypted.
 //!
@@ -149,9 +153,19 @@ pub trait TokenStore: Revision {
     fn get_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>>;
     /// All tokens, ordered by name.
     fn list_tokens(&self) -> StoreFuture<'_, Vec<ServiceTokenRecord>>;
-    /// Replaces the token with the same client ID ([`StoreError::NotFound`] if none). Does not
-    /// touch `last_seen_at`.
-    fn update_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()>;
+    /// Replaces the token `expected` with `token`, by compare-and-swap: only if the stored
+    /// token still equals `expected` (the record as the caller read it, `last_seen_at` aside).
+    /// Returns `false`, changing nothing, if another writer changed it since; the caller
+    /// reloads, re-applies its change and tries again. Does not touch `last_seen_at`.
+    ///
+    /// [`StoreError::NotFound`] if no token has `expected.client_id`;
+    /// [`StoreError::Conflict`] if `token` has another client ID, or takes the name or id of
+    /// another token.
+    fn update_token<'a>(
+        &'a self,
+        expected: &'a ServiceTokenRecord,
+        token: &'a ServiceTokenRecord,
+    ) -> StoreFuture<'a, bool>;
     /// Deletes (revokes) a token and removes its client ID from every application's
     /// allow-list, in one step; `false` if it did not exist. A token created or imported later
     /// with the same client ID starts with no application access.
@@ -182,8 +196,18 @@ pub trait AppStore: Revision {
     fn get_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>>;
     /// All applications, ordered by name.
     fn list_apps(&self) -> StoreFuture<'_, Vec<ApplicationRecord>>;
-    /// Replaces the application with the same name ([`StoreError::NotFound`] if none).
-    fn update_app<'a>(&'a self, app: &'a ApplicationRecord) -> StoreFuture<'a, ()>;
+    /// Replaces the application `expected` with `app`, by compare-and-swap: only if the stored
+    /// application (allow-list included) still equals `expected`, the record as the caller read
+    /// it. Returns `false`, changing nothing, if another writer changed it since; the caller
+    /// reloads, re-applies its change and tries again.
+    ///
+    /// [`StoreError::NotFound`] if no application is named `expected.name`;
+    /// [`StoreError::Conflict`] if `app` has another name, or another application's AUD tag.
+    fn update_app<'a>(
+        &'a self,
+        expected: &'a ApplicationRecord,
+        app: &'a ApplicationRecord,
+    ) -> StoreFuture<'a, bool>;
     /// Deletes an application; `false` if it did not exist.
     fn delete_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool>;
 }

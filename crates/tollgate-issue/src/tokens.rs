@@ -43,6 +43,9 @@ use crate::store::{ServiceTokenRecord, TokenDuration, TokenStore};
 /// Tokens expiring within this window raise a warning (one week, as Cloudflare's e-mails do).
 pub const EXPIRY_WARNING_WINDOW: Duration = Duration::from_secs(7 * 86_400);
 
+/// How many times an update is re-applied when other writers keep changing the record first.
+pub(crate) const UPDATE_ATTEMPTS: usize = 8;
+
 /// The shortest grace period for a rotated secret (1 h).
 pub const MIN_GRACE: Duration = Duration::from_secs(3_600);
 /// The longest grace period for a rotated secret (30 days).
@@ -217,18 +220,32 @@ impl ServiceTokens {
             .find(|t| t.name == name))
     }
 
+    /// Applies `change` to the token by compare-and-swap: when another writer changed the token
+    /// between our read and our write, reload and apply `change` again, so neither change is
+    /// lost.
     async fn update(
         &self,
         client_id: &str,
-        change: impl FnOnce(&mut ServiceTokenRecord, i64),
+        change: impl Fn(&mut ServiceTokenRecord, i64),
     ) -> Result<ServiceTokenRecord, ManageError> {
-        let mut token = self.get(client_id).await?;
-        let now = self.now();
-        change(&mut token, now);
-        token.updated_at = now;
-        self.store.update_token(&token).await?;
-        self.notify().await;
-        Ok(token)
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self.get(client_id).await?;
+            let mut token = current.clone();
+            let now = self.now();
+            change(&mut token, now);
+            token.updated_at = now;
+            if self.store.update_token(&current, &token).await? {
+                self.notify().await;
+                return Ok(token);
+            }
+        }
+        Err(ManageError::new(
+            ManageErrorKind::Conflict,
+            format!(
+                "service token {client_id} kept changing under concurrent updates \
+                 ({UPDATE_ATTEMPTS} attempts); try again"
+            ),
+        ))
     }
 
     /// Extends the token's life by its duration, counted from now.
@@ -394,7 +411,78 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::MemoryStore;
+    use crate::store::{Revision, StoreFuture};
     use tollgate_core::{Clock, ManualClock};
+
+    /// A store where another writer changes the token right after every read, so every
+    /// compare-and-swap loses.
+    struct AlwaysRaced(MemoryStore);
+
+    impl Revision for AlwaysRaced {
+        fn revision(&self) -> StoreFuture<'_, u64> {
+            self.0.revision()
+        }
+    }
+
+    impl TokenStore for AlwaysRaced {
+        fn insert_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()> {
+            self.0.insert_token(token)
+        }
+        fn get_token<'a>(
+            &'a self,
+            client_id: &'a str,
+        ) -> StoreFuture<'a, Option<ServiceTokenRecord>> {
+            Box::pin(async move {
+                let read = self.0.get_token(client_id).await?;
+                if let Some(read) = &read {
+                    let mut other = read.clone();
+                    other.updated_at += 1;
+                    assert!(self.0.update_token(read, &other).await?);
+                }
+                Ok(read)
+            })
+        }
+        fn list_tokens(&self) -> StoreFuture<'_, Vec<ServiceTokenRecord>> {
+            self.0.list_tokens()
+        }
+        fn update_token<'a>(
+            &'a self,
+            expected: &'a ServiceTokenRecord,
+            token: &'a ServiceTokenRecord,
+        ) -> StoreFuture<'a, bool> {
+            self.0.update_token(expected, token)
+        }
+        fn delete_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
+            self.0.delete_token(client_id)
+        }
+        fn record_last_seen<'a>(&'a self, seen: &'a [(String, i64)]) -> StoreFuture<'a, ()> {
+            self.0.record_last_seen(seen)
+        }
+    }
+
+    #[tokio::test]
+    async fn updates_that_always_lose_the_race_give_up_with_a_conflict() {
+        let store = Arc::new(AlwaysRaced(MemoryStore::new()));
+        let tokens = ServiceTokens::new(store.clone(), Arc::new(ManualClock::at_unix(10)));
+        let (token, secret) = tokens.create("bot", TokenDuration::Forever).await.unwrap();
+        let revision = store.revision().await.unwrap();
+        let err = tokens
+            .rotate_secret(&token.client_id, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ManageErrorKind::Conflict);
+        assert_eq!(
+            store.revision().await.unwrap(),
+            revision + UPDATE_ATTEMPTS as u64,
+            "one competing write per attempt, ours never landed, then no more tries"
+        );
+        let stored = store.0.get_token(&token.client_id).await.unwrap().unwrap();
+        assert_eq!(
+            stored.secret_hash, token.secret_hash,
+            "nothing of ours landed"
+        );
+        assert!(stored.accepts_secret(secret.expose_secret(), 10));
+    }
 
     fn manager() -> (ServiceTokens, ManualClock, Arc<MemoryStore>) {
         let clock = ManualClock::at_unix(1_700_000_000);

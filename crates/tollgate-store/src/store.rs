@@ -539,12 +539,45 @@ impl TokenStore for Store {
         })
     }
 
-    fn update_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()> {
+    fn update_token<'a>(
+        &'a self,
+        expected: &'a ServiceTokenRecord,
+        token: &'a ServiceTokenRecord,
+    ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
+            if token.client_id != expected.client_id {
+                return Err(StoreError::Conflict(format!(
+                    "service token {}: the client ID cannot change",
+                    expected.client_id
+                )));
+            }
             let duration = duration_seconds(token.duration)?;
             finish(with_pool!(self, |pool| async {
                 let mut tx = pool.begin_write().await?;
+                // The bump serialises writers, so what we read next stays current until commit.
                 let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
+                let stored: Option<TokenRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    token_columns!(),
+                    " FROM service_tokens WHERE client_id = $1"
+                ))
+                .bind(&expected.client_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(stored) = stored else {
+                    return Err(StoreError::NotFound(format!(
+                        "service token {}",
+                        expected.client_id
+                    ))
+                    .into());
+                };
+                let mut stored = stored.into_record()?;
+                stored.last_seen_at = expected.last_seen_at;
+                if stored != *expected {
+                    // Changed since the caller read it: roll back, the revision stays put.
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
                 let clash: Option<(String,)> = sqlx::query_as(
                     "SELECT name FROM service_tokens \
                      WHERE (name = $1 OR id = $2) AND client_id <> $3",
@@ -562,7 +595,7 @@ impl TokenStore for Store {
                     })
                     .into());
                 }
-                let updated = sqlx::query(
+                sqlx::query(
                     "UPDATE service_tokens SET id = $2, name = $3, secret_hash = $4, \
                      previous_secret_hash = $5, previous_secret_expires_at = $6, \
                      duration_seconds = $7, created_at = $8, updated_at = $9, expires_at = $10 \
@@ -579,15 +612,9 @@ impl TokenStore for Store {
                 .bind(token.updated_at)
                 .bind(token.expires_at)
                 .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if updated == 0 {
-                    return Err(
-                        StoreError::NotFound(format!("service token {}", token.client_id)).into(),
-                    );
-                }
+                .await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(true)
             }
             .await))
         })
@@ -891,13 +918,49 @@ impl AppStore for Store {
         })
     }
 
-    fn update_app<'a>(&'a self, app: &'a ApplicationRecord) -> StoreFuture<'a, ()> {
+    fn update_app<'a>(
+        &'a self,
+        expected: &'a ApplicationRecord,
+        app: &'a ApplicationRecord,
+    ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
+            if app.name != expected.name {
+                return Err(StoreError::Conflict(format!(
+                    "application {:?}: the name cannot change",
+                    expected.name
+                )));
+            }
             let session_duration = to_i64(app.session_duration, "session duration")?;
             let (policy, allowed) = policy_parts(&app.policy);
             finish(with_pool!(self, |pool| async {
                 let mut tx = pool.begin_write().await?;
+                // The bump serialises writers, so what we read next stays current until commit.
                 let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
+                let stored: Option<AppRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    app_columns!(),
+                    " FROM applications WHERE name = $1"
+                ))
+                .bind(&expected.name)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(stored) = stored else {
+                    return Err(
+                        StoreError::NotFound(format!("application {:?}", expected.name)).into(),
+                    );
+                };
+                let stored_allowed: Vec<String> = sqlx::query_scalar(
+                    "SELECT client_id FROM application_allowed_tokens \
+                     WHERE application = $1 ORDER BY position",
+                )
+                .bind(&expected.name)
+                .fetch_all(&mut *tx)
+                .await?;
+                if stored.into_record(stored_allowed)? != *expected {
+                    // Changed since the caller read it: roll back, the revision stays put.
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
                 let clash: Option<(String,)> =
                     sqlx::query_as("SELECT name FROM applications WHERE aud = $1 AND name <> $2")
                         .bind(&app.aud)
@@ -911,7 +974,7 @@ impl AppStore for Store {
                     ))
                     .into());
                 }
-                let updated = sqlx::query(
+                sqlx::query(
                     "UPDATE applications SET aud = $2, session_duration = $3, \
                      read_service_tokens_from_header = $4, cookie_http_only = $5, \
                      cookie_secure = $6, policy = $7, created_at = $8 WHERE name = $1",
@@ -925,11 +988,7 @@ impl AppStore for Store {
                 .bind(policy)
                 .bind(app.created_at)
                 .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if updated == 0 {
-                    return Err(StoreError::NotFound(format!("application {:?}", app.name)).into());
-                }
+                .await?;
                 sqlx::query("DELETE FROM application_allowed_tokens WHERE application = $1")
                     .bind(&app.name)
                     .execute(&mut *tx)
@@ -946,7 +1005,7 @@ impl AppStore for Store {
                     .await?;
                 }
                 tx.commit().await?;
-                Ok(())
+                Ok(true)
             }
             .await))
         })

@@ -15,10 +15,12 @@ macro_rules! skipped {
 use std::future::Future;
 use std::sync::Arc;
 
+use tollgate_core::{Clock as _, ManualClock};
 use tollgate_issue::store::{
     AppStore, ApplicationRecord, KeyStore, Revision, ServiceAuthPolicy, ServiceTokenRecord,
-    SigningKeyRecord, StoreError, TokenDuration, TokenStore,
+    SigningKeyRecord, StoreError, StoreFuture, TokenDuration, TokenStore,
 };
+use tollgate_issue::{AppSettings, Applications, ServiceTokens};
 use tollgate_store::{Backend, ErrorKind, MasterKey, Store, StoreOptions, connect};
 
 /// One test's database: its URL, and handles opened on it.
@@ -163,6 +165,9 @@ store_tests!(
     app_crud_and_policies,
     app_conflicts_and_not_found,
     deleting_a_token_removes_it_from_allow_lists,
+    stale_updates_lose_and_change_nothing,
+    interleaved_token_updates_from_two_instances_lose_nothing,
+    interleaved_app_updates_from_two_instances_lose_nothing,
     reopening_keeps_data_and_schema,
 );
 
@@ -259,7 +264,7 @@ async fn token_crud(db: Db) {
     refreshed.duration = TokenDuration::Seconds(3600);
     refreshed.updated_at = 1_700_005_000;
     refreshed.expires_at = Some(1_700_008_600);
-    store.update_token(&refreshed).await.unwrap();
+    assert!(store.update_token(&bob, &refreshed).await.unwrap());
     assert_eq!(
         store.get_token(&bob.client_id).await.unwrap(),
         Some(refreshed)
@@ -300,11 +305,11 @@ async fn token_conflicts_and_not_found_change_nothing(db: Db) {
 
     let mut renamed = bob.clone();
     renamed.name = "alice".to_owned();
-    let error = store.update_token(&renamed).await.unwrap_err();
+    let error = store.update_token(&bob, &renamed).await.unwrap_err();
     assert!(matches!(error, StoreError::Conflict(_)), "{error}");
 
     let ghost = token("ghost", 9);
-    let error = store.update_token(&ghost).await.unwrap_err();
+    let error = store.update_token(&ghost, &ghost).await.unwrap_err();
     assert!(matches!(error, StoreError::NotFound(_)), "{error}");
     assert!(error.to_string().contains(&ghost.client_id));
 
@@ -322,11 +327,16 @@ async fn revision_counts_writes_only(db: Db) {
     let alice = token("alice", 1);
     store.insert_token(&alice).await.unwrap();
     assert_eq!(store.revision().await.unwrap(), 1);
-    store.update_token(&alice).await.unwrap();
+    assert!(store.update_token(&alice, &alice).await.unwrap());
     assert_eq!(store.revision().await.unwrap(), 2);
     store.insert_app(&app("demo", 1)).await.unwrap();
     assert_eq!(store.revision().await.unwrap(), 3);
-    store.update_app(&app("demo", 1)).await.unwrap();
+    assert!(
+        store
+            .update_app(&app("demo", 1), &app("demo", 1))
+            .await
+            .unwrap()
+    );
     assert!(store.swap_ring(0, &[key(1)]).await.unwrap());
     assert_eq!(store.revision().await.unwrap(), 5);
 
@@ -398,7 +408,10 @@ async fn last_seen_batches_do_not_bump_and_never_go_backwards(db: Db) {
     let mut stale = alice.clone();
     stale.last_seen_at = None;
     stale.updated_at += 1;
-    store.update_token(&stale).await.unwrap();
+    assert!(
+        store.update_token(&alice, &stale).await.unwrap(),
+        "last_seen_at is not compared either"
+    );
     assert_eq!(
         seen(store.get_token(&alice.client_id).await.unwrap()),
         Some(1_700_000_500)
@@ -629,11 +642,11 @@ async fn app_crud_and_policies(db: Db) {
     changed.session_duration = 3600;
     changed.read_service_tokens_from_header = None;
     changed.cookie_secure = Some(true);
-    store.update_app(&changed).await.unwrap();
+    assert!(store.update_app(&api, &changed).await.unwrap());
     assert_eq!(store.get_app("api").await.unwrap(), Some(changed.clone()));
     let mut open = changed.clone();
     open.policy = ServiceAuthPolicy::AnyValidServiceToken;
-    store.update_app(&open).await.unwrap();
+    assert!(store.update_app(&changed, &open).await.unwrap());
     assert_eq!(store.list_apps().await.unwrap(), [open, demo.clone()]);
 
     assert!(store.delete_app("api").await.unwrap());
@@ -659,9 +672,15 @@ async fn app_conflicts_and_not_found(db: Db) {
         matches!(&error, StoreError::Conflict(m) if m.contains("AUD")),
         "{error}"
     );
-    let error = store.update_app(&app("other", 1)).await.unwrap_err();
+    let error = store
+        .update_app(&app("other", 2), &app("other", 1))
+        .await
+        .unwrap_err();
     assert!(matches!(error, StoreError::Conflict(_)), "{error}");
-    let error = store.update_app(&app("ghost", 9)).await.unwrap_err();
+    let error = store
+        .update_app(&app("ghost", 9), &app("ghost", 9))
+        .await
+        .unwrap_err();
     assert!(matches!(error, StoreError::NotFound(_)), "{error}");
 
     assert_eq!(store.revision().await.unwrap(), revision);
@@ -797,4 +816,217 @@ async fn deleting_a_token_removes_it_from_allow_lists(db: Db) {
         store.get_app("strict").await.unwrap().unwrap().policy,
         apps[1].policy
     );
+}
+
+async fn stale_updates_lose_and_change_nothing(db: Db) {
+    let store = db.open().await;
+    let alice = token("alice", 1);
+    store.insert_token(&alice).await.unwrap();
+    let mut rotated = alice.clone();
+    rotated.secret_hash = [0xee; 32];
+    rotated.updated_at += 1;
+    assert!(store.update_token(&alice, &rotated).await.unwrap());
+    let revision = store.revision().await.unwrap();
+
+    // A writer that read `alice` before the rotation must not write its old secret hash back.
+    let mut stale = alice.clone();
+    stale.expires_at = Some(1_800_000_000);
+    assert!(!store.update_token(&alice, &stale).await.unwrap());
+    assert_eq!(
+        store.get_token(&alice.client_id).await.unwrap(),
+        Some(rotated)
+    );
+    let error = store
+        .update_token(&alice, &token("bob", 2))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error}");
+
+    let demo = app("demo", 1);
+    store.insert_app(&demo).await.unwrap();
+    let mut strict = demo.clone();
+    strict.policy = ServiceAuthPolicy::Tokens(vec![alice.client_id.clone()]);
+    assert!(store.update_app(&demo, &strict).await.unwrap());
+    let revision_after_apps = store.revision().await.unwrap();
+    assert_eq!(revision_after_apps, revision + 2);
+    let mut stale = demo.clone();
+    stale.session_duration = 60;
+    assert!(
+        !store.update_app(&demo, &stale).await.unwrap(),
+        "the allow-list changed since `demo` was read"
+    );
+    assert_eq!(store.get_app("demo").await.unwrap(), Some(strict));
+    assert_eq!(
+        store.revision().await.unwrap(),
+        revision_after_apps,
+        "lost compare-and-swaps leave no trace"
+    );
+}
+
+/// A store that parks the first record read until the test lets it go on: it holds one
+/// manager between its read and its write while another instance updates the same record.
+struct PausedAfterFirstRead {
+    inner: Store,
+    pause: std::sync::Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
+}
+
+use tokio::sync::oneshot;
+
+impl PausedAfterFirstRead {
+    /// The store, a receiver told when the first read is done, and a sender that resumes it.
+    fn new(inner: Store) -> (Arc<Self>, oneshot::Receiver<()>, oneshot::Sender<()>) {
+        let (read_tx, read_rx) = oneshot::channel();
+        let (go_tx, go_rx) = oneshot::channel();
+        let store = Arc::new(Self {
+            inner,
+            pause: std::sync::Mutex::new(Some((read_tx, go_rx))),
+        });
+        (store, read_rx, go_tx)
+    }
+
+    async fn after_read(&self) {
+        let pause = self.pause.lock().unwrap().take();
+        if let Some((read, go)) = pause {
+            read.send(()).unwrap();
+            go.await.unwrap();
+        }
+    }
+}
+
+impl Revision for PausedAfterFirstRead {
+    fn revision(&self) -> StoreFuture<'_, u64> {
+        self.inner.revision()
+    }
+}
+
+impl TokenStore for PausedAfterFirstRead {
+    fn insert_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()> {
+        self.inner.insert_token(token)
+    }
+    fn get_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>> {
+        Box::pin(async move {
+            let token = self.inner.get_token(client_id).await;
+            self.after_read().await;
+            token
+        })
+    }
+    fn list_tokens(&self) -> StoreFuture<'_, Vec<ServiceTokenRecord>> {
+        self.inner.list_tokens()
+    }
+    fn update_token<'a>(
+        &'a self,
+        expected: &'a ServiceTokenRecord,
+        token: &'a ServiceTokenRecord,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.update_token(expected, token)
+    }
+    fn delete_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
+        self.inner.delete_token(client_id)
+    }
+    fn record_last_seen<'a>(&'a self, seen: &'a [(String, i64)]) -> StoreFuture<'a, ()> {
+        self.inner.record_last_seen(seen)
+    }
+}
+
+impl AppStore for PausedAfterFirstRead {
+    fn insert_app<'a>(&'a self, app: &'a ApplicationRecord) -> StoreFuture<'a, ()> {
+        self.inner.insert_app(app)
+    }
+    fn get_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>> {
+        Box::pin(async move {
+            let app = self.inner.get_app(name).await;
+            self.after_read().await;
+            app
+        })
+    }
+    fn list_apps(&self) -> StoreFuture<'_, Vec<ApplicationRecord>> {
+        self.inner.list_apps()
+    }
+    fn update_app<'a>(
+        &'a self,
+        expected: &'a ApplicationRecord,
+        app: &'a ApplicationRecord,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.update_app(expected, app)
+    }
+    fn delete_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        self.inner.delete_app(name)
+    }
+}
+
+async fn interleaved_token_updates_from_two_instances_lose_nothing(db: Db) {
+    let clock = ManualClock::at_unix(1_700_000_000);
+    // Two instances: separate handles (pools) on one database.
+    let (paused, read_done, go) = PausedAfterFirstRead::new(db.open().await);
+    let instance_a = ServiceTokens::new(paused, Arc::new(clock.clone()));
+    let instance_b = ServiceTokens::new(Arc::new(db.open().await), Arc::new(clock.clone()));
+    let (token, old_secret) = instance_b
+        .create("bot", "1h".parse().unwrap())
+        .await
+        .unwrap();
+    clock.advance(std::time::Duration::from_secs(600));
+
+    // A reads the token to refresh it, and stalls before writing...
+    let refresh = tokio::spawn({
+        let client_id = token.client_id.clone();
+        async move { instance_a.refresh(&client_id).await }
+    });
+    read_done.await.unwrap();
+    // ...while B rotates the secret with no grace period.
+    let new_secret = instance_b
+        .rotate_secret(&token.client_id, None)
+        .await
+        .unwrap();
+    go.send(()).unwrap();
+    let refreshed = refresh.await.unwrap().unwrap();
+
+    let stored = instance_b.get(&token.client_id).await.unwrap();
+    assert_eq!(
+        stored, refreshed,
+        "A re-applied its refresh on B's rotation"
+    );
+    let now = clock.unix_now();
+    assert!(
+        stored.accepts_secret(new_secret.expose_secret(), now),
+        "the rotation survived the refresh"
+    );
+    assert!(
+        !stored.accepts_secret(old_secret.expose_secret(), now),
+        "the rotated-out secret was not written back"
+    );
+    assert_eq!(
+        stored.expires_at,
+        Some(now + 3600),
+        "the refresh survived too"
+    );
+}
+
+async fn interleaved_app_updates_from_two_instances_lose_nothing(db: Db) {
+    let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+    let (paused, read_done, go) = PausedAfterFirstRead::new(db.open().await);
+    let instance_a = Applications::new(paused, clock.clone());
+    let instance_b = Applications::new(Arc::new(db.open().await), clock);
+    instance_b.create("api", AppSettings::new()).await.unwrap();
+
+    let update = tokio::spawn(async move {
+        instance_a
+            .update(
+                "api",
+                AppSettings::new().session_duration(std::time::Duration::from_secs(600)),
+            )
+            .await
+    });
+    read_done.await.unwrap();
+    let allowed = ServiceAuthPolicy::Tokens(vec![token("bot", 1).client_id]);
+    instance_b
+        .update("api", AppSettings::new().policy(allowed.clone()))
+        .await
+        .unwrap();
+    go.send(()).unwrap();
+    let updated = update.await.unwrap().unwrap();
+
+    let stored = instance_b.get("api").await.unwrap();
+    assert_eq!(stored, updated);
+    assert_eq!(stored.session_duration, 600, "A's change landed");
+    assert_eq!(stored.policy, allowed, "B's allow-list was not overwritten");
 }
