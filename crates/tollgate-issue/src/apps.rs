@@ -203,6 +203,11 @@ impl Applications {
     }
 
     /// Applies the settings that are set; the AUD tag never changes.
+    ///
+    /// The write is compare-and-swap ([`AppStore::update_app`]): when another instance changes
+    /// the application between this one's read and write, the settings are applied again on
+    /// top of that change, so neither is lost; [`ManageErrorKind::Conflict`] if it keeps
+    /// changing after a few tries.
     pub async fn update(
         &self,
         name: &str,

@@ -81,6 +81,12 @@ pub struct ExpiryWarning {
 }
 
 /// Manages service tokens in a [`TokenStore`]. Cheap to clone.
+///
+/// Changes to an existing token (refresh, new duration, secret rotation) are compare-and-swap
+/// ([`TokenStore::update_token`]): when another instance changes the same token between this
+/// one's read and write, the change is re-applied on top of the other, so neither is lost. If
+/// the token keeps changing under it, the call fails with [`ManageErrorKind::Conflict`]
+/// after a few tries.
 #[derive(Clone)]
 pub struct ServiceTokens {
     store: Arc<dyn TokenStore>,

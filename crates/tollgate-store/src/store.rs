@@ -210,8 +210,9 @@ struct Inner {
 /// Every method runs in one transaction. Every write also bumps [`Revision::revision`] in that
 /// transaction (recording last-seen times does not). Writers are serialised on the store's
 /// single meta row: SQLite transactions begin `IMMEDIATE`, PostgreSQL ones lock the row with
-/// their first statement, which is also what makes [`KeyStore::swap_ring`] a true
-/// compare-and-swap across instances.
+/// their first statement, which is also what makes [`KeyStore::swap_ring`],
+/// [`TokenStore::update_token`] and [`AppStore::update_app`] true compare-and-swaps across
+/// instances.
 ///
 /// ```
 /// use tollgate_issue::store::{KeyStore, Revision};

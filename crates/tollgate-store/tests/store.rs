@@ -15,6 +15,7 @@ macro_rules! skipped {
 use std::future::Future;
 use std::sync::Arc;
 
+use tokio::sync::oneshot;
 use tollgate_core::{Clock as _, ManualClock};
 use tollgate_issue::store::{
     AppStore, ApplicationRecord, KeyStore, Revision, ServiceAuthPolicy, ServiceTokenRecord,
@@ -869,8 +870,6 @@ struct PausedAfterFirstRead {
     inner: Store,
     pause: std::sync::Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
 }
-
-use tokio::sync::oneshot;
 
 impl PausedAfterFirstRead {
     /// The store, a receiver told when the first read is done, and a sender that resumes it.
