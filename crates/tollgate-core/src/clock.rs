@@ -43,6 +43,43 @@ pub fn from_unix_seconds(secs: i64) -> SystemTime {
     }
 }
 
+/// The UTC calendar date of a Unix time: `(year, month 1–12, day 1–31)`, proleptic Gregorian
+/// (Howard Hinnant's `civil_from_days`).
+///
+/// ```
+/// assert_eq!(tollgate_core::clock::utc_date(951_782_400), (2000, 2, 29));
+/// ```
+pub fn utc_date(unix: i64) -> (i64, u8, u8) {
+    let days = unix.div_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    // day is 1..=31 and month 1..=12 by construction.
+    (year, month as u8, day as u8)
+}
+
+/// A Unix time as RFC 3339 UTC, e.g. `2026-11-23T15:45:00Z`.
+///
+/// ```
+/// assert_eq!(tollgate_core::clock::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+/// ```
+pub fn rfc3339(unix: i64) -> String {
+    let (year, month, day) = utc_date(unix);
+    let secs = unix.rem_euclid(86_400);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 /// The operating system's clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
@@ -123,6 +160,15 @@ mod tests {
         for secs in [-5, 0, 1, 1_700_000_000] {
             assert_eq!(unix_seconds(from_unix_seconds(secs)), secs);
         }
+    }
+
+    #[test]
+    fn calendar_dates() {
+        assert_eq!(utc_date(0), (1970, 1, 1));
+        assert_eq!(utc_date(-1), (1969, 12, 31));
+        assert_eq!(utc_date(1_700_000_000), (2023, 11, 14));
+        assert_eq!(utc_date(4_102_444_800), (2100, 1, 1));
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
     }
 
     #[test]

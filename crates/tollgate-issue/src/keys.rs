@@ -633,20 +633,11 @@ fn self_signed_cert(record: &SigningKeyRecord) -> Result<String, ManageError> {
     Ok(cert.pem())
 }
 
-/// (year, month, day) of a unix time, UTC (Howard Hinnant's `civil_from_days`).
+/// (year, month, day) of a unix time, UTC, with the year kept where X.509 validity can say it.
 fn civil_date(unix: i64) -> (i32, u8, u8) {
-    let days = unix.div_euclid(DAY as i64);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = tollgate_core::clock::utc_date(unix);
     let year = i32::try_from(year.clamp(1950, 9999)).unwrap_or(9999);
-    (year, month as u8, day as u8)
+    (year, month, day)
 }
 
 #[cfg(test)]
