@@ -92,5 +92,7 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
             }
         })
         .await?;
+    // Last-use times are written in batches; write the pending ones before exiting.
+    issuer.flush_last_seen().await;
     Ok(())
 }

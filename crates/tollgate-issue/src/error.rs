@@ -10,7 +10,8 @@ use crate::store::StoreError;
 pub enum ManageErrorKind {
     /// No token / application with that identifier.
     NotFound,
-    /// A token / application with that name or identifier already exists.
+    /// A token / application with that name or identifier already exists, or the record kept
+    /// changing under a compare-and-swap update (other writers won every retry).
     Conflict,
     /// An argument is out of range or malformed (empty name, grace period outside 1 h–30 d,
     /// malformed client ID or secret, session duration too long).
