@@ -620,11 +620,23 @@ impl Inner {
             certs: arc_swap::ArcSwapOption::empty(),
         };
         self.snapshot.store(Arc::new(snapshot));
+        self.forget_verifiers_of_deleted_apps();
         if ring_changed {
             self.refresh_verifiers().await;
         }
         self.warn_expiring();
         Ok(())
+    }
+
+    /// Drops cached verifiers whose AUD no application has any more (a deleted or recreated
+    /// application), so the cache stays as large as the set of applications. Clones already
+    /// handed out keep working; a later request for that AUD builds a fresh one.
+    fn forget_verifiers_of_deleted_apps(&self) {
+        let snapshot = self.snapshot.load();
+        self.verifiers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|aud, _| snapshot.apps_by_aud.contains_key(aud));
     }
 
     /// Makes every cached verifier re-read the published keys now (an in-process read), so a
@@ -841,6 +853,35 @@ mod tests {
             weak.upgrade().is_none(),
             "the watch task must not keep the issuer alive"
         );
+    }
+
+    #[tokio::test]
+    async fn verifiers_of_deleted_apps_are_forgotten() {
+        let issuer = Issuer::builder("team.example.com")
+            .store(Arc::new(crate::MemoryStore::new()))
+            .build()
+            .await
+            .unwrap();
+        let cached = |issuer: &Issuer| issuer.inner.verifiers.lock().unwrap().len();
+        let app = issuer
+            .apps()
+            .create("api", crate::AppSettings::new())
+            .await
+            .unwrap();
+        issuer.exchange_layer("api").unwrap();
+        issuer.verifier(&app.aud).unwrap();
+        assert_eq!(cached(&issuer), 1, "one verifier per AUD");
+        issuer.apps().delete("api").await.unwrap();
+        assert_eq!(cached(&issuer), 0, "the deleted app's verifier is dropped");
+        let again = issuer
+            .apps()
+            .create("api", crate::AppSettings::new())
+            .await
+            .unwrap();
+        assert_ne!(again.aud, app.aud);
+        issuer.exchange_layer("api").unwrap();
+        issuer.verifier(&again.aud).unwrap();
+        assert_eq!(cached(&issuer), 1);
     }
 
     #[test]
