@@ -11,58 +11,16 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use tollgate::verify::{KeySet, StaticKeySource, Verifier, VerifyConfig};
 
+#[path = "../tests/common/wycheproof_key.rs"]
+mod wycheproof_key;
+use wycheproof_key::{sign, wycheproof_key};
+
 const ISS: &str = "https://team.cloudflareaccess.com";
 const AUD: &str = "4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2";
-
-fn wycheproof_key() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/wycheproof/json_web_signature_test.json"
-    );
-    let data: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    data["testGroups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|group| &group["private"])
-        .find(|key| key["kid"] == "kid-rsa-sign" && key["kty"] == "RSA")
-        .unwrap()
-        .clone()
-}
-
-fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    if content.len() < 0x80 {
-        out.push(content.len() as u8);
-    } else {
-        let len = content.len().to_be_bytes();
-        let skip = len.iter().position(|b| *b != 0).unwrap();
-        out.push(0x80 | (len.len() - skip) as u8);
-        out.extend_from_slice(&len[skip..]);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
-fn pkcs1_private(jwk: &Value) -> Vec<u8> {
-    let mut body = der(0x02, &[0]);
-    for member in ["n", "e", "d", "p", "q", "dp", "dq", "qi"] {
-        let mut bytes = URL_SAFE_NO_PAD
-            .decode(jwk[member].as_str().unwrap())
-            .unwrap();
-        if bytes[0] & 0x80 != 0 {
-            bytes.insert(0, 0);
-        }
-        body.extend(der(0x02, &bytes));
-    }
-    der(0x30, &body)
-}
 
 /// Polls a future that must be ready at once (the verifier's paths with loaded keys are).
 fn ready<F: Future>(future: F) -> F::Output {
@@ -92,10 +50,7 @@ fn bench(c: &mut Criterion) {
         .as_secs() as i64;
     let claims = json!({"type":"app","aud":AUD,"exp":now + 24 * 3600,"iss":ISS,
                         "common_name":"5a1b4f0cbd6df4b22b11c8ffb5d4b4a9.access","iat":now,"sub":""});
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-    header.kid = Some("kid-rsa-sign".to_owned());
-    let encoding = jsonwebtoken::EncodingKey::from_rsa_der(&pkcs1_private(&key));
-    let token = jsonwebtoken::encode(&header, &claims, &encoding).unwrap();
+    let token = sign(&key, &claims);
 
     let verifier = |capacity: usize| {
         let source = StaticKeySource::new(KeySet::from_jwks(vec![jwk.clone()]));

@@ -18,75 +18,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::routing::get;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use tollgate::verify::Verifier;
 
+#[path = "common/wycheproof_key.rs"]
+mod wycheproof_key;
+use wycheproof_key::{sign, wycheproof_key};
+
 const AUD: &str = "4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2";
-
-/// The Wycheproof `rs256` signing key (kid `kid-rsa-sign`), as a JWK with private members.
-fn wycheproof_key() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/wycheproof/json_web_signature_test.json"
-    );
-    let data: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    data["testGroups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|group| &group["private"])
-        .find(|key| key["kid"] == "kid-rsa-sign" && key["kty"] == "RSA")
-        .unwrap()
-        .clone()
-}
-
-fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    if content.len() < 0x80 {
-        out.push(content.len() as u8);
-    } else {
-        let len = content.len().to_be_bytes();
-        let skip = len.iter().position(|b| *b != 0).unwrap();
-        out.push(0x80 | (len.len() - skip) as u8);
-        out.extend_from_slice(&len[skip..]);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
-fn der_uint(jwk: &Value, member: &str) -> Vec<u8> {
-    let mut bytes = URL_SAFE_NO_PAD
-        .decode(jwk[member].as_str().unwrap())
-        .unwrap();
-    if bytes[0] & 0x80 != 0 {
-        bytes.insert(0, 0);
-    }
-    der(0x02, &bytes)
-}
-
-/// PKCS#1 `RSAPrivateKey` DER of a private JWK.
-fn pkcs1_private(jwk: &Value) -> Vec<u8> {
-    let mut body = der(0x02, &[0]);
-    for member in ["n", "e", "d", "p", "q", "dp", "dq", "qi"] {
-        body.extend(der_uint(jwk, member));
-    }
-    der(0x30, &body)
-}
 
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-fn sign(key: &Value, claims: &Value) -> String {
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-    header.kid = Some("kid-rsa-sign".to_owned());
-    let encoding = jsonwebtoken::EncodingKey::from_rsa_der(&pkcs1_private(key));
-    jsonwebtoken::encode(&header, claims, &encoding).unwrap()
 }
 
 struct Certs {

@@ -107,12 +107,12 @@ impl AppSettings {
             app.session_duration = duration.as_secs();
         }
         if let Some(header) = self.header {
-            if let Some(name) = &header {
-                if HeaderName::try_from(name.as_str()).is_err() {
-                    return Err(ManageError::invalid(format!(
-                        "{name:?} is not a valid header name"
-                    )));
-                }
+            if let Some(name) = &header
+                && HeaderName::try_from(name.as_str()).is_err()
+            {
+                return Err(ManageError::invalid(format!(
+                    "{name:?} is not a valid header name"
+                )));
             }
             app.read_service_tokens_from_header = header.map(|h| h.to_ascii_lowercase());
         }

@@ -83,9 +83,9 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
 /// Formats a duration the way Cloudflare does: whole hours as `<n>h`, else minutes, else seconds.
 pub fn format_duration(duration: Duration) -> String {
     let secs = duration.as_secs();
-    if secs != 0 && secs % 3600 == 0 {
+    if secs != 0 && secs.is_multiple_of(3600) {
         format!("{}h", secs / 3600)
-    } else if secs != 0 && secs % 60 == 0 {
+    } else if secs != 0 && secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")

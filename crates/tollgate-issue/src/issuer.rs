@@ -89,10 +89,10 @@ impl Snapshot {
     /// The certs document at `now`, rendered at most once per period in which the published
     /// set and the signing key stay the same.
     pub(crate) fn certs_json(&self, now: i64) -> Arc<str> {
-        if let Some(cached) = self.certs.load().as_ref() {
-            if (cached.from..cached.until).contains(&now) {
-                return cached.json.clone();
-            }
+        if let Some(cached) = self.certs.load().as_ref()
+            && (cached.from..cached.until).contains(&now)
+        {
+            return cached.json.clone();
         }
         let json: Arc<str> = serde_json::to_string(&self.ring.certs(now))
             .unwrap_or_default()
@@ -699,10 +699,8 @@ impl Inner {
         let snapshot = self.snapshot.load_full();
         let now = self.now();
         let ring_due = ring_needs_work(&snapshot.ring, now, &self.rotation);
-        if ring_due {
-            if let Err(err) = self.maintain_keys(keys::Rotation::Scheduled).await {
-                tracing::error!(error = %err, "key ring maintenance failed");
-            }
+        if ring_due && let Err(err) = self.maintain_keys(keys::Rotation::Scheduled).await {
+            tracing::error!(error = %err, "key ring maintenance failed");
         }
         if ring_due || revisions != snapshot.revisions {
             if let Err(err) = self.reload().await {
@@ -868,7 +866,7 @@ mod tests {
             .create("api", crate::AppSettings::new())
             .await
             .unwrap();
-        issuer.exchange_layer("api").unwrap();
+        let _layer = issuer.exchange_layer("api").unwrap();
         issuer.verifier(&app.aud).unwrap();
         assert_eq!(cached(&issuer), 1, "one verifier per AUD");
         issuer.apps().delete("api").await.unwrap();
@@ -879,7 +877,7 @@ mod tests {
             .await
             .unwrap();
         assert_ne!(again.aud, app.aud);
-        issuer.exchange_layer("api").unwrap();
+        let _layer = issuer.exchange_layer("api").unwrap();
         issuer.verifier(&again.aud).unwrap();
         assert_eq!(cached(&issuer), 1);
     }

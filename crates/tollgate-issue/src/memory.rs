@@ -155,10 +155,10 @@ impl TokenStore for MemoryStore {
     fn record_last_seen<'a>(&'a self, seen: &'a [(String, i64)]) -> StoreFuture<'a, ()> {
         let mut inner = self.lock();
         for (client_id, at) in seen {
-            if let Some(token) = inner.tokens.get_mut(client_id) {
-                if token.last_seen_at.is_none_or(|old| old < *at) {
-                    token.last_seen_at = Some(*at);
-                }
+            if let Some(token) = inner.tokens.get_mut(client_id)
+                && token.last_seen_at.is_none_or(|old| old < *at)
+            {
+                token.last_seen_at = Some(*at);
             }
         }
         Self::ready(Ok(()))

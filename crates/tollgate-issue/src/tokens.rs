@@ -289,12 +289,12 @@ impl ServiceTokens {
         client_id: &str,
         grace: Option<Duration>,
     ) -> Result<ClientSecret, ManageError> {
-        if let Some(grace) = grace {
-            if !(MIN_GRACE..=MAX_GRACE).contains(&grace) {
-                return Err(ManageError::invalid(
-                    "grace period must be between 1h and 30 days (720h), or none",
-                ));
-            }
+        if let Some(grace) = grace
+            && !(MIN_GRACE..=MAX_GRACE).contains(&grace)
+        {
+            return Err(ManageError::invalid(
+                "grace period must be between 1h and 30 days (720h), or none",
+            ));
         }
         let secret = ClientSecret::generate();
         let hash = secret.hash();

@@ -143,14 +143,14 @@ impl TokenCache {
         } else {
             (*current).clone()
         };
-        if next.len() >= self.shard_capacity && !next.contains_key(&digest) {
-            if let Some(soonest) = next
+        if next.len() >= self.shard_capacity
+            && !next.contains_key(&digest)
+            && let Some(soonest) = next
                 .iter()
                 .min_by_key(|(_, entry)| entry.exp)
                 .map(|(k, _)| *k)
-            {
-                next.remove(&soonest);
-            }
+        {
+            next.remove(&soonest);
         }
         next.insert(digest, Arc::new(token));
         shard.map.store(Arc::new(next));

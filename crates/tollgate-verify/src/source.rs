@@ -365,10 +365,10 @@ pub(crate) fn cache_max_age(headers: &HeaderMap) -> Option<Duration> {
             if lower == "no-store" || lower == "no-cache" {
                 return Some(Duration::ZERO);
             }
-            if let Some(secs) = lower.strip_prefix("max-age=") {
-                if let Ok(secs) = secs.trim_matches('"').parse::<u64>() {
-                    max_age = Some(secs);
-                }
+            if let Some(secs) = lower.strip_prefix("max-age=")
+                && let Ok(secs) = secs.trim_matches('"').parse::<u64>()
+            {
+                max_age = Some(secs);
             }
         }
     }

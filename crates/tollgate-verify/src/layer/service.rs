@@ -52,10 +52,10 @@ impl Shared {
         let headers = request.headers_mut();
         strip_identity_headers(headers);
         headers.insert(CF_ACCESS_JWT_ASSERTION, token);
-        if let Some(email) = identity.email() {
-            if let Ok(value) = HeaderValue::from_str(email) {
-                headers.insert(CF_ACCESS_AUTHENTICATED_USER_EMAIL, value);
-            }
+        if let Some(email) = identity.email()
+            && let Ok(value) = HeaderValue::from_str(email)
+        {
+            headers.insert(CF_ACCESS_AUTHENTICATED_USER_EMAIL, value);
         }
         tracing::debug!(
             identity = identity.name(),
