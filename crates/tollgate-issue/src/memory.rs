@@ -265,14 +265,13 @@ mod tests {
         assert!(store.revision().await.unwrap() > r0);
     }
 
-    #[tokio::test]
-    async fn deleting_a_token_removes_it_from_allow_lists() {
-        let store = MemoryStore::new();
-        let token = ServiceTokenRecord {
-            id: "00000000-0000-4000-8000-000000000001".to_owned(),
+    /// A service token record named `bot`, its ID, client ID and hash derived from `n`.
+    fn bot_token(n: u8) -> ServiceTokenRecord {
+        ServiceTokenRecord {
+            id: format!("00000000-0000-4000-8000-{n:012}"),
             name: "bot".to_owned(),
-            client_id: format!("{}.access", "01".repeat(16)),
-            secret_hash: [1; 32],
+            client_id: format!("{}.access", format!("{n:02}").repeat(16)),
+            secret_hash: [n; 32],
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             duration: crate::store::TokenDuration::Forever,
@@ -280,7 +279,13 @@ mod tests {
             updated_at: 1,
             expires_at: None,
             last_seen_at: None,
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn deleting_a_token_removes_it_from_allow_lists() {
+        let store = MemoryStore::new();
+        let token = bot_token(1);
         let app = ApplicationRecord {
             name: "api".to_owned(),
             aud: "ab".repeat(32),
@@ -305,19 +310,7 @@ mod tests {
     #[tokio::test]
     async fn updates_are_compare_and_swap() {
         let store = MemoryStore::new();
-        let token = ServiceTokenRecord {
-            id: "00000000-0000-4000-8000-000000000002".to_owned(),
-            name: "bot".to_owned(),
-            client_id: format!("{}.access", "02".repeat(16)),
-            secret_hash: [2; 32],
-            previous_secret_hash: None,
-            previous_secret_expires_at: None,
-            duration: crate::store::TokenDuration::Forever,
-            created_at: 1,
-            updated_at: 1,
-            expires_at: None,
-            last_seen_at: None,
-        };
+        let token = bot_token(2);
         store.insert_token(&token).await.unwrap();
         store
             .record_last_seen(&[(token.client_id.clone(), 5)])
