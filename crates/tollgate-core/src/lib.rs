@@ -5,7 +5,11 @@
 //! - [`claims`]: [`AccessClaims`], accepting every shape of Cloudflare Access JWT payload;
 //! - [`identity`]: [`AccessIdentity`], a verified user or service identity;
 //! - [`names`]: the header, cookie and path names of the wire contract;
-//! - [`rejection`]: [`Rejection`], an error that is also a 401/403 response;
+//! - [`rejection`]: [`Rejection`], an error that is also a 401/403 response, and
+//!   [`OnRejection`], how a layer answers one;
+//! - [`request`]: the request pipeline every layer shares — where tokens and service-token
+//!   credentials are found, how the verified identity is forwarded, how refusals are logged;
+//! - [`team_domain`]: [`TeamDomain`], an Access team domain parsed and spelled one way;
 //! - [`clock`]: [`Clock`](clock::Clock), so "now" can be fixed in tests and audits.
 //!
 //! [`AccessIdentity`] is also an axum extractor (and `Option<AccessIdentity>` for optional routes):
@@ -17,8 +21,12 @@ mod extract;
 pub mod identity;
 pub mod names;
 pub mod rejection;
+pub mod request;
+pub mod team_domain;
 
 pub use claims::{AccessClaims, Audience};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use identity::{AccessIdentity, IdentityKind};
-pub use rejection::{Rejection, RejectionKind};
+pub use rejection::{DefaultOnRejection, OnRejection, Rejection, RejectionKind};
+pub use request::TokenLocation;
+pub use team_domain::TeamDomain;

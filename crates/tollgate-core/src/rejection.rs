@@ -289,6 +289,45 @@ impl IntoResponse for Rejection {
     }
 }
 
+/// Turns a [`Rejection`] into the response sent back: the customisation point of every
+/// tollgate layer (`VerifyLayer::with_rejection_handler`, `ExchangeLayer::with_rejection_handler`).
+/// Closures `Fn(Rejection) -> Response` qualify; [`DefaultOnRejection`] answers the rejection's
+/// own JSON response.
+///
+/// ```
+/// use axum_core::response::{IntoResponse, Response};
+/// use tollgate_core::{OnRejection, Rejection, RejectionKind};
+///
+/// let plain = |rejection: Rejection| -> Response {
+///     (rejection.status(), rejection.kind().as_str()).into_response()
+/// };
+/// let response = plain.on_rejection(Rejection::new(RejectionKind::Expired));
+/// assert_eq!(response.status(), 401);
+/// ```
+pub trait OnRejection: Send + Sync + 'static {
+    /// The response for `rejection`.
+    fn on_rejection(&self, rejection: Rejection) -> Response;
+}
+
+impl<F> OnRejection for F
+where
+    F: Fn(Rejection) -> Response + Send + Sync + 'static,
+{
+    fn on_rejection(&self, rejection: Rejection) -> Response {
+        self(rejection)
+    }
+}
+
+/// Answers a rejection's own response: 401/403/503/500 with a JSON reason.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultOnRejection;
+
+impl OnRejection for DefaultOnRejection {
+    fn on_rejection(&self, rejection: Rejection) -> Response {
+        rejection.into_response()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

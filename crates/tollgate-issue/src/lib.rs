@@ -77,8 +77,9 @@ pub use issuer::{Issuer, IssuerBuilder, IssuerKeySource};
 pub use keys::{KeyInfo, RotationPolicy, SigningKeys};
 pub use memory::MemoryStore;
 pub use secret::ClientSecret;
+pub use duration::{DEFAULT_TOKEN_DURATION, DurationError, format_duration, parse_duration};
 pub use store::{
     AppStore, ApplicationRecord, KeyStore, Revision, ServiceAuthPolicy, ServiceTokenRecord,
-    SigningKeyRecord, StoreError, TokenDuration, TokenStore,
+    SigningKeyRecord, StoreError, StoreFuture, TokenDuration, TokenStore,
 };
 pub use tokens::{ExpiryWarning, ServiceTokens};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate_core::{SharedClock, SystemClock};
+use tollgate_core::{SharedClock, SystemClock, TeamDomain};
 
 use crate::algorithm::Algorithm;
 use crate::error::{ConfigError, ConfigErrorKind};
@@ -45,6 +45,8 @@ pub struct VerifyConfig {
 impl VerifyConfig {
     /// A configuration accepting tokens whose `iss` is exactly `issuer` (for Cloudflare,
     /// `https://<team>.cloudflareaccess.com`, no trailing slash). Add at least one audience.
+    /// [`for_team_domain`](Self::for_team_domain) takes the issuer from a [`TeamDomain`]
+    /// instead, whatever its spelling.
     pub fn new(issuer: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
@@ -60,6 +62,12 @@ impl VerifyConfig {
             min_refresh_interval: Duration::from_secs(30),
             fetch_timeout: Duration::from_secs(10),
         }
+    }
+
+    /// A configuration accepting tokens whose `iss` is `team_domain`'s canonical spelling
+    /// (`https://team.example.com` for `Team.Example.com`). Add at least one audience.
+    pub fn for_team_domain(team_domain: &TeamDomain) -> Self {
+        Self::new(team_domain.as_str())
     }
 
     /// Accepts tokens whose `aud` contains `tag` (an Access application's AUD tag).
@@ -218,30 +226,12 @@ impl VerifyConfig {
     }
 }
 
-/// `team.cloudflareaccess.com`, `https://team.cloudflareaccess.com/` → `https://team.cloudflareaccess.com`.
-pub(crate) fn normalize_team_domain(team_domain: &str) -> Result<String, ConfigError> {
-    let trimmed = team_domain.trim().trim_end_matches('/');
-    let with_scheme = if trimmed.contains("://") {
-        trimmed.to_owned()
-    } else {
-        format!("https://{trimmed}")
-    };
-    let url = reqwest::Url::parse(&with_scheme).map_err(|e| {
-        ConfigError::new(ConfigErrorKind::InvalidIssuer, "team domain is not a URL").with_source(e)
-    })?;
-    if url.host_str().is_none_or(str::is_empty)
-        || url.path() != "/"
-        || url.query().is_some()
-        || url.fragment().is_some()
-        || !url.username().is_empty()
-        || !matches!(url.scheme(), "https" | "http")
-    {
-        return Err(ConfigError::new(
-            ConfigErrorKind::InvalidIssuer,
-            "team domain must be an origin such as https://team.cloudflareaccess.com",
-        ));
-    }
-    Ok(url.origin().ascii_serialization())
+/// Parses a team domain ([`TeamDomain`]: one spelling for `team.example.com`,
+/// `https://Team.example.com/`, …), as a configuration error when it is not one.
+pub(crate) fn team_domain(input: &str) -> Result<TeamDomain, ConfigError> {
+    TeamDomain::parse(input).map_err(|e| {
+        ConfigError::new(ConfigErrorKind::InvalidIssuer, e.reason()).with_source(e)
+    })
 }
 
 #[cfg(test)]
@@ -249,29 +239,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn team_domains() {
-        for input in [
-            "team.cloudflareaccess.com",
-            "https://team.cloudflareaccess.com",
-            "https://team.cloudflareaccess.com/",
-            " https://TEAM.cloudflareaccess.com ",
-        ] {
-            assert_eq!(
-                normalize_team_domain(input).expect(input),
-                "https://team.cloudflareaccess.com"
-            );
-        }
+    fn team_domains_are_configuration_errors() {
         assert_eq!(
-            normalize_team_domain("http://127.0.0.1:8080").expect("loopback"),
-            "http://127.0.0.1:8080"
+            team_domain(" https://TEAM.cloudflareaccess.com/ ")
+                .expect("valid")
+                .as_str(),
+            "https://team.cloudflareaccess.com"
         );
-        for bad in [
-            "",
-            "https://team.example/path",
-            "https://a@team.example",
-            "ftp://x",
-        ] {
-            assert!(normalize_team_domain(bad).is_err(), "{bad}");
-        }
+        let err = team_domain("https://team.example/path").expect_err("path");
+        assert_eq!(err.kind(), ConfigErrorKind::InvalidIssuer);
     }
 }

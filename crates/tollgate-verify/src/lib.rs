@@ -45,14 +45,14 @@
 
 mod algorithm;
 pub mod authorize;
-mod cache;
+mod token_cache;
 mod config;
 mod error;
-mod key;
-mod keys;
+mod public_key;
+mod key_cache;
 pub mod layer;
 mod macros;
-mod source;
+mod key_source;
 mod verifier;
 #[cfg(test)]
 mod wycheproof_tests;
@@ -61,8 +61,8 @@ pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use config::VerifyConfig;
 pub use error::{ConfigError, ConfigErrorKind, FetchError, FetchErrorKind};
 pub use layer::VerifyLayer;
-pub use source::{
+pub use key_source::{
     BoxFuture, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TOTAL_TIMEOUT, KeySet,
     KeySource, RemoteKeySource, StaticKeySource,
 };
-pub use verifier::{Verifier, VerifyStats};
+pub use verifier::{Attempt, Verifier, VerifyStats};

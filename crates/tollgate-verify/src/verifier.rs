@@ -13,12 +13,12 @@ use tollgate_core::clock::unix_seconds;
 use tollgate_core::{AccessIdentity, Rejection, RejectionKind};
 
 use crate::algorithm::Algorithm;
-use crate::cache::{CachedToken, TokenCache, TokenDigest};
-use crate::config::{VerifyConfig, normalize_team_domain};
+use crate::token_cache::{CachedToken, TokenCache, TokenDigest};
+use crate::config::{VerifyConfig, team_domain};
 use crate::error::{ConfigError, FetchError};
-use crate::key::PublicKey;
-use crate::keys::{KeyCache, Reason, Slot};
-use crate::source::{KeySource, RemoteKeySource};
+use crate::public_key::PublicKey;
+use crate::key_cache::{KeyCache, Reason, Slot};
+use crate::key_source::{KeySource, RemoteKeySource};
 
 /// Verifies Cloudflare Access JWTs. Cheap to clone (an `Arc` inside); share one per
 /// application.
@@ -71,11 +71,26 @@ pub struct VerifyStats {
     pub cached_tokens: usize,
 }
 
-/// The outcome of a verification that did not need to wait.
-pub(crate) enum Attempt {
+/// The outcome of [`Verifier::try_verify`], which never waits.
+#[derive(Debug)]
+#[must_use]
+pub enum Attempt {
+    /// Verified or refused without waiting: a verified-token cache hit, or a full check with
+    /// keys already known.
     Done(Result<AccessIdentity, Rejection>),
-    /// The key set lacks the token's `kid`, or has no usable keys: a fetch is needed.
-    NeedKeys,
+    /// The key set lacks the token's `kid`, or holds no usable key: a key fetch is needed.
+    /// [`Verifier::verify`] does it (single flight) and answers.
+    NeedsKeyFetch,
+}
+
+impl Attempt {
+    /// The result, if it is [`Done`](Attempt::Done).
+    pub fn done(self) -> Option<Result<AccessIdentity, Rejection>> {
+        match self {
+            Attempt::Done(result) => Some(result),
+            Attempt::NeedsKeyFetch => None,
+        }
+    }
 }
 
 /// The outcome of the JWS layer.
@@ -111,12 +126,17 @@ impl Verifier {
         })
     }
 
-    /// A verifier for a Cloudflare Access application: issuer `https://<team domain>`, keys from
-    /// `<team domain>/cdn-cgi/access/certs`, audience `aud` (the application's AUD tag).
-    pub fn for_team_domain(team_domain: &str, aud: impl Into<String>) -> Result<Self, ConfigError> {
-        let issuer = normalize_team_domain(team_domain)?;
-        let source = RemoteKeySource::for_team_domain(&issuer)?;
-        Self::new(VerifyConfig::new(issuer).audience(aud), source)
+    /// A verifier for a Cloudflare Access application: issuer `https://<team domain>` (any
+    /// spelling [`TeamDomain`](tollgate_core::TeamDomain) accepts, compared in its canonical
+    /// one), keys from `<team domain>/cdn-cgi/access/certs`, audience `aud` (the
+    /// application's AUD tag).
+    pub fn for_team_domain(
+        team_domain_text: &str,
+        aud: impl Into<String>,
+    ) -> Result<Self, ConfigError> {
+        let domain = team_domain(team_domain_text)?;
+        let source = RemoteKeySource::new(&domain.certs_url())?;
+        Self::new(VerifyConfig::for_team_domain(&domain).audience(aud), source)
     }
 
     /// The configuration.
@@ -124,11 +144,12 @@ impl Verifier {
         &self.inner.config
     }
 
-    /// Verifies `token` and answers its identity, or why it is refused.
+    /// Verifies `token` and answers its identity, or why it is refused. Fetches keys when the
+    /// token names a `kid` the verifier does not know yet.
     pub async fn verify(&self, token: &str) -> Result<AccessIdentity, Rejection> {
         match self.try_verify(token) {
             Attempt::Done(result) => result,
-            Attempt::NeedKeys => self.verify_after_fetch(token).await,
+            Attempt::NeedsKeyFetch => self.verify_after_fetch(token).await,
         }
     }
 
@@ -158,7 +179,7 @@ impl Verifier {
         let fetched = self.inner.keys.refetch(Reason::Missing).await;
         match self.try_verify(token) {
             Attempt::Done(result) => result,
-            Attempt::NeedKeys => {
+            Attempt::NeedsKeyFetch => {
                 let now = self.inner.config.clock.now();
                 if self.inner.keys.load().usable(now) {
                     Err(Rejection::new(RejectionKind::UnknownKey))
@@ -173,8 +194,26 @@ impl Verifier {
         }
     }
 
-    /// Everything that needs no waiting: the cache, and a full verification with known keys.
-    pub(crate) fn try_verify(&self, token: &str) -> Attempt {
+    /// Verifies `token` if that needs no waiting — a verified-token cache hit, or a full check
+    /// with keys already known — and otherwise says a key fetch is needed. This is the fast
+    /// path of tollgate's layers: a request whose token verifies now is passed on without
+    /// allocating a future; only [`Attempt::NeedsKeyFetch`] goes on to
+    /// [`verify`](Self::verify).
+    ///
+    /// ```
+    /// use tollgate_verify::{Attempt, StaticKeySource, Verifier, VerifyConfig};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let config = VerifyConfig::new("https://team.example.com").audience("aud");
+    /// let verifier = Verifier::new(config, StaticKeySource::from_jwks_json(br#"{"keys":[]}"#)?)?;
+    /// match verifier.try_verify("not-a-jwt") {
+    ///     Attempt::Done(result) => assert!(result.is_err()),
+    ///     Attempt::NeedsKeyFetch => unreachable!("malformed tokens are refused at once"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn try_verify(&self, token: &str) -> Attempt {
         let inner = &*self.inner;
         inner.keys.ensure_refresher();
         if token.len() > inner.config.max_token_bytes {
@@ -198,7 +237,7 @@ impl Verifier {
         let (jws, key) = match self.check_signature(token, now) {
             Checked::Verified(jws, key) => (jws, key),
             Checked::Refused(rejection) => return Attempt::Done(Err(rejection)),
-            Checked::NeedKeys => return Attempt::NeedKeys,
+            Checked::NeedKeys => return Attempt::NeedsKeyFetch,
         };
         let result = self.check_claims(&jws, now);
         if let Ok(identity) = &result {

@@ -43,8 +43,12 @@ pin_project! {
     }
 }
 
+// The constructors are for tollgate's own layers (this crate's `Verify`, tollgate-issue's
+// `Exchange`), which live in two crates and so cannot share a `pub(crate)`; they are not part
+// of the public API.
 impl<F: Future> ResponseFuture<F> {
     /// The inner service was called: its future.
+    #[doc(hidden)]
     pub fn called(future: F) -> Self {
         Self {
             state: State::Called { future },
@@ -52,6 +56,7 @@ impl<F: Future> ResponseFuture<F> {
     }
 
     /// Work had to wait before the inner service could be called (or the request refused).
+    #[doc(hidden)]
     pub fn waiting(future: Pin<Box<dyn Future<Output = F::Output> + Send>>) -> Self {
         Self {
             state: State::Waiting { future },
@@ -59,6 +64,7 @@ impl<F: Future> ResponseFuture<F> {
     }
 
     /// Refused before the inner service ran.
+    #[doc(hidden)]
     pub fn rejected(response: Response) -> Self {
         Self {
             state: State::Rejected {

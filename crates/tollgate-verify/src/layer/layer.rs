@@ -3,90 +3,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use axum_core::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue};
-use tollgate_core::names::{CF_ACCESS_JWT_ASSERTION, CF_ACCESS_TOKEN, COOKIE_NAME};
-use tollgate_core::{Rejection, RejectionKind};
+use tollgate_core::request::TokenLocation;
+use tollgate_core::{DefaultOnRejection, OnRejection};
 use tower_layer::Layer;
 
 use super::Verify;
 use crate::authorize::{Authorize, DynAuthorize};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::verifier::Verifier;
-
-/// Where a request may carry its Access token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TokenLocation {
-    /// The `Cf-Access-Jwt-Assertion` header, as Cloudflare's edge forwards it to an origin.
-    JwtAssertionHeader,
-    /// The `cf-access-token` header, as a client presents an application token.
-    AccessTokenHeader,
-    /// The `CF_Authorization` cookie.
-    Cookie,
-}
-
-impl TokenLocation {
-    /// The default order: assertion header, `cf-access-token`, then the cookie.
-    pub const DEFAULT_ORDER: [TokenLocation; 3] = [
-        TokenLocation::JwtAssertionHeader,
-        TokenLocation::AccessTokenHeader,
-        TokenLocation::Cookie,
-    ];
-
-    /// A short name for logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenLocation::JwtAssertionHeader => "cf-access-jwt-assertion",
-            TokenLocation::AccessTokenHeader => "cf-access-token",
-            TokenLocation::Cookie => "cookie",
-        }
-    }
-
-    /// The token at this location, if any. More than one header value is refused as
-    /// ambiguous; for cookies the first non-empty `CF_Authorization` wins.
-    pub(crate) fn find(self, headers: &HeaderMap) -> Result<Option<HeaderValue>, Rejection> {
-        let malformed = |detail| Rejection::new(RejectionKind::MalformedToken).with_detail(detail);
-        match self {
-            TokenLocation::JwtAssertionHeader | TokenLocation::AccessTokenHeader => {
-                let name = if self == TokenLocation::JwtAssertionHeader {
-                    CF_ACCESS_JWT_ASSERTION
-                } else {
-                    CF_ACCESS_TOKEN
-                };
-                let mut values = headers.get_all(name).iter();
-                let first = values.next();
-                if values.next().is_some() {
-                    return Err(malformed("token header sent more than once"));
-                }
-                Ok(first.filter(|v| !v.is_empty()).cloned())
-            }
-            TokenLocation::Cookie => {
-                for header in headers.get_all(http::header::COOKIE) {
-                    let Ok(header) = header.to_str() else {
-                        continue;
-                    };
-                    for pair in header.split(';') {
-                        let Some((name, value)) = pair.trim().split_once('=') else {
-                            continue;
-                        };
-                        if name.trim() != COOKIE_NAME {
-                            continue;
-                        }
-                        let value = value.trim().trim_matches('"');
-                        if value.is_empty() {
-                            continue;
-                        }
-                        return HeaderValue::from_str(value)
-                            .map(Some)
-                            .map_err(|_| malformed("cookie value is not a token"));
-                    }
-                }
-                Ok(None)
-            }
-        }
-    }
-}
 
 /// Whether a request without any token may pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -98,32 +22,6 @@ pub enum Mode {
     /// No token: the request passes without an identity. A token that is present must still
     /// be valid (401 otherwise) and authorized (403 otherwise).
     Optional,
-}
-
-/// Turns a [`Rejection`] into the response sent back. Closures `Fn(Rejection) -> Response`
-/// qualify; [`DefaultOnRejection`] answers the rejection's own JSON response.
-pub trait OnRejection: Send + Sync + 'static {
-    /// The response for `rejection`.
-    fn on_rejection(&self, rejection: Rejection) -> Response;
-}
-
-impl<F> OnRejection for F
-where
-    F: Fn(Rejection) -> Response + Send + Sync + 'static,
-{
-    fn on_rejection(&self, rejection: Rejection) -> Response {
-        self(rejection)
-    }
-}
-
-/// Answers a rejection's own response: 401/403/503/500 with a JSON reason.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DefaultOnRejection;
-
-impl OnRejection for DefaultOnRejection {
-    fn on_rejection(&self, rejection: Rejection) -> Response {
-        rejection.into_response()
-    }
 }
 
 #[derive(Clone)]

@@ -1,7 +1,9 @@
 //! [`VerifyLayer`]: verify the Access token of every request in a tower/axum stack.
 //!
 //! The layer looks for the token in `Cf-Access-Jwt-Assertion`, `cf-access-token`, then the
-//! `CF_Authorization` cookie (order configurable), verifies it with a [`Verifier`], and:
+//! `CF_Authorization` cookie (order configurable; the rules for repeated and empty values are
+//! [`tollgate_core::request`]'s, shared with the issuer's exchange), verifies it with a
+//! [`Verifier`], and:
 //!
 //! - on success puts the [`AccessIdentity`](tollgate_core::AccessIdentity) in the request's
 //!   extensions, removes every client-supplied identity header (`_` spellings too) and sets
@@ -41,5 +43,7 @@ mod layer;
 mod service;
 
 pub use self::future::ResponseFuture;
-pub use self::layer::{DefaultOnRejection, Mode, OnRejection, TokenLocation, VerifyLayer};
+pub use self::layer::{Mode, VerifyLayer};
+pub use tollgate_core::request::TokenLocation;
+pub use tollgate_core::{DefaultOnRejection, OnRejection};
 pub use self::service::Verify;

@@ -5,14 +5,13 @@ use std::task::{Context, Poll};
 
 use axum_core::response::Response;
 use http::{HeaderValue, Request};
-use tollgate_core::names::{
-    CF_ACCESS_AUTHENTICATED_USER_EMAIL, CF_ACCESS_JWT_ASSERTION, strip_identity_headers,
-};
+use tollgate_core::names::strip_identity_headers;
+use tollgate_core::request::{self, FoundToken, RefusalContext, TokenLocation};
 use tollgate_core::{AccessIdentity, Rejection, RejectionKind};
 use tower_service::Service;
 
 use super::ResponseFuture;
-use super::layer::{Mode, Shared, TokenLocation};
+use super::layer::{Mode, Shared};
 use crate::verifier::Attempt;
 
 /// Verifies the Access token of each request before calling the inner service. Built by
@@ -32,8 +31,8 @@ impl<S> Verify<S> {
 }
 
 impl Shared {
-    /// Lets a verified identity in: policy check, identity headers replaced, identity in the
-    /// extensions.
+    /// Lets a verified identity in: the authorization predicates, then the identity forwarded
+    /// (identity headers replaced, identity in the extensions).
     fn admit<B>(
         &self,
         identity: AccessIdentity,
@@ -41,59 +40,39 @@ impl Shared {
         request: &mut Request<B>,
     ) -> Result<(), Rejection> {
         if !self.authorizers.iter().all(|p| p.0.authorize(&identity)) {
-            tracing::info!(
-                reason = RejectionKind::Forbidden.as_str(),
-                identity = identity.name(),
-                kind = identity.kind().as_str(),
-                "access refused by policy"
-            );
-            return Err(Rejection::new(RejectionKind::Forbidden));
-        }
-        let headers = request.headers_mut();
-        strip_identity_headers(headers);
-        headers.insert(CF_ACCESS_JWT_ASSERTION, token);
-        if let Some(email) = identity.email()
-            && let Ok(value) = HeaderValue::from_str(email)
-        {
-            headers.insert(CF_ACCESS_AUTHENTICATED_USER_EMAIL, value);
+            return Err(Rejection::new(RejectionKind::Forbidden)
+                .with_detail("an authorization predicate refused the identity"));
         }
         tracing::debug!(
             identity = identity.name(),
             kind = identity.kind().as_str(),
             "access granted"
         );
-        request.extensions_mut().insert(identity);
+        request::forward_identity(request, token, identity);
         Ok(())
     }
 
+    /// Logs the refusal and answers it through the rejection handler.
     fn reject(&self, rejection: Rejection, location: Option<TokenLocation>) -> Response {
-        let source = location.map_or("none", TokenLocation::as_str);
-        if rejection.kind() == RejectionKind::MissingCredentials {
-            tracing::debug!(reason = rejection.kind().as_str(), "access token missing");
-        } else {
-            tracing::info!(
-                reason = rejection.kind().as_str(),
-                source,
-                detail = rejection.detail().unwrap_or(""),
-                "access token rejected"
-            );
-        }
+        let context = RefusalContext {
+            source: location.map(TokenLocation::as_str),
+            ..RefusalContext::default()
+        };
+        request::log_rejection(&rejection, context);
         self.on_rejection.on_rejection(rejection)
     }
 
-    /// The first token found, and where.
-    fn find_token(
+    /// Verifies a found token and admits its identity: the whole check after the lookup.
+    fn check<B>(
         &self,
-        headers: &http::HeaderMap,
-    ) -> Result<Option<(HeaderValue, TokenLocation)>, (Rejection, TokenLocation)> {
-        for &location in &self.locations {
-            match location.find(headers) {
-                Ok(Some(token)) => return Ok(Some((token, location))),
-                Ok(None) => {}
-                Err(rejection) => return Err((rejection, location)),
-            }
-        }
-        Ok(None)
+        verified: Result<AccessIdentity, Rejection>,
+        token: FoundToken,
+        request: &mut Request<B>,
+    ) -> Result<(), Response> {
+        let location = token.location();
+        verified
+            .and_then(|identity| self.admit(identity, token.into_header_value(), request))
+            .map_err(|rejection| self.reject(rejection, Some(location)))
     }
 }
 
@@ -113,8 +92,8 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
-        let (token, location) = match shared.find_token(request.headers()) {
-            Ok(Some(found)) => found,
+        let token = match request::find_token(request.headers(), &shared.locations) {
+            Ok(Some(token)) => token,
             Ok(None) if shared.mode == Mode::Optional => {
                 strip_identity_headers(request.headers_mut());
                 return ResponseFuture::called(self.inner.call(request));
@@ -123,42 +102,23 @@ where
                 let rejection = Rejection::new(RejectionKind::MissingCredentials);
                 return ResponseFuture::rejected(shared.reject(rejection, None));
             }
-            Err((rejection, location)) => {
-                return ResponseFuture::rejected(shared.reject(rejection, Some(location)));
-            }
+            Err(rejection) => return ResponseFuture::rejected(shared.reject(rejection, None)),
         };
-        let Ok(token_str) = token.to_str() else {
-            let rejection = Rejection::new(RejectionKind::MalformedToken)
-                .with_detail("token is not visible ASCII");
-            return ResponseFuture::rejected(shared.reject(rejection, Some(location)));
-        };
-        match shared.verifier.try_verify(token_str) {
-            Attempt::Done(Ok(identity)) => match shared.admit(identity, token, &mut request) {
+        match shared.verifier.try_verify(token.as_str()) {
+            Attempt::Done(verified) => match shared.check(verified, token, &mut request) {
                 Ok(()) => ResponseFuture::called(self.inner.call(request)),
-                Err(rejection) => {
-                    ResponseFuture::rejected(shared.on_rejection.on_rejection(rejection))
-                }
+                Err(response) => ResponseFuture::rejected(response),
             },
-            Attempt::Done(Err(rejection)) => {
-                ResponseFuture::rejected(shared.reject(rejection, Some(location)))
-            }
-            Attempt::NeedKeys => {
+            Attempt::NeedsKeyFetch => {
                 // The ready service moves into the future; a clone stays behind.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 let shared = self.shared.clone();
                 ResponseFuture::waiting(Box::pin(async move {
-                    let verified = match token.to_str() {
-                        Ok(token) => shared.verifier.verify_after_fetch(token).await,
-                        Err(_) => Err(Rejection::new(RejectionKind::MalformedToken)),
-                    };
-                    match verified.and_then(|identity| shared.admit(identity, token, &mut request))
-                    {
+                    let verified = shared.verifier.verify_after_fetch(token.as_str()).await;
+                    match shared.check(verified, token, &mut request) {
                         Ok(()) => inner.call(request).await,
-                        Err(rejection) if rejection.kind() == RejectionKind::Forbidden => {
-                            Ok(shared.on_rejection.on_rejection(rejection))
-                        }
-                        Err(rejection) => Ok(shared.reject(rejection, Some(location))),
+                        Err(response) => Ok(response),
                     }
                 }))
             }
@@ -178,6 +138,7 @@ mod tests {
     use crate::{KeySet, StaticKeySource, Verifier, VerifyConfig, VerifyLayer};
 
     use super::*;
+    use tollgate_core::names::CF_ACCESS_AUTHENTICATED_USER_EMAIL;
 
     fn layer() -> VerifyLayer {
         let config = VerifyConfig::new("https://team.example").audience("aud");

@@ -25,10 +25,9 @@ use http::HeaderMap;
 use http::header::{AGE, CACHE_CONTROL};
 use serde::Deserialize;
 use serde_json::Value;
-use tollgate_core::names::CERTS_PATH;
 
 use crate::error::{ConfigError, ConfigErrorKind, FetchError, FetchErrorKind};
-use crate::key::pem_to_jwks;
+use crate::public_key::pem_to_jwks;
 
 /// A boxed, sendable future, as [`KeySource::fetch`] returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -235,8 +234,7 @@ impl RemoteKeySource {
     /// Keys from `<team domain>/cdn-cgi/access/certs`. The team domain may be given with or
     /// without `https://`.
     pub fn for_team_domain(team_domain: &str) -> Result<Self, ConfigError> {
-        let origin = crate::config::normalize_team_domain(team_domain)?;
-        Self::new(&format!("{origin}{CERTS_PATH}"))
+        Self::new(&crate::config::team_domain(team_domain)?.certs_url())
     }
 
     /// Sets the connect and total timeouts (rebuilds the HTTP client).

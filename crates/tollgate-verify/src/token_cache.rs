@@ -15,7 +15,7 @@ use arc_swap::ArcSwap;
 use aws_lc_rs::digest;
 use tollgate_core::AccessIdentity;
 
-use crate::key::PublicKey;
+use crate::public_key::PublicKey;
 
 /// A SHA-256 of a token.
 #[derive(Clone, Copy, PartialEq, Eq)]
