@@ -12,15 +12,15 @@
 //!
 //! | feature    | default | what it adds |
 //! |------------|---------|--------------|
-//! | `verify`   | yes     | [`verify`]: key cache, verifier, layer, extractor |
-//! | `issue`    | no      | `issue`: service tokens, key ring, exchange layer, certs routes |
+//! | `verify`   | yes     | [`verify`]: key cache, verifier, layer, extractor; keys from a team domain over HTTPS |
+//! | `issue`    | no      | `issue`: service tokens, key ring, exchange layer, certs routes (and `verify` without its HTTP client) |
 //! | `sqlite`   | no      | `store`: SQLite stores (embedded default) |
 //! | `postgres` | no      | `store`: PostgreSQL stores (shared by several instances) |
 
 pub use tollgate_core as core;
 pub use tollgate_core::{AccessClaims, AccessIdentity, Rejection, RejectionKind};
 
-#[cfg(feature = "verify")]
+#[cfg(any(feature = "verify", feature = "issue"))]
 pub use tollgate_verify as verify;
 
 #[cfg(feature = "issue")]

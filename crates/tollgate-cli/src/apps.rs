@@ -1,7 +1,7 @@
 //! `tollgate app …`
 
 use clap::Subcommand;
-use tollgate_issue::duration::parse_duration;
+use tollgate_issue::parse_duration;
 use tollgate_issue::{AppSettings, Applications};
 
 use crate::output::{app_json, print_json, print_table, session};

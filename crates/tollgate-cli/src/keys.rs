@@ -1,7 +1,7 @@
 //! `tollgate keys …`
 
 use clap::Subcommand;
-use tollgate_issue::keys::SigningKeys;
+use tollgate_issue::SigningKeys;
 use tollgate_issue::{KeyStore, SigningKeyRecord};
 
 use crate::output::{opt_time, print_json, print_table, rfc3339};

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tollgate_issue::duration::format_duration;
+use tollgate_issue::format_duration;
 use tollgate_issue::{ApplicationRecord, ServiceAuthPolicy, ServiceTokenRecord};
 
 pub(crate) use tollgate_core::clock::rfc3339;

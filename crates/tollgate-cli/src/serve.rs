@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use axum::{Json, Router};
 use clap::Args;
-use tollgate_core::AccessIdentity;
+use tollgate_core::{AccessIdentity, TeamDomain};
 use tollgate_issue::{AppSettings, Issuer, ManageErrorKind};
 
 use crate::{CliResult, clock, describe_database, open_store, warn_if_keys_unencrypted};
@@ -20,7 +20,7 @@ pub(crate) struct ServeArgs {
     /// The team domain: `iss` of minted tokens and base of the certs URL
     /// [default: http://ADDR].
     #[arg(long, value_name = "URL")]
-    team_domain: Option<String>,
+    team_domain: Option<TeamDomain>,
 }
 
 /// Every protected path answers with the caller's identity.
@@ -35,7 +35,10 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let addr = listener.local_addr()?;
-    let team_domain = args.team_domain.unwrap_or_else(|| format!("http://{addr}"));
+    let team_domain = match args.team_domain {
+        Some(domain) => domain.to_string(),
+        None => format!("http://{addr}"),
+    };
     // The issuer polls the store's revision every 250 ms, so tokens, applications and keys
     // changed by other CLI invocations or instances apply here within a second.
     let issuer = Issuer::builder(team_domain)

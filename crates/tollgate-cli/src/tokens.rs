@@ -1,8 +1,8 @@
 //! `tollgate token …`
 
 use clap::{Args, Subcommand};
-use tollgate_issue::duration::{DEFAULT_TOKEN_DURATION, parse_duration};
 use tollgate_issue::{ClientSecret, ServiceTokens, TokenDuration};
+use tollgate_issue::{DEFAULT_TOKEN_DURATION, parse_duration};
 
 use crate::output::{opt_time, print_json, print_table, rfc3339, token_json};
 use crate::{CliResult, clock, open_store};
@@ -87,7 +87,7 @@ pub(crate) struct Json {
 
 fn parse_token_duration(text: &str) -> Result<TokenDuration, String> {
     text.parse()
-        .map_err(|e: tollgate_issue::duration::DurationError| e.to_string())
+        .map_err(|e: tollgate_issue::DurationError| e.to_string())
 }
 
 #[derive(Debug, Clone, Copy)]

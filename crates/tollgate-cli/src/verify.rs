@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use clap::Args;
-use tollgate_core::ManualClock;
+use tollgate_core::{ManualClock, TeamDomain};
 use tollgate_verify::{RemoteKeySource, StaticKeySource, Verifier, VerifyConfig};
 
 use crate::CliResult;
@@ -19,7 +19,7 @@ pub(crate) struct VerifyArgs {
     /// pins the keys (then it defaults to the token's own `iss`, with a warning): a token never
     /// gets to say where the keys that vouch for it live.
     #[arg(long, value_name = "URL")]
-    team_domain: Option<String>,
+    team_domain: Option<TeamDomain>,
     /// An accepted AUD tag (repeatable) [default: the token's own `aud`, with a warning].
     #[arg(long = "aud", value_name = "TAG")]
     auds: Vec<String>,
@@ -43,22 +43,14 @@ fn unverified_claims(token: &str) -> Option<serde_json::Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
-fn issuer_origin(team_domain: &str) -> String {
-    let trimmed = team_domain.trim().trim_end_matches('/');
-    if trimmed.contains("://") {
-        trimmed.to_owned()
-    } else {
-        format!("https://{trimmed}")
-    }
-}
-
 pub(crate) async fn run(args: VerifyArgs) -> CliResult {
     let token = args.token.trim();
     let claims = unverified_claims(token);
     let claim = |name: &str| claims.as_ref().and_then(|c| c.get(name)).cloned();
 
+    let certs_url = args.team_domain.as_ref().map(TeamDomain::certs_url);
     let issuer = match args.team_domain {
-        Some(domain) => issuer_origin(&domain),
+        Some(domain) => domain.as_str().to_owned(),
         None if args.certs.is_none() => {
             // Fetching keys from the token's own `iss` would let anyone sign a token with their
             // own key, host it, and pass (and would make us fetch a URL of the token's choosing).
@@ -98,13 +90,13 @@ pub(crate) async fn run(args: VerifyArgs) -> CliResult {
         args.auds
     };
 
-    let mut config = VerifyConfig::new(issuer.clone()).audiences(auds);
+    let mut config = VerifyConfig::new(issuer).audiences(auds);
     if let Some(at) = args.at {
         config = config.clock(Arc::new(ManualClock::at_unix(at)));
     }
-    let certs = args
-        .certs
-        .unwrap_or_else(|| format!("{issuer}/cdn-cgi/access/certs"));
+    let Some(certs) = args.certs.or(certs_url) else {
+        return Err("pass --team-domain or --certs".into());
+    };
     let verifier = if certs.starts_with("https://") || certs.starts_with("http://") {
         Verifier::new(config, RemoteKeySource::new(&certs)?)?
     } else {

@@ -428,23 +428,29 @@ pub struct RefusalContext<'a> {
     pub source: Option<&'a str>,
     /// The service token's client ID, when credentials were presented.
     pub client_id: Option<&'a str>,
+    /// The name of a verified identity that was then refused (a policy's 403): a user's
+    /// e-mail or a service token's client ID, both taken from a verified token.
+    pub identity: Option<&'a str>,
 }
 
 /// Logs a refusal: one `INFO` event on [`LOG_TARGET`] with the reason, its detail and the
-/// [`RefusalContext`]; never a token, a secret or a malformed client ID.
+/// [`RefusalContext`] ("access refused by policy" for a 403, "request refused" otherwise);
+/// never a token, a secret or a malformed client ID.
 pub fn log_rejection(rejection: &Rejection, context: RefusalContext<'_>) {
     let client_id = context
         .client_id
-        .map(|id| if is_client_id(id) { id } else { "(malformed)" });
-    tracing::info!(
-        target: LOG_TARGET,
-        reason = rejection.kind().as_str(),
-        detail = rejection.detail().unwrap_or(""),
-        app = context.app.unwrap_or(""),
-        source = context.source.unwrap_or("none"),
-        client_id = client_id.unwrap_or(""),
-        "request refused"
-    );
+        .map(|id| if is_client_id(id) { id } else { "(malformed)" })
+        .unwrap_or("");
+    let reason = rejection.kind().as_str();
+    let detail = rejection.detail().unwrap_or("");
+    let app = context.app.unwrap_or("");
+    let source = context.source.unwrap_or("none");
+    let identity = context.identity.unwrap_or("");
+    if rejection.kind() == RejectionKind::Forbidden {
+        tracing::info!(target: LOG_TARGET, reason, detail, app, source, client_id, identity, "access refused by policy");
+    } else {
+        tracing::info!(target: LOG_TARGET, reason, detail, app, source, client_id, identity, "request refused");
+    }
 }
 
 /// `<32 lowercase hex>.access`, the shape of a service token's client ID.
@@ -533,7 +539,11 @@ mod tests {
             .map(|found| {
                 found.map(|c| {
                     let from_single = matches!(c.source(), CredentialSource::SingleHeader(_));
-                    (c.client_id().to_owned(), c.expose_secret().to_owned(), from_single)
+                    (
+                        c.client_id().to_owned(),
+                        c.expose_secret().to_owned(),
+                        from_single,
+                    )
                 })
             })
             .map_err(|r| r.kind())
@@ -543,7 +553,10 @@ mod tests {
     fn credential_rules() {
         assert_eq!(
             credentials(
-                &[("cf-access-client-id", "id"), ("cf-access-client-secret", " s ")],
+                &[
+                    ("cf-access-client-id", "id"),
+                    ("cf-access-client-secret", " s ")
+                ],
                 None
             ),
             Ok(Some(("id".into(), "s".into(), false)))
@@ -554,7 +567,10 @@ mod tests {
         );
         assert_eq!(
             credentials(
-                &[("cf-access-client-id", "id"), ("cf-access-client-secret", "")],
+                &[
+                    ("cf-access-client-id", "id"),
+                    ("cf-access-client-secret", "")
+                ],
                 None
             ),
             Err(RejectionKind::InvalidCredentials),

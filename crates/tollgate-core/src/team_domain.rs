@@ -316,7 +316,11 @@ mod tests {
             " https://TEAM.cloudflareaccess.com ",
         ] {
             let domain = TeamDomain::parse(input).expect(input);
-            assert_eq!(domain.as_str(), "https://team.cloudflareaccess.com", "{input}");
+            assert_eq!(
+                domain.as_str(),
+                "https://team.cloudflareaccess.com",
+                "{input}"
+            );
             assert_eq!(domain.host(), "team.cloudflareaccess.com");
             assert_eq!(domain.port(), None);
             assert!(domain.is_https() && !domain.is_loopback());
@@ -325,18 +329,26 @@ mod tests {
         assert_eq!(local.as_str(), "http://127.0.0.1:8080");
         assert!(local.is_loopback());
         assert_eq!(
-            TeamDomain::parse("http://example.com:80").expect("default port").as_str(),
+            TeamDomain::parse("http://example.com:80")
+                .expect("default port")
+                .as_str(),
             "http://example.com"
         );
         assert_eq!(
-            TeamDomain::parse("https://example.com:8443").expect("port").as_str(),
+            TeamDomain::parse("https://example.com:8443")
+                .expect("port")
+                .as_str(),
             "https://example.com:8443"
         );
         let v6 = TeamDomain::parse("http://[0:0::1]:3000").expect("v6");
         assert_eq!(v6.as_str(), "http://[::1]:3000");
         assert_eq!(v6.host(), "[::1]");
         assert!(v6.is_loopback());
-        assert!(TeamDomain::parse("http://LocalHost:9").expect("localhost").is_loopback());
+        assert!(
+            TeamDomain::parse("http://LocalHost:9")
+                .expect("localhost")
+                .is_loopback()
+        );
     }
 
     #[test]

@@ -4,21 +4,21 @@
 //! ```
 //! use std::time::Duration;
 //! use tollgate_issue::TokenDuration;
-//! use tollgate_issue::duration::parse_duration;
+//! use tollgate_issue::parse_duration;
 //!
 //! assert_eq!("8760h".parse::<TokenDuration>()?, TokenDuration::Seconds(365 * 86_400));
 //! assert_eq!("forever".parse::<TokenDuration>()?, TokenDuration::Forever);
 //! assert_eq!(TokenDuration::Seconds(86_400 * 7).to_string(), "168h");
 //! assert_eq!(parse_duration("1h30m")?, Duration::from_secs(5400));
 //! assert!("soon".parse::<TokenDuration>().is_err());
-//! # Ok::<(), tollgate_issue::duration::DurationError>(())
+//! # Ok::<(), tollgate_issue::DurationError>(())
 //! ```
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::store::TokenDuration;
+use crate::records::TokenDuration;
 
 /// The default service-token lifetime, `8760h` (one year), as Cloudflare's.
 pub const DEFAULT_TOKEN_DURATION: TokenDuration = TokenDuration::Seconds(8760 * 3600);

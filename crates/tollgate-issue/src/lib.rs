@@ -10,7 +10,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use axum::{Extension, Router, routing::get};
+//! use axum::{Router, routing::get};
 //! use tollgate_core::AccessIdentity;
 //! use tollgate_issue::{AppSettings, Issuer, MemoryStore, TokenDuration};
 //!
@@ -24,7 +24,7 @@
 //! println!("client id {}, secret {} (shown once)", token.client_id, secret.expose_secret());
 //!
 //! let app = Router::new()
-//!     .route("/", get(|Extension(who): Extension<AccessIdentity>| async move {
+//!     .route("/", get(|who: AccessIdentity| async move {
 //!         format!("hello, {}", who.name())
 //!     }))
 //!     .layer(issuer.exchange_layer("api")?)
@@ -36,21 +36,27 @@
 //!
 //! ## The parts
 //!
-//! - [`tokens`]: [`ServiceTokens`] — create (secret shown once, in the checksummed
-//!   [`secret`] format, stored as SHA-256), list, refresh, change duration, rotate with a grace
+//! Every type has one path, at the crate root; the modules behind them are private, named
+//! after what they hold.
+//!
+//! - [`ServiceTokens`] (`service_tokens.rs`) — create (secret shown once as a checksummed
+//!   [`ClientSecret`], stored as SHA-256), list, refresh, change duration, rotate with a grace
 //!   period, delete, `expiring(within)`; usable with no server (the CLI does).
-//! - [`apps`]: [`Applications`] — AUD tag, session duration, single-header credentials,
-//!   cookie settings, service-auth policy.
-//! - [`keys`]: the RSA-2048 signing-key ring, rotated every 42 days with the next key published
-//!   a day before it signs and the previous one accepted 7 more days; compare-and-swap in the
-//!   store so two instances never both rotate.
-//! - [`issuer`]: [`Issuer`] — ties stores, clock and team domain together; keeps an in-memory
-//!   snapshot reloaded when the store's revision changes (other processes' changes apply within
-//!   one poll, 250 ms by default); signs on the blocking pool; [`IssuerKeySource`] lets
-//!   tollgate-verify check its tokens with no HTTP.
+//! - [`Applications`] (`applications.rs`) — AUD tag, session duration, single-header
+//!   credentials, cookie settings, service-auth policy.
+//! - [`SigningKeys`] and [`RotationPolicy`] (`signing_keys.rs`) — the RSA-2048 signing keys,
+//!   rotated every 42 days with the next key published a day before it signs and the previous
+//!   one accepted 7 more days; compare-and-swap in the store so two instances never both
+//!   rotate. The loaded ring, signing and the certs document are `key_ring.rs`.
+//! - [`Issuer`] (`issuer/`) — ties stores, clock and [`TeamDomain`](tollgate_core::TeamDomain)
+//!   together; keeps an in-memory snapshot reloaded when the store's revision changes (other
+//!   processes' changes apply within one poll, 250 ms by default); signs on the blocking pool;
+//!   [`IssuerKeySource`] lets tollgate-verify check its tokens with no HTTP.
 //! - [`exchange`]: [`ExchangeLayer`], the middleware.
-//! - [`store`]: the storage traits; [`MemoryStore`] implements them here, `tollgate-store`
-//!   in SQLite and PostgreSQL.
+//! - The records ([`ServiceTokenRecord`], [`ApplicationRecord`], [`SigningKeyRecord`], in
+//!   `records.rs`, with what they know about themselves) and the storage traits
+//!   ([`TokenStore`], [`KeyStore`], [`AppStore`], in `store.rs`); [`MemoryStore`] implements
+//!   them here, `tollgate-store` in SQLite and PostgreSQL.
 //!
 //! ## Costs (2-core box, loopback, server on one core)
 //!
@@ -58,28 +64,38 @@
 //! riding its cookie costs a verified-token cache hit plus a snapshot lookup (revocation,
 //! expiry, policy): ≈30,000 req/s in quiet runs. `benches/exchange.rs` measures both.
 
-pub mod apps;
-pub mod duration;
-pub mod error;
+mod applications;
+mod cas;
+mod duration;
+mod error;
 pub mod exchange;
-pub mod issuer;
-pub mod keys;
-pub mod memory;
+mod issuer;
+mod key_ring;
+mod memory_store;
+mod records;
+mod reload;
 mod routes;
-pub mod secret;
-pub mod store;
-pub mod tokens;
+mod secret;
+mod service_tokens;
+mod signing_keys;
+mod store;
 
-pub use apps::{AppSettings, Applications};
+pub use applications::{AppSettings, Applications, DEFAULT_SESSION_DURATION, MAX_SESSION_DURATION};
+pub use duration::{DEFAULT_TOKEN_DURATION, DurationError, format_duration, parse_duration};
 pub use error::{ManageError, ManageErrorKind};
 pub use exchange::ExchangeLayer;
-pub use issuer::{Issuer, IssuerBuilder, IssuerKeySource};
-pub use keys::{KeyInfo, RotationPolicy, SigningKeys};
-pub use memory::MemoryStore;
-pub use secret::ClientSecret;
-pub use duration::{DEFAULT_TOKEN_DURATION, DurationError, format_duration, parse_duration};
-pub use store::{
-    AppStore, ApplicationRecord, KeyStore, Revision, ServiceAuthPolicy, ServiceTokenRecord,
-    SigningKeyRecord, StoreError, StoreFuture, TokenDuration, TokenStore,
+pub use issuer::{
+    DEFAULT_LAST_SEEN_FLUSH, DEFAULT_POLL_INTERVAL, Issuer, IssuerBuilder, IssuerKeySource,
+    ZERO_SESSION_TOKEN_LIFETIME,
 };
-pub use tokens::{ExpiryWarning, ServiceTokens};
+pub use memory_store::MemoryStore;
+pub use records::{
+    ApplicationRecord, ServiceAuthPolicy, ServiceTokenRecord, SigningKeyRecord, TokenDuration,
+};
+pub use secret::{ClientSecret, SECRET_PREFIX, SecretFormatError, generate_client_id};
+pub use service_tokens::{
+    EXPIRY_WARNING_WINDOW, ExpiryWarning, MAX_GRACE, MIN_GRACE, ServiceTokens,
+};
+pub use signing_keys::{KeyInfo, RotationPolicy, SigningKeys};
+pub use store::{AppStore, KeyStore, Revision, StoreError, StoreFuture, TokenStore};
+pub use tollgate_core::request::is_client_id;

@@ -7,10 +7,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use cookie::Cookie;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue};
-use tollgate_core::names::{CERTS_PATH, CF_ACCESS_TOKEN, COOKIE_NAME, GET_IDENTITY_PATH};
+use tollgate_core::names::{CERTS_PATH, GET_IDENTITY_PATH};
+use tollgate_core::request::{self, RefusalContext, TokenLocation};
 use tollgate_core::{AccessClaims, Rejection, RejectionKind};
 
 use crate::Issuer;
@@ -33,34 +33,46 @@ fn json(body: Body, cache: &'static str) -> Response {
 async fn certs(State(issuer): State<Issuer>) -> Response {
     // Short enough that a rotation reaches HTTP verifiers quickly; the next key is published a
     // day before it signs anyway.
-    let now = issuer.shared().now();
-    let certs = issuer.shared().snapshot.load().certs_json(now);
+    let certs = issuer.snapshot().certs_json(issuer.now());
     json(Body::from(certs.to_string()), "public, max-age=300")
 }
 
 async fn get_identity(State(issuer): State<Issuer>, headers: HeaderMap) -> Response {
     match identity_document(&issuer, &headers).await {
         Ok(body) => json(Body::from(body), "no-store"),
-        Err(rejection) => rejection.into_response(),
+        Err(rejection) => {
+            let context = RefusalContext {
+                source: Some(GET_IDENTITY_PATH),
+                ..RefusalContext::default()
+            };
+            request::log_rejection(&rejection, context);
+            rejection.into_response()
+        }
     }
 }
 
 async fn identity_document(issuer: &Issuer, headers: &HeaderMap) -> Result<String, Rejection> {
-    let token =
-        presented_token(headers).ok_or(Rejection::new(RejectionKind::MissingCredentials))?;
+    // The same lookup as the exchange: `cf-access-token`, then the cookie, one set of rules.
+    let token = request::find_token(headers, &TokenLocation::CLIENT_ORDER)?
+        .ok_or(Rejection::new(RejectionKind::MissingCredentials))?;
+    let token = token.as_str();
     // Only to pick the application (and so the verifier); the verifier checks everything.
-    let aud_app = unverified_audiences(&token)
+    // A token whose payload cannot even be read is malformed, as the verifier would say.
+    let aud_app = unverified_audiences(token)
+        .ok_or(
+            Rejection::new(RejectionKind::MalformedToken)
+                .with_detail("token payload is unreadable"),
+        )?
         .into_iter()
-        .find_map(|aud| issuer.shared().app_by_aud(&aud))
+        .find_map(|aud| issuer.app_by_aud(&aud))
         .ok_or(Rejection::new(RejectionKind::WrongAudience))?;
     let verifier = issuer.verifier(&aud_app.aud).map_err(|_| {
         Rejection::new(RejectionKind::Misconfigured).with_detail("no verifier for the application")
     })?;
-    let identity = verifier.verify(&token).await?;
-    let inner = issuer.shared();
-    let snapshot = inner.snapshot.load();
-    let now = inner.now();
-    inner.check_identity(&snapshot, &aud_app, &identity, now)?;
+    let identity = verifier.verify(token).await?;
+    issuer.check_identity(&aud_app, &identity)?;
+    let snapshot = issuer.snapshot();
+    let now = issuer.now();
     let claims = identity.claims();
     let body = match identity.client_id() {
         Some(client_id) => {
@@ -85,30 +97,14 @@ async fn identity_document(issuer: &Issuer, headers: &HeaderMap) -> Result<Strin
     Ok(body.to_string())
 }
 
-fn presented_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(token) = headers.get(CF_ACCESS_TOKEN).and_then(|v| v.to_str().ok()) {
-        return Some(token.trim().to_owned());
-    }
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|text| Cookie::split_parse(text).flatten())
-        .find(|c| c.name() == COOKIE_NAME)
-        .map(|c| c.value().to_owned())
-}
-
-fn unverified_audiences(token: &str) -> Vec<String> {
-    let Some(payload) = token.split('.').nth(1) else {
-        return Vec::new();
-    };
+/// The `aud` of a token's payload, read without checking anything; `None` when the payload
+/// is not a readable claims set.
+fn unverified_audiences(token: &str) -> Option<Vec<String>> {
+    let payload = token.split('.').nth(1)?;
     if payload.len() > 16 * 1024 {
-        return Vec::new();
+        return None;
     }
-    URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()
-        .and_then(|bytes| AccessClaims::from_json(&bytes).ok())
-        .map(|claims| claims.audience().iter().map(str::to_owned).collect())
-        .unwrap_or_default()
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims = AccessClaims::from_json(&bytes).ok()?;
+    Some(claims.audience().iter().map(str::to_owned).collect())
 }

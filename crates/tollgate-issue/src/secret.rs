@@ -21,7 +21,7 @@
 //! accepted on import.
 //!
 //! ```
-//! use tollgate_issue::secret::ClientSecret;
+//! use tollgate_issue::ClientSecret;
 //!
 //! let secret = ClientSecret::generate();
 //! assert!(secret.expose_secret().starts_with("tgs_"));
@@ -145,13 +145,6 @@ pub fn generate_client_id() -> String {
     let mut bytes = [0u8; 16];
     fill_random(&mut bytes);
     format!("{}.access", hex::encode(bytes))
-}
-
-/// Whether `id` has the client-ID shape: 32 lowercase hex + `.access`.
-pub fn is_client_id(id: &str) -> bool {
-    id.strip_suffix(".access").is_some_and(|hex| {
-        hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    })
 }
 
 /// A random version-4 UUID string (for record IDs).
@@ -315,6 +308,7 @@ mod tests {
     #[test]
     fn ids() {
         let id = generate_client_id();
+        use tollgate_core::request::is_client_id;
         assert!(is_client_id(&id), "{id}");
         assert!(!is_client_id("abc.access"));
         assert!(!is_client_id(&id.to_uppercase()));

@@ -1,4 +1,4 @@
-//! Storage contracts: what the issuer persists, and the traits a backend implements.
+//! Storage contracts: the traits a backend implements to persist the [records](crate::records).
 //!
 //! Three stores — service tokens, signing keys, applications — each a trait with an in-memory
 //! implementation in this crate ([`MemoryStore`](crate::MemoryStore) implements all three) and
@@ -22,6 +22,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::records::{ApplicationRecord, ServiceTokenRecord, SigningKeyRecord};
+
 /// The boxed future every store method returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -38,104 +40,6 @@ pub enum StoreError {
     /// The backend failed (I/O, connection, corrupt data, decryption).
     #[error("store backend failed: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
-}
-
-/// How long a service token lives from creation or refresh.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TokenDuration {
-    /// A fixed number of seconds (Cloudflare's default is `8760h`, one year).
-    Seconds(u64),
-    /// Never expires.
-    Forever,
-}
-
-/// A service token as stored. Holds only hashes of secrets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceTokenRecord {
-    /// Stable identifier (a UUID string), reported as `service_token_id` by get-identity.
-    pub id: String,
-    /// Human name, unique per store.
-    pub name: String,
-    /// `<32 lowercase hex>.access`, unique.
-    pub client_id: String,
-    /// SHA-256 of the current secret.
-    pub secret_hash: [u8; 32],
-    /// SHA-256 of the previous secret, still accepted until `previous_secret_expires_at`.
-    pub previous_secret_hash: Option<[u8; 32]>,
-    /// End of the previous secret's grace period.
-    pub previous_secret_expires_at: Option<i64>,
-    /// Lifetime applied at creation and on every refresh.
-    pub duration: TokenDuration,
-    /// Creation time.
-    pub created_at: i64,
-    /// Last change of any field (other than `last_seen_at`).
-    pub updated_at: i64,
-    /// Expiry; `None` for [`TokenDuration::Forever`].
-    pub expires_at: Option<i64>,
-    /// Last successful use, flushed in batches (see [`TokenStore::record_last_seen`]).
-    pub last_seen_at: Option<i64>,
-}
-
-/// A signing key as stored. Its `Debug` output leaves the private key out.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SigningKeyRecord {
-    /// Lowercase hex SHA-256 of the DER SubjectPublicKeyInfo.
-    pub kid: String,
-    /// The RSA private key, PKCS#8 DER (decrypted; backends encrypt at rest if configured).
-    pub private_key_pkcs8: Vec<u8>,
-    /// Creation time (the key is published from then on).
-    pub created_at: i64,
-    /// When the key starts signing; before that it is only published ("next").
-    pub activates_at: i64,
-    /// When the key stops signing (the next key's activation); `None` while it is the newest.
-    pub retires_at: Option<i64>,
-    /// When the key leaves the published set and stops being accepted
-    /// (`retires_at` + 7 days by default); `None` while it is the newest.
-    pub expires_at: Option<i64>,
-}
-
-impl std::fmt::Debug for SigningKeyRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKeyRecord")
-            .field("kid", &self.kid)
-            .field("private_key_pkcs8", &"[redacted]")
-            .field("created_at", &self.created_at)
-            .field("activates_at", &self.activates_at)
-            .field("retires_at", &self.retires_at)
-            .field("expires_at", &self.expires_at)
-            .finish()
-    }
-}
-
-/// Which service tokens an application accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServiceAuthPolicy {
-    /// Any valid service token of the store.
-    AnyValidServiceToken,
-    /// Only these client IDs (valid tokens not listed get 403).
-    Tokens(Vec<String>),
-}
-
-/// An application (what Cloudflare calls a self-hosted Access application).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApplicationRecord {
-    /// Unique name.
-    pub name: String,
-    /// AUD tag: 64 random lowercase hex, stable for the application's life.
-    pub aud: String,
-    /// Session (application token) lifetime in seconds; 0 = no cookie, every request
-    /// re-authenticates.
-    pub session_duration: u64,
-    /// Header holding both credentials as JSON, if enabled (e.g. `Authorization`).
-    pub read_service_tokens_from_header: Option<String>,
-    /// `HttpOnly` on the cookie (default true).
-    pub cookie_http_only: bool,
-    /// `Secure` on the cookie; `None` = follow the request's scheme.
-    pub cookie_secure: Option<bool>,
-    /// Service-auth policy.
-    pub policy: ServiceAuthPolicy,
-    /// Creation time.
-    pub created_at: i64,
 }
 
 /// A cheap change counter: any write anywhere in the store increases it.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use tollgate_issue::store::StoreError;
+use tollgate_issue::StoreError;
 
 /// What kind of failure an [`Error`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

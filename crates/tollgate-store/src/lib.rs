@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use tollgate_issue::store::{Revision, TokenStore};
+//! use tollgate_issue::{Revision, TokenStore};
 //! use tollgate_store::{StoreOptions, connect};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
@@ -59,7 +59,7 @@ pub use error::{Error, ErrorKind};
 pub use master_key::MasterKey;
 pub use store::{Backend, Store, StoreOptions};
 #[doc(no_inline)]
-pub use tollgate_issue::store::{AppStore, KeyStore, Revision, TokenStore};
+pub use tollgate_issue::{AppStore, KeyStore, Revision, TokenStore};
 
 /// Opens the store at `url` (`sqlite://file.db`, `sqlite::memory:`, `postgres://…`); see
 /// [`Store::connect`].

@@ -1,6 +1,6 @@
 //! Rows as the schema stores them, and their conversion to and from the issuer's records.
 
-use tollgate_issue::store::{
+use tollgate_issue::{
     ApplicationRecord, ServiceAuthPolicy, ServiceTokenRecord, SigningKeyRecord, TokenDuration,
 };
 

@@ -13,7 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
 };
-use tollgate_issue::store::{
+use tollgate_issue::{
     AppStore, ApplicationRecord, KeyStore, Revision, ServiceTokenRecord, SigningKeyRecord,
     StoreError, StoreFuture, TokenStore,
 };
@@ -215,7 +215,7 @@ struct Inner {
 /// instances.
 ///
 /// ```
-/// use tollgate_issue::store::{KeyStore, Revision};
+/// use tollgate_issue::{KeyStore, Revision};
 /// use tollgate_store::{StoreOptions, connect};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {

@@ -17,11 +17,11 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 use tollgate_core::{Clock as _, ManualClock};
-use tollgate_issue::store::{
+use tollgate_issue::{AppSettings, Applications, ServiceTokens};
+use tollgate_issue::{
     AppStore, ApplicationRecord, KeyStore, Revision, ServiceAuthPolicy, ServiceTokenRecord,
     SigningKeyRecord, StoreError, StoreFuture, TokenDuration, TokenStore,
 };
-use tollgate_issue::{AppSettings, Applications, ServiceTokens};
 use tollgate_store::{Backend, ErrorKind, MasterKey, Store, StoreOptions, connect};
 
 /// One test's database: its URL, and handles opened on it.

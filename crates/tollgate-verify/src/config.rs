@@ -228,13 +228,13 @@ impl VerifyConfig {
 
 /// Parses a team domain ([`TeamDomain`]: one spelling for `team.example.com`,
 /// `https://Team.example.com/`, …), as a configuration error when it is not one.
+#[cfg(feature = "remote")]
 pub(crate) fn team_domain(input: &str) -> Result<TeamDomain, ConfigError> {
-    TeamDomain::parse(input).map_err(|e| {
-        ConfigError::new(ConfigErrorKind::InvalidIssuer, e.reason()).with_source(e)
-    })
+    TeamDomain::parse(input)
+        .map_err(|e| ConfigError::new(ConfigErrorKind::InvalidIssuer, e.reason()).with_source(e))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "remote"))]
 mod tests {
     use super::*;
 

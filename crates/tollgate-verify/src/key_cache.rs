@@ -28,8 +28,8 @@ use tollgate_core::SharedClock;
 use crate::algorithm::Algorithm;
 use crate::config::VerifyConfig;
 use crate::error::{FetchError, FetchErrorKind};
-use crate::public_key::PublicKey;
 use crate::key_source::{KeySet, KeySource};
+use crate::public_key::PublicKey;
 
 /// Upper bound on any max age, whatever the source says.
 const MAX_AGE_CAP: Duration = Duration::from_secs(24 * 3600);

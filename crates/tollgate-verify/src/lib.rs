@@ -5,7 +5,7 @@
 //!
 //! - [`Verifier`]: checks a token against a [`VerifyConfig`] (issuer, AUD tags, algorithm
 //!   allow-list, leeway) with keys from a [`KeySource`], caching keys and verified tokens;
-//! - [`KeySource`]s: [`RemoteKeySource`] (a certs endpoint over HTTPS), [`StaticKeySource`]
+//! - [`KeySource`]s: `RemoteKeySource` (a certs endpoint over HTTPS; feature `remote`), [`StaticKeySource`]
 //!   (JWKS or PEM), or your own (tollgate's in-process issuer is one);
 //! - [`VerifyLayer`]: the tower middleware, with [`authorize`] predicates answering 403.
 //!
@@ -38,6 +38,15 @@
 //! Absolute figures on an idle machine are lower (DESIGN.md: 27 µs per decode); the ratios are
 //! what the bench is for.
 //!
+//! ## Features
+//!
+//! | feature  | default | what it adds |
+//! |----------|---------|--------------|
+//! | `remote` | yes     | `RemoteKeySource` and [`Verifier::for_team_domain`]: keys from a certs endpoint over HTTPS (reqwest, rustls) |
+//!
+//! Without `remote` (an app verifying tokens of its own in-process issuer, or keys from a
+//! file) no HTTP client is compiled.
+//!
 //! ## Runtime
 //!
 //! Verification needs a tokio runtime with timers (key fetches are bounded by timeouts and a
@@ -45,14 +54,16 @@
 
 mod algorithm;
 pub mod authorize;
-mod token_cache;
 mod config;
 mod error;
-mod public_key;
 mod key_cache;
+mod key_source;
 pub mod layer;
 mod macros;
-mod key_source;
+mod public_key;
+#[cfg(feature = "remote")]
+mod remote;
+mod token_cache;
 mod verifier;
 #[cfg(test)]
 mod wycheproof_tests;
@@ -60,9 +71,10 @@ mod wycheproof_tests;
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use config::VerifyConfig;
 pub use error::{ConfigError, ConfigErrorKind, FetchError, FetchErrorKind};
+pub use key_source::{BoxFuture, KeySet, KeySource, StaticKeySource};
 pub use layer::VerifyLayer;
-pub use key_source::{
-    BoxFuture, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TOTAL_TIMEOUT, KeySet,
-    KeySource, RemoteKeySource, StaticKeySource,
+#[cfg(feature = "remote")]
+pub use remote::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TOTAL_TIMEOUT, RemoteKeySource,
 };
 pub use verifier::{Attempt, Verifier, VerifyStats};

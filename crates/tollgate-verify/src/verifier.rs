@@ -13,12 +13,12 @@ use tollgate_core::clock::unix_seconds;
 use tollgate_core::{AccessIdentity, Rejection, RejectionKind};
 
 use crate::algorithm::Algorithm;
-use crate::token_cache::{CachedToken, TokenCache, TokenDigest};
-use crate::config::{VerifyConfig, team_domain};
+use crate::config::VerifyConfig;
 use crate::error::{ConfigError, FetchError};
-use crate::public_key::PublicKey;
 use crate::key_cache::{KeyCache, Reason, Slot};
-use crate::key_source::{KeySource, RemoteKeySource};
+use crate::key_source::KeySource;
+use crate::public_key::PublicKey;
+use crate::token_cache::{CachedToken, TokenCache, TokenDigest};
 
 /// Verifies Cloudflare Access JWTs. Cheap to clone (an `Arc` inside); share one per
 /// application.
@@ -129,13 +129,14 @@ impl Verifier {
     /// A verifier for a Cloudflare Access application: issuer `https://<team domain>` (any
     /// spelling [`TeamDomain`](tollgate_core::TeamDomain) accepts, compared in its canonical
     /// one), keys from `<team domain>/cdn-cgi/access/certs`, audience `aud` (the
-    /// application's AUD tag).
+    /// application's AUD tag). Feature `remote`.
+    #[cfg(feature = "remote")]
     pub fn for_team_domain(
         team_domain_text: &str,
         aud: impl Into<String>,
     ) -> Result<Self, ConfigError> {
-        let domain = team_domain(team_domain_text)?;
-        let source = RemoteKeySource::new(&domain.certs_url())?;
+        let domain = crate::config::team_domain(team_domain_text)?;
+        let source = crate::RemoteKeySource::new(&domain.certs_url())?;
         Self::new(VerifyConfig::for_team_domain(&domain).audience(aud), source)
     }
 

@@ -16,8 +16,8 @@ use tollgate_core::ManualClock;
 
 use crate::VerifyConfig;
 use crate::algorithm::Algorithm;
-use crate::public_key::PublicKey;
 use crate::key_source::{KeySet, StaticKeySource};
+use crate::public_key::PublicKey;
 use crate::verifier::Verifier;
 
 fn fixture(name: &str) -> Value {

@@ -4,13 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use tollgate_core::{Rejection, RejectionKind};
+use tollgate_core::{DefaultOnRejection, OnRejection, Rejection, RejectionKind};
 use tollgate_verify::Verifier;
 use tower_layer::Layer;
 
 use super::Exchange;
 use crate::Issuer;
-use crate::store::ApplicationRecord;
+use crate::records::ApplicationRecord;
 
 /// Runs Cloudflare Access's service-token flow in front of a service, for one application.
 /// Built by [`Issuer::exchange_layer`]; cheap to clone. See the [module docs](super).
@@ -18,6 +18,7 @@ use crate::store::ApplicationRecord;
 #[must_use]
 pub struct ExchangeLayer {
     pub(super) shared: Arc<Shared>,
+    on_rejection: Arc<dyn OnRejection>,
 }
 
 pub(super) struct Shared {
@@ -62,10 +63,7 @@ impl Shared {
 
 impl ExchangeLayer {
     pub(crate) fn new(issuer: Issuer, app_name: String, aud: String, verifier: Verifier) -> Self {
-        let secure_by_default = issuer
-            .issuer_url()
-            .get(..8)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+        let secure_by_default = issuer.team_domain().is_https();
         Self {
             shared: Arc::new(Shared {
                 issuer,
@@ -73,7 +71,15 @@ impl ExchangeLayer {
                 verifier: ArcSwap::from_pointee(AudVerifier { aud, verifier }),
                 secure_by_default,
             }),
+            on_rejection: Arc::new(DefaultOnRejection),
         }
+    }
+
+    /// Replaces the rejection response (by default the rejection's own JSON answer), as
+    /// `VerifyLayer::with_rejection_handler` does. Refusals are logged before the handler runs.
+    pub fn with_rejection_handler(mut self, handler: impl OnRejection) -> Self {
+        self.on_rejection = Arc::new(handler);
+        self
     }
 
     /// The name of the protected application.
@@ -98,6 +104,7 @@ impl<S> Layer<S> for ExchangeLayer {
         Exchange {
             inner,
             shared: self.shared.clone(),
+            on_rejection: self.on_rejection.clone(),
         }
     }
 }

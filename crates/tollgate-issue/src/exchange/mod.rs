@@ -28,7 +28,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use axum::{Extension, Router, body::Body, routing::get};
+//! use axum::{Router, body::Body, routing::get};
 //! use http::Request;
 //! use tollgate_core::AccessIdentity;
 //! use tollgate_issue::{AppSettings, Issuer, MemoryStore};
@@ -39,7 +39,7 @@
 //! let (token, secret) = issuer.tokens().create("bot", Default::default()).await?;
 //!
 //! let app = Router::new()
-//!     .route("/", get(|Extension(who): Extension<AccessIdentity>| async move { who.name().to_owned() }))
+//!     .route("/", get(|who: AccessIdentity| async move { who.name().to_owned() }))
 //!     .layer(issuer.exchange_layer("api")?);
 //!
 //! let anonymous = app.clone().oneshot(Request::new(Body::empty())).await?;
@@ -226,7 +226,7 @@ mod tests {
             .layer(issuer.exchange_layer("api").unwrap())
             .service(service_fn(echo));
         // A user token signed by the issuer's own key, for the application's AUD.
-        let now = issuer.shared().now();
+        let now = issuer.now();
         let claims = tollgate_core::AccessClaims::user(
             vec![issuer.app("api").unwrap().aud],
             issuer.issuer_url(),
@@ -236,7 +236,7 @@ mod tests {
             now + 3600,
         );
         let jwt = {
-            let snapshot = issuer.shared().snapshot.load();
+            let snapshot = issuer.snapshot();
             snapshot
                 .ring
                 .signing_key(now)

@@ -1,30 +1,28 @@
 //! [`Exchange`]: the exchange middleware service.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use cookie::{Cookie, SameSite};
-use http::header::{COOKIE, SET_COOKIE};
-use http::{HeaderMap, HeaderValue, Request};
-use tollgate_core::names::{
-    CF_ACCESS_AUTHENTICATED_USER_EMAIL, CF_ACCESS_CLIENT_ID, CF_ACCESS_CLIENT_SECRET,
-    CF_ACCESS_JWT_ASSERTION, CF_ACCESS_TOKEN, COOKIE_NAME, strip_identity_headers,
-};
-use tollgate_core::{AccessIdentity, Rejection, RejectionKind};
+use http::header::SET_COOKIE;
+use http::{HeaderName, HeaderValue, Request};
+use tollgate_core::names::COOKIE_NAME;
+use tollgate_core::request::{self, Presented, RefusalContext, TokenLocation};
+use tollgate_core::{AccessIdentity, OnRejection, Rejection, RejectionKind};
+use tollgate_verify::Attempt;
 use tower_service::Service;
 
 use super::ResponseFuture;
 use super::layer::Shared;
-use crate::store::ApplicationRecord;
+use crate::records::ApplicationRecord;
 
 /// The service built by [`ExchangeLayer`](super::ExchangeLayer). See the [module docs](super).
 pub struct Exchange<S> {
     pub(super) inner: S,
     pub(super) shared: Arc<Shared>,
+    pub(super) on_rejection: Arc<dyn OnRejection>,
 }
 
 impl<S> Exchange<S> {
@@ -49,6 +47,7 @@ impl<S: Clone> Clone for Exchange<S> {
         Self {
             inner: self.inner.clone(),
             shared: self.shared.clone(),
+            on_rejection: self.on_rejection.clone(),
         }
     }
 }
@@ -62,23 +61,26 @@ impl<S: fmt::Debug> fmt::Debug for Exchange<S> {
     }
 }
 
-/// What the request presented.
-enum Presented {
-    Credentials {
-        client_id: String,
-        secret: String,
-        /// Whether they came from the application's single JSON header.
-        single_header: bool,
-    },
-    Token(String),
-    Nothing,
+/// How the exchange answers a refusal: logged once (tollgate-core's
+/// [`log_rejection`](request::log_rejection)), then the layer's rejection handler.
+#[derive(Clone)]
+struct Refuse {
+    on_rejection: Arc<dyn OnRejection>,
 }
 
-/// What the inner request gets once authorized.
-struct Authorized {
-    token: String,
-    identity: AccessIdentity,
-    set_cookie: Option<HeaderValue>,
+impl Refuse {
+    fn response(&self, rejection: Rejection, context: RefusalContext<'_>) -> Response {
+        request::log_rejection(&rejection, context);
+        self.on_rejection.on_rejection(rejection)
+    }
+
+    fn now<F: std::future::Future>(
+        &self,
+        rejection: Rejection,
+        context: RefusalContext<'_>,
+    ) -> ResponseFuture<F> {
+        ResponseFuture::rejected(self.response(rejection, context))
+    }
 }
 
 impl<S, B> Service<Request<B>> for Exchange<S>
@@ -96,252 +98,184 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        strip_identity_headers(request.headers_mut());
+        let refuse = Refuse {
+            on_rejection: self.on_rejection.clone(),
+        };
         let shared = self.shared.clone();
-        let issuer = shared.issuer.shared();
-        let snapshot = issuer.snapshot.load_full();
+        let snapshot = shared.issuer.snapshot();
         let Some(app) = snapshot.apps.get(&shared.app_name).cloned() else {
-            return reject(
-                Rejection::new(RejectionKind::Misconfigured)
-                    .with_detail("the protected application no longer exists"),
-                &shared.app_name,
-            );
+            let rejection = Rejection::new(RejectionKind::Misconfigured)
+                .with_detail("the protected application no longer exists");
+            return refuse.now(rejection, context(&shared.app_name, None, None));
         };
-        let presented = match presented(request.headers(), &app) {
-            Ok(presented) => presented,
-            Err(rejection) => return reject(rejection, &app.name),
-        };
-        let now = issuer.now();
-        if let Presented::Nothing = presented {
-            return reject(Rejection::new(RejectionKind::MissingCredentials), &app.name);
-        }
-        if let Presented::Credentials {
-            client_id,
-            secret,
-            single_header,
-        } = &presented
-        {
-            if let Err(rejection) =
-                issuer.check_credentials(&snapshot, &app, client_id, secret, now)
-            {
-                return reject_client(rejection, &app.name, client_id);
-            }
-            // The inner service gets the identity, never the credentials.
-            let headers = request.headers_mut();
-            headers.remove(CF_ACCESS_CLIENT_ID);
-            headers.remove(CF_ACCESS_CLIENT_SECRET);
-            if let (true, Some(name)) = (*single_header, &app.read_service_tokens_from_header) {
-                headers.remove(name.as_str());
-            }
-        }
-        // The ready service moves into the future; a fresh clone takes its place.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let single_header = single_header(&app);
+        let presented = request::find(
+            request.headers(),
+            single_header.as_ref(),
+            &TokenLocation::CLIENT_ORDER,
+        );
         match presented {
-            // Answered above.
-            Presented::Nothing => {
-                reject(Rejection::new(RejectionKind::MissingCredentials), &app.name)
-            }
-            Presented::Credentials {
-                client_id, secret, ..
-            } => {
-                drop(secret);
+            Err(rejection) => refuse.now(rejection, context(&app.name, None, None)),
+            Ok(Presented::Credentials(credentials)) => {
+                let client_id = credentials.client_id();
+                let now = shared.issuer.now();
+                let checked = shared.issuer.check_credentials(
+                    &snapshot,
+                    &app,
+                    client_id,
+                    credentials.expose_secret(),
+                    now,
+                );
+                if let Err(rejection) = checked {
+                    let source = source_of(credentials.source());
+                    return refuse
+                        .now(rejection, context(&app.name, Some(source), Some(client_id)));
+                }
+                // The inner service gets the identity, never the credentials.
+                request::remove_credentials(request.headers_mut(), &credentials);
+                let client_id = client_id.to_owned();
+                drop(credentials);
                 let secure = app.cookie_secure.unwrap_or(shared.secure_by_default);
+                // The ready service moves into the future; a fresh clone takes its place.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
                 ResponseFuture::waiting(Box::pin(async move {
-                    let issuer = shared.issuer.shared();
-                    let minted = match issuer.mint(&snapshot, &app, &client_id, now).await {
+                    let minted = match shared.issuer.mint(&snapshot, &app, &client_id, now).await {
                         Ok(minted) => minted,
-                        Err(rejection) => return Ok(rejection.into_response()),
+                        Err(rejection) => {
+                            return Ok(refuse
+                                .response(rejection, context(&app.name, None, Some(&client_id))));
+                        }
+                    };
+                    let Ok(token) = HeaderValue::try_from(minted.jwt.as_str()) else {
+                        let rejection = Rejection::new(RejectionKind::Misconfigured)
+                            .with_detail("a minted token is not a header value");
+                        return Ok(refuse.response(rejection, context(&app.name, None, None)));
                     };
                     let set_cookie = (app.session_duration > 0)
                         .then(|| set_cookie(&app, &minted.jwt, minted.expires_at, secure))
                         .flatten();
                     tracing::debug!(app = %app.name, client_id = %client_id, "service token exchanged");
-                    let authorized = Authorized {
-                        token: minted.jwt,
-                        identity: minted.identity,
-                        set_cookie,
-                    };
-                    call_inner(&mut inner, request, authorized).await
+                    request::forward_identity(&mut request, token, minted.identity);
+                    let mut response = inner.call(request).await?;
+                    if let Some(cookie) = set_cookie {
+                        response.headers_mut().append(SET_COOKIE, cookie);
+                    }
+                    Ok(response)
                 }))
             }
-            Presented::Token(token) => {
+            Ok(Presented::Token(token)) => {
+                let location = token.location();
                 let current = match shared.verifier_for(&app) {
                     Ok(current) => current,
-                    Err(rejection) => return reject(rejection, &app.name),
+                    Err(rejection) => return refuse.now(rejection, context(&app.name, None, None)),
                 };
-                // A cached token verifies without waiting: poll once, in place.
-                let ready = {
-                    let attempt = pin!(current.verifier.verify(&token));
-                    match attempt.poll(&mut Context::from_waker(Waker::noop())) {
-                        Poll::Ready(result) => Some(result),
-                        Poll::Pending => None,
-                    }
-                };
-                match ready {
-                    Some(result) => match authorize_token(&shared, &app, token, result) {
-                        Ok(authorized) => {
-                            let request = prepare(request, authorized.token, authorized.identity);
-                            ResponseFuture::called(inner.call(request))
+                match current.verifier.try_verify(token.as_str()) {
+                    Attempt::Done(verified) => match admit(&shared, &app, verified, location) {
+                        Ok(identity) => {
+                            request::forward_identity(
+                                &mut request,
+                                token.into_header_value(),
+                                identity,
+                            );
+                            ResponseFuture::called(self.inner.call(request))
                         }
-                        Err(rejection) => reject(rejection, &app.name),
+                        Err((rejection, refusal)) => refuse.now(rejection, refusal.as_context()),
                     },
-                    None => ResponseFuture::waiting(Box::pin(async move {
-                        let result = current.verifier.verify(&token).await;
-                        match authorize_token(&shared, &app, token, result) {
-                            Ok(authorized) => call_inner(&mut inner, request, authorized).await,
-                            Err(rejection) => {
-                                log_rejection(&rejection, &app.name);
-                                Ok(rejection.into_response())
+                    Attempt::NeedsKeyFetch => {
+                        let clone = self.inner.clone();
+                        let mut inner = std::mem::replace(&mut self.inner, clone);
+                        ResponseFuture::waiting(Box::pin(async move {
+                            let verified = current.verifier.verify(token.as_str()).await;
+                            match admit(&shared, &app, verified, location) {
+                                Ok(identity) => {
+                                    request::forward_identity(
+                                        &mut request,
+                                        token.into_header_value(),
+                                        identity,
+                                    );
+                                    inner.call(request).await
+                                }
+                                Err((rejection, refusal)) => {
+                                    Ok(refuse.response(rejection, refusal.as_context()))
+                                }
                             }
-                        }
-                    })),
+                        }))
+                    }
                 }
             }
+            Ok(_) => refuse.now(
+                Rejection::new(RejectionKind::MissingCredentials),
+                context(&app.name, None, None),
+            ),
+        }
+    }
+}
+
+fn context<'a>(
+    app: &'a str,
+    source: Option<&'a str>,
+    client_id: Option<&'a str>,
+) -> RefusalContext<'a> {
+    RefusalContext {
+        app: Some(app),
+        source,
+        client_id,
+        identity: None,
+    }
+}
+
+fn source_of(source: &request::CredentialSource) -> &'static str {
+    match source {
+        request::CredentialSource::HeaderPair => "cf-access-client-id",
+        _ => "single-header",
+    }
+}
+
+/// The application's single credential header, if it names a valid one.
+fn single_header(app: &ApplicationRecord) -> Option<HeaderName> {
+    app.read_service_tokens_from_header
+        .as_deref()
+        .and_then(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+}
+
+/// Where a token was refused, owned: in the slow path the refusal is logged after the request
+/// has moved into the future.
+struct TokenRefusal {
+    app: String,
+    location: TokenLocation,
+    identity: Option<String>,
+}
+
+impl TokenRefusal {
+    fn as_context(&self) -> RefusalContext<'_> {
+        RefusalContext {
+            app: Some(&self.app),
+            source: Some(self.location.as_str()),
+            identity: self.identity.as_deref(),
+            ..RefusalContext::default()
         }
     }
 }
 
 /// A verified token must be for the application's current AUD and still belong to an identity
 /// the policy allows (a live service token).
-fn authorize_token(
+fn admit(
     shared: &Shared,
     app: &ApplicationRecord,
-    token: String,
     verified: Result<AccessIdentity, Rejection>,
-) -> Result<Authorized, Rejection> {
-    let identity = verified?;
-    let issuer = shared.issuer.shared();
-    let snapshot = issuer.snapshot.load();
-    issuer.check_identity(&snapshot, app, &identity, issuer.now())?;
-    Ok(Authorized {
-        token,
-        identity,
-        set_cookie: None,
-    })
-}
-
-fn prepare<B>(mut request: Request<B>, token: String, identity: AccessIdentity) -> Request<B> {
-    let headers = request.headers_mut();
-    if let Ok(value) = HeaderValue::try_from(token) {
-        headers.insert(CF_ACCESS_JWT_ASSERTION, value);
-    }
-    if let Some(email) = identity.email().and_then(|e| HeaderValue::from_str(e).ok()) {
-        headers.insert(CF_ACCESS_AUTHENTICATED_USER_EMAIL, email);
-    }
-    request.extensions_mut().insert(identity);
-    request
-}
-
-async fn call_inner<S, B>(
-    inner: &mut S,
-    request: Request<B>,
-    authorized: Authorized,
-) -> Result<Response, S::Error>
-where
-    S: Service<Request<B>, Response = Response>,
-{
-    let request = prepare(request, authorized.token, authorized.identity);
-    let mut response = inner.call(request).await?;
-    if let Some(cookie) = authorized.set_cookie {
-        response.headers_mut().append(SET_COOKIE, cookie);
-    }
-    Ok(response)
-}
-
-fn reject<F: Future>(rejection: Rejection, app: &str) -> ResponseFuture<F> {
-    log_rejection(&rejection, app);
-    ResponseFuture::rejected(rejection.into_response())
-}
-
-fn reject_client<F: Future>(rejection: Rejection, app: &str, client_id: &str) -> ResponseFuture<F> {
-    // A client ID is not a secret, but it is request data: log it only in its valid shape.
-    let client_id = if crate::secret::is_client_id(client_id) {
-        client_id
-    } else {
-        "(malformed)"
+    location: TokenLocation,
+) -> Result<AccessIdentity, (Rejection, TokenRefusal)> {
+    let refusal = |identity: Option<&AccessIdentity>| TokenRefusal {
+        app: app.name.clone(),
+        location,
+        identity: identity.map(|id| id.name().to_owned()),
     };
-    tracing::debug!(app, client_id, reason = %rejection.kind(), detail = rejection.detail(), "service-token credentials refused");
-    ResponseFuture::rejected(rejection.into_response())
-}
-
-fn log_rejection(rejection: &Rejection, app: &str) {
-    tracing::debug!(app, reason = %rejection.kind(), detail = rejection.detail(), "request refused");
-}
-
-/// Finds the credentials or token in the request. Service-token headers come first (a bot with
-/// credentials is never blocked by a stale cookie), then the application's single header, then
-/// `cf-access-token`, then the `CF_Authorization` cookie.
-fn presented(headers: &HeaderMap, app: &ApplicationRecord) -> Result<Presented, Rejection> {
-    let invalid = |detail| Rejection::new(RejectionKind::InvalidCredentials).with_detail(detail);
-    let id = headers.get(CF_ACCESS_CLIENT_ID);
-    let secret = headers.get(CF_ACCESS_CLIENT_SECRET);
-    match (id, secret) {
-        (Some(id), Some(secret)) => {
-            let (Ok(client_id), Ok(secret)) = (id.to_str(), secret.to_str()) else {
-                return Err(invalid("credentials are not visible ASCII"));
-            };
-            return Ok(Presented::Credentials {
-                client_id: client_id.trim().to_owned(),
-                secret: secret.trim().to_owned(),
-                single_header: false,
-            });
-        }
-        (Some(_), None) | (None, Some(_)) => {
-            return Err(invalid(
-                "both CF-Access-Client-Id and CF-Access-Client-Secret are needed",
-            ));
-        }
-        (None, None) => {}
+    let identity = verified.map_err(|rejection| (rejection, refusal(None)))?;
+    match shared.issuer.check_identity(app, &identity) {
+        Ok(()) => Ok(identity),
+        Err(rejection) => Err((rejection, refusal(Some(&identity)))),
     }
-    if let Some(value) = app
-        .read_service_tokens_from_header
-        .as_deref()
-        .and_then(|name| headers.get(name))
-    {
-        let text = value.as_bytes().trim_ascii();
-        if text.starts_with(b"{") {
-            return single_header(text).ok_or_else(|| {
-                invalid("single-header credentials must be JSON with cf-access-client-id and cf-access-client-secret")
-            });
-        }
-    }
-    if let Some(token) = headers.get(CF_ACCESS_TOKEN).and_then(|v| v.to_str().ok()) {
-        return Ok(Presented::Token(token.trim().to_owned()));
-    }
-    for value in headers.get_all(COOKIE) {
-        let Ok(text) = value.to_str() else { continue };
-        for cookie in Cookie::split_parse(text).flatten() {
-            if cookie.name() == COOKIE_NAME {
-                return Ok(Presented::Token(cookie.value().to_owned()));
-            }
-        }
-    }
-    Ok(Presented::Nothing)
-}
-
-/// `{"cf-access-client-id":"…","cf-access-client-secret":"…"}`, any key case, `_` for `-`.
-fn single_header(json: &[u8]) -> Option<Presented> {
-    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(json).ok()?;
-    let mut client_id = None;
-    let mut secret = None;
-    for (key, value) in object {
-        let key = key.to_ascii_lowercase().replace('_', "-");
-        let slot = match key.as_str() {
-            "cf-access-client-id" => &mut client_id,
-            "cf-access-client-secret" => &mut secret,
-            _ => continue,
-        };
-        if slot.is_some() {
-            return None; // the same credential twice, in two spellings
-        }
-        *slot = Some(value.as_str()?.trim().to_owned());
-    }
-    Some(Presented::Credentials {
-        client_id: client_id?,
-        secret: secret?,
-        single_header: true,
-    })
 }
 
 /// `CF_Authorization=<jwt>; Expires=<exp>; Path=/; SameSite=None; Secure; HttpOnly`, as
@@ -373,7 +307,7 @@ fn set_cookie(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::store::ServiceAuthPolicy;
+    use crate::records::ServiceAuthPolicy;
 
     fn app(header: Option<&str>) -> ApplicationRecord {
         ApplicationRecord {
@@ -386,95 +320,6 @@ mod tests {
             policy: ServiceAuthPolicy::AnyValidServiceToken,
             created_at: 0,
         }
-    }
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(*name, HeaderValue::from_static(value));
-        }
-        map
-    }
-
-    #[test]
-    fn finds_credentials_and_tokens_in_order() {
-        let plain = app(None);
-        let found = presented(
-            &headers(&[
-                ("cf-access-client-id", "id.access"),
-                ("CF-Access-Client-Secret", " s "),
-                ("cookie", "CF_Authorization=jwt"),
-            ]),
-            &plain,
-        );
-        assert!(
-            matches!(found, Ok(Presented::Credentials { ref client_id, ref secret, single_header: false }) if client_id == "id.access" && secret == "s")
-        );
-        let lone = presented(&headers(&[("cf-access-client-id", "id.access")]), &plain);
-        assert_eq!(
-            lone.err().map(|r| r.kind()),
-            Some(RejectionKind::InvalidCredentials)
-        );
-        let cookie = presented(
-            &headers(&[("cookie", "a=b; CF_Authorization=jwt; c=d")]),
-            &plain,
-        );
-        assert!(matches!(cookie, Ok(Presented::Token(ref t)) if t == "jwt"));
-        let header = presented(
-            &headers(&[("cf-access-token", "h"), ("cookie", "CF_Authorization=c")]),
-            &plain,
-        );
-        assert!(matches!(header, Ok(Presented::Token(ref t)) if t == "h"));
-        assert!(matches!(
-            presented(&HeaderMap::new(), &plain),
-            Ok(Presented::Nothing)
-        ));
-    }
-
-    #[test]
-    fn single_header_accepts_documented_variants() {
-        let configured = app(Some("authorization"));
-        for json in [
-            r#"{"cf-access-client-id":"i","cf-access-client-secret":"s"}"#,
-            r#"{"CF-Access-Client-Id":"i","CF-Access-Client-Secret":"s"}"#,
-            r#"{"cf_access_client_id":"i","cf_access_client_secret":"s"}"#,
-        ] {
-            let mut map = HeaderMap::new();
-            map.insert("authorization", HeaderValue::from_str(json).unwrap());
-            let found = presented(&map, &configured);
-            assert!(
-                matches!(found, Ok(Presented::Credentials { ref client_id, single_header: true, .. }) if client_id == "i"),
-                "{json}"
-            );
-        }
-        let bad = presented(
-            &headers(&[("authorization", r#"{"cf-access-client-id":"i"}"#)]),
-            &configured,
-        );
-        assert_eq!(
-            bad.err().map(|r| r.kind()),
-            Some(RejectionKind::InvalidCredentials)
-        );
-        let twice = presented(
-            &headers(&[(
-                "authorization",
-                r#"{"cf-access-client-id":"i","cf_access_client_id":"j","cf-access-client-secret":"s"}"#,
-            )]),
-            &configured,
-        );
-        assert!(twice.is_err());
-        // Not JSON: someone else's Authorization header, not ours to judge.
-        let bearer = presented(&headers(&[("authorization", "Bearer x")]), &configured);
-        assert!(matches!(bearer, Ok(Presented::Nothing)));
-        // Without the setting the header is ignored.
-        let ignored = presented(
-            &headers(&[(
-                "authorization",
-                r#"{"cf-access-client-id":"i","cf-access-client-secret":"s"}"#,
-            )]),
-            &app(None),
-        );
-        assert!(matches!(ignored, Ok(Presented::Nothing)));
     }
 
     #[test]

@@ -44,6 +44,6 @@ mod service;
 
 pub use self::future::ResponseFuture;
 pub use self::layer::{Mode, VerifyLayer};
+pub use self::service::Verify;
 pub use tollgate_core::request::TokenLocation;
 pub use tollgate_core::{DefaultOnRejection, OnRejection};
-pub use self::service::Verify;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum_core::response::Response;
-use http::{HeaderValue, Request};
+use http::Request;
 use tollgate_core::names::strip_identity_headers;
 use tollgate_core::request::{self, FoundToken, RefusalContext, TokenLocation};
 use tollgate_core::{AccessIdentity, Rejection, RejectionKind};
@@ -31,48 +31,44 @@ impl<S> Verify<S> {
 }
 
 impl Shared {
-    /// Lets a verified identity in: the authorization predicates, then the identity forwarded
-    /// (identity headers replaced, identity in the extensions).
-    fn admit<B>(
-        &self,
-        identity: AccessIdentity,
-        token: HeaderValue,
-        request: &mut Request<B>,
-    ) -> Result<(), Rejection> {
-        if !self.authorizers.iter().all(|p| p.0.authorize(&identity)) {
-            return Err(Rejection::new(RejectionKind::Forbidden)
-                .with_detail("an authorization predicate refused the identity"));
-        }
-        tracing::debug!(
-            identity = identity.name(),
-            kind = identity.kind().as_str(),
-            "access granted"
-        );
-        request::forward_identity(request, token, identity);
-        Ok(())
-    }
-
     /// Logs the refusal and answers it through the rejection handler.
-    fn reject(&self, rejection: Rejection, location: Option<TokenLocation>) -> Response {
+    fn reject(
+        &self,
+        rejection: Rejection,
+        location: Option<TokenLocation>,
+        identity: Option<&AccessIdentity>,
+    ) -> Response {
         let context = RefusalContext {
             source: location.map(TokenLocation::as_str),
+            identity: identity.map(AccessIdentity::name),
             ..RefusalContext::default()
         };
         request::log_rejection(&rejection, context);
         self.on_rejection.on_rejection(rejection)
     }
 
-    /// Verifies a found token and admits its identity: the whole check after the lookup.
-    fn check<B>(
+    /// After the lookup and the verification: the authorization predicates, then the identity
+    /// forwarded (identity headers replaced, identity in the extensions).
+    fn admit<B>(
         &self,
         verified: Result<AccessIdentity, Rejection>,
         token: FoundToken,
         request: &mut Request<B>,
     ) -> Result<(), Response> {
-        let location = token.location();
-        verified
-            .and_then(|identity| self.admit(identity, token.into_header_value(), request))
-            .map_err(|rejection| self.reject(rejection, Some(location)))
+        let location = Some(token.location());
+        let identity = verified.map_err(|rejection| self.reject(rejection, location, None))?;
+        if !self.authorizers.iter().all(|p| p.0.authorize(&identity)) {
+            let rejection = Rejection::new(RejectionKind::Forbidden)
+                .with_detail("an authorization predicate refused the identity");
+            return Err(self.reject(rejection, location, Some(&identity)));
+        }
+        tracing::debug!(
+            identity = identity.name(),
+            kind = identity.kind().as_str(),
+            "access granted"
+        );
+        request::forward_identity(request, token.into_header_value(), identity);
+        Ok(())
     }
 }
 
@@ -100,12 +96,14 @@ where
             }
             Ok(None) => {
                 let rejection = Rejection::new(RejectionKind::MissingCredentials);
-                return ResponseFuture::rejected(shared.reject(rejection, None));
+                return ResponseFuture::rejected(shared.reject(rejection, None, None));
             }
-            Err(rejection) => return ResponseFuture::rejected(shared.reject(rejection, None)),
+            Err(rejection) => {
+                return ResponseFuture::rejected(shared.reject(rejection, None, None));
+            }
         };
         match shared.verifier.try_verify(token.as_str()) {
-            Attempt::Done(verified) => match shared.check(verified, token, &mut request) {
+            Attempt::Done(verified) => match shared.admit(verified, token, &mut request) {
                 Ok(()) => ResponseFuture::called(self.inner.call(request)),
                 Err(response) => ResponseFuture::rejected(response),
             },
@@ -116,7 +114,7 @@ where
                 let shared = self.shared.clone();
                 ResponseFuture::waiting(Box::pin(async move {
                     let verified = shared.verifier.verify_after_fetch(token.as_str()).await;
-                    match shared.check(verified, token, &mut request) {
+                    match shared.admit(verified, token, &mut request) {
                         Ok(()) => inner.call(request).await,
                         Err(response) => Ok(response),
                     }

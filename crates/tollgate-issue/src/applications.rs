@@ -24,16 +24,19 @@
 //! ```
 
 use std::fmt;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
 use tollgate_core::SharedClock;
 
-use crate::error::{ManageError, ManageErrorKind};
+use crate::cas;
+use crate::error::ManageError;
+use crate::records::{ApplicationRecord, ServiceAuthPolicy};
+use crate::reload::ReloadHandle;
 use crate::secret::random_hex;
-use crate::store::{AppStore, ApplicationRecord, ServiceAuthPolicy};
-use crate::tokens::{UPDATE_ATTEMPTS, validate_name};
+use crate::service_tokens::validate_name;
+use crate::store::AppStore;
 
 /// The default session duration, `24h`.
 pub const DEFAULT_SESSION_DURATION: Duration = Duration::from_secs(86_400);
@@ -134,7 +137,7 @@ impl AppSettings {
 pub struct Applications {
     store: Arc<dyn AppStore>,
     clock: SharedClock,
-    issuer: Option<Weak<crate::issuer::Inner>>,
+    reload: ReloadHandle,
 }
 
 impl fmt::Debug for Applications {
@@ -149,20 +152,14 @@ impl Applications {
         Self {
             store,
             clock,
-            issuer: None,
+            reload: ReloadHandle::default(),
         }
     }
 
     /// Wires the manager to an issuer, whose snapshot is reloaded after every change.
-    pub(crate) fn with_issuer(mut self, issuer: Weak<crate::issuer::Inner>) -> Self {
-        self.issuer = Some(issuer);
+    pub(crate) fn with_reload(mut self, reload: ReloadHandle) -> Self {
+        self.reload = reload;
         self
-    }
-
-    async fn notify(&self) {
-        if let Some(issuer) = self.issuer.as_ref().and_then(Weak::upgrade) {
-            issuer.reload_logged().await;
-        }
     }
 
     /// Creates an application with a fresh AUD tag.
@@ -185,7 +182,7 @@ impl Applications {
         settings.apply(&mut app)?;
         self.store.insert_app(&app).await?;
         tracing::info!(app = %app.name, aud = %app.aud, "application created");
-        self.notify().await;
+        self.reload.reload().await;
         Ok(app)
     }
 
@@ -206,31 +203,24 @@ impl Applications {
     ///
     /// The write is compare-and-swap ([`AppStore::update_app`]): when another instance changes
     /// the application between this one's read and write, the settings are applied again on
-    /// top of that change, so neither is lost; [`ManageErrorKind::Conflict`] if it keeps
+    /// top of that change, so neither is lost; [`ManageErrorKind::Conflict`](crate::ManageErrorKind::Conflict) if it keeps
     /// changing after a few tries.
     pub async fn update(
         &self,
         name: &str,
         settings: AppSettings,
     ) -> Result<ApplicationRecord, ManageError> {
-        // Compare-and-swap: when another writer changed the application between our read and
-        // our write, reload and apply the settings again, so neither change is lost.
-        for _ in 0..UPDATE_ATTEMPTS {
+        let settings = &settings;
+        let app = cas::retry(&format!("application {name}"), || async move {
             let current = self.get(name).await?;
             let mut app = current.clone();
             settings.clone().apply(&mut app)?;
-            if self.store.update_app(&current, &app).await? {
-                self.notify().await;
-                return Ok(app);
-            }
-        }
-        Err(ManageError::new(
-            ManageErrorKind::Conflict,
-            format!(
-                "application {name} kept changing under concurrent updates \
-                 ({UPDATE_ATTEMPTS} attempts); try again"
-            ),
-        ))
+            let landed = self.store.update_app(&current, &app).await?;
+            Ok(landed.then_some(app))
+        })
+        .await?;
+        self.reload.reload().await;
+        Ok(app)
     }
 
     /// Deletes the application; its tokens stop verifying (their AUD is no longer served).
@@ -238,7 +228,7 @@ impl Applications {
         if !self.store.delete_app(name).await? {
             return Err(ManageError::not_found(&format!("application {name}")));
         }
-        self.notify().await;
+        self.reload.reload().await;
         Ok(())
     }
 }

@@ -6,10 +6,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::store::{
-    AppStore, ApplicationRecord, KeyStore, Revision, ServiceAuthPolicy, ServiceTokenRecord,
-    SigningKeyRecord, StoreError, StoreFuture, TokenStore,
-};
+use crate::records::{ApplicationRecord, ServiceAuthPolicy, ServiceTokenRecord, SigningKeyRecord};
+use crate::store::{AppStore, KeyStore, Revision, StoreError, StoreFuture, TokenStore};
 
 /// Tokens, keys and applications in memory. Implements [`TokenStore`], [`KeyStore`] and
 /// [`AppStore`]; share one `Arc<MemoryStore>` between them.
@@ -274,7 +272,7 @@ mod tests {
             secret_hash: [n; 32],
             previous_secret_hash: None,
             previous_secret_expires_at: None,
-            duration: crate::store::TokenDuration::Forever,
+            duration: crate::records::TokenDuration::Forever,
             created_at: 1,
             updated_at: 1,
             expires_at: None,

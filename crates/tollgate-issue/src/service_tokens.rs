@@ -26,48 +26,26 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Weak};
-
-use arc_swap::ArcSwap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tollgate_core::SharedClock;
 
+use crate::cas;
 use crate::error::{ManageError, ManageErrorKind};
-use crate::secret::{self, ClientSecret, secret_matches};
-use crate::store::{ServiceTokenRecord, TokenDuration, TokenStore};
+use crate::records::{ServiceTokenRecord, TokenDuration};
+use crate::reload::ReloadHandle;
+use crate::secret::{self, ClientSecret};
+use crate::store::TokenStore;
 
 /// Tokens expiring within this window raise a warning (one week, as Cloudflare's e-mails do).
 pub const EXPIRY_WARNING_WINDOW: Duration = Duration::from_secs(7 * 86_400);
-
-/// How many times an update is re-applied when other writers keep changing the record first.
-pub(crate) const UPDATE_ATTEMPTS: usize = 8;
 
 /// The shortest grace period for a rotated secret (1 h).
 pub const MIN_GRACE: Duration = Duration::from_secs(3_600);
 /// The longest grace period for a rotated secret (30 days).
 pub const MAX_GRACE: Duration = Duration::from_secs(30 * 86_400);
-
-impl ServiceTokenRecord {
-    /// Whether the token has expired at `now` (unix seconds).
-    pub fn is_expired_at(&self, now: i64) -> bool {
-        self.expires_at.is_some_and(|exp| exp <= now)
-    }
-
-    /// Whether `secret` is the token's current secret, or its previous secret within the grace
-    /// period, at `now`. Hashes are compared in constant time. Does not check expiry.
-    pub fn accepts_secret(&self, secret: &str, now: i64) -> bool {
-        let current = secret_matches(secret, &self.secret_hash);
-        let previous = match (self.previous_secret_hash, self.previous_secret_expires_at) {
-            (Some(hash), Some(until)) => secret_matches(secret, &hash) && now < until,
-            _ => false,
-        };
-        current | previous
-    }
-}
 
 /// A token about to expire: what the expiry hook receives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +69,7 @@ pub struct ExpiryWarning {
 pub struct ServiceTokens {
     store: Arc<dyn TokenStore>,
     clock: SharedClock,
-    issuer: Option<Weak<crate::issuer::Inner>>,
+    reload: ReloadHandle,
 }
 
 impl fmt::Debug for ServiceTokens {
@@ -108,24 +86,18 @@ impl ServiceTokens {
         Self {
             store,
             clock,
-            issuer: None,
+            reload: ReloadHandle::default(),
         }
     }
 
     /// Wires the manager to an issuer, whose snapshot is reloaded after every change.
-    pub(crate) fn with_issuer(mut self, issuer: Weak<crate::issuer::Inner>) -> Self {
-        self.issuer = Some(issuer);
+    pub(crate) fn with_reload(mut self, reload: ReloadHandle) -> Self {
+        self.reload = reload;
         self
     }
 
     fn now(&self) -> i64 {
         self.clock.unix_now()
-    }
-
-    async fn notify(&self) {
-        if let Some(issuer) = self.issuer.as_ref().and_then(Weak::upgrade) {
-            issuer.reload_logged().await;
-        }
     }
 
     /// Creates a token named `name` living `duration` from now. Returns the record and the
@@ -151,7 +123,7 @@ impl ServiceTokens {
         secret: &ClientSecret,
         duration: TokenDuration,
     ) -> Result<ServiceTokenRecord, ManageError> {
-        if !secret::is_client_id(client_id) {
+        if !tollgate_core::request::is_client_id(client_id) {
             return Err(ManageError::invalid(
                 "client ID must be 32 lowercase hex digits followed by `.access`",
             ));
@@ -190,7 +162,7 @@ impl ServiceTokens {
         };
         self.store.insert_token(&record).await?;
         tracing::info!(client_id = %record.client_id, name = %record.name, "service token created");
-        self.notify().await;
+        self.reload.reload().await;
         Ok(record)
     }
 
@@ -234,24 +206,19 @@ impl ServiceTokens {
         client_id: &str,
         change: impl Fn(&mut ServiceTokenRecord, i64),
     ) -> Result<ServiceTokenRecord, ManageError> {
-        for _ in 0..UPDATE_ATTEMPTS {
+        let change = &change;
+        let token = cas::retry(&format!("service token {client_id}"), || async move {
             let current = self.get(client_id).await?;
             let mut token = current.clone();
             let now = self.now();
             change(&mut token, now);
             token.updated_at = now;
-            if self.store.update_token(&current, &token).await? {
-                self.notify().await;
-                return Ok(token);
-            }
-        }
-        Err(ManageError::new(
-            ManageErrorKind::Conflict,
-            format!(
-                "service token {client_id} kept changing under concurrent updates \
-                 ({UPDATE_ATTEMPTS} attempts); try again"
-            ),
-        ))
+            let landed = self.store.update_token(&current, &token).await?;
+            Ok(landed.then_some(token))
+        })
+        .await?;
+        self.reload.reload().await;
+        Ok(token)
     }
 
     /// Extends the token's life by its duration, counted from now.
@@ -326,7 +293,7 @@ impl ServiceTokens {
             )));
         }
         tracing::info!(client_id, "service token deleted");
-        self.notify().await;
+        self.reload.reload().await;
         Ok(())
     }
 
@@ -334,17 +301,10 @@ impl ServiceTokens {
     pub async fn expiring(&self, within: Duration) -> Result<Vec<ServiceTokenRecord>, ManageError> {
         let now = self.now();
         let mut tokens = self.list().await?;
-        tokens.retain(|t| expires_within(t, now, within));
+        tokens.retain(|t| t.expires_within(now, within));
         tokens.sort_by_key(|t| t.expires_at);
         Ok(tokens)
     }
-}
-
-pub(crate) fn expires_within(token: &ServiceTokenRecord, now: i64, within: Duration) -> bool {
-    let within = i64::try_from(within.as_secs()).unwrap_or(i64::MAX);
-    token
-        .expires_at
-        .is_some_and(|exp| exp > now && exp <= now.saturating_add(within))
 }
 
 pub(crate) fn validate_name(name: &str) -> Result<&str, ManageError> {
@@ -355,61 +315,6 @@ pub(crate) fn validate_name(name: &str) -> Result<&str, ManageError> {
         ));
     }
     Ok(name)
-}
-
-/// Last-use times gathered in memory and written to the store in batches, so a request never
-/// waits on a store write. One atomic cell per client ID: recording a use is a lock-free map
-/// read and a `fetch_max`, with no lock shared between requests.
-#[derive(Debug, Default)]
-pub(crate) struct LastSeen {
-    cells: ArcSwap<HashMap<String, Arc<AtomicI64>>>,
-}
-
-impl LastSeen {
-    /// Keeps one cell per known client ID (reusing existing cells, so no pending time is lost
-    /// across reloads; cells of deleted tokens go).
-    pub(crate) fn track<'a>(&self, client_ids: impl Iterator<Item = &'a str>) {
-        let current = self.cells.load();
-        let cells = client_ids
-            .map(|id| {
-                let cell = current.get(id).cloned().unwrap_or_default();
-                (id.to_owned(), cell)
-            })
-            .collect();
-        self.cells.store(Arc::new(cells));
-    }
-
-    pub(crate) fn touch(&self, client_id: &str, now: i64) {
-        if let Some(cell) = self.cells.load().get(client_id) {
-            cell.fetch_max(now, Ordering::Relaxed);
-        }
-    }
-
-    /// Takes the pending times (0 = nothing pending).
-    pub(crate) fn drain(&self) -> Vec<(String, i64)> {
-        self.cells
-            .load()
-            .iter()
-            .filter_map(|(id, cell)| {
-                let at = cell.swap(0, Ordering::Relaxed);
-                (at != 0).then(|| (id.clone(), at))
-            })
-            .collect()
-    }
-
-    /// Writes the pending times; on failure they are kept for the next flush.
-    pub(crate) async fn flush(&self, store: &dyn TokenStore) {
-        let batch = self.drain();
-        if batch.is_empty() {
-            return;
-        }
-        if let Err(err) = store.record_last_seen(&batch).await {
-            tracing::warn!(error = %err, count = batch.len(), "could not record service-token last use; will retry");
-            for (id, at) in batch {
-                self.touch(&id, at);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -479,7 +384,7 @@ mod tests {
         assert_eq!(err.kind(), ManageErrorKind::Conflict);
         assert_eq!(
             store.revision().await.unwrap(),
-            revision + UPDATE_ATTEMPTS as u64,
+            revision + crate::cas::ATTEMPTS as u64,
             "one competing write per attempt, ours never landed, then no more tries"
         );
         let stored = store.0.get_token(&token.client_id).await.unwrap().unwrap();
@@ -620,29 +525,5 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ManageErrorKind::InvalidArgument);
-    }
-
-    #[tokio::test]
-    async fn last_seen_is_batched() {
-        let (tokens, _, store) = manager();
-        let (token, _) = tokens
-            .create("bot", TokenDuration::default())
-            .await
-            .unwrap();
-        let seen = LastSeen::default();
-        seen.touch(&token.client_id, 5); // not tracked yet: ignored
-        seen.track([token.client_id.as_str()].into_iter());
-        assert!(seen.drain().is_empty());
-        seen.touch(&token.client_id, 10);
-        seen.touch(&token.client_id, 30);
-        seen.touch(&token.client_id, 20);
-        seen.flush(store.as_ref()).await;
-        assert_eq!(
-            tokens.get(&token.client_id).await.unwrap().last_seen_at,
-            Some(30)
-        );
-        assert!(seen.drain().is_empty());
-        seen.touch("unknown.access", 40);
-        assert!(seen.drain().is_empty());
     }
 }

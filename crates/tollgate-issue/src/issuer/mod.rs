@@ -1,0 +1,419 @@
+//! [`Issuer`]: the runtime that ties the stores, the clock and the team domain together.
+//!
+//! An issuer keeps an in-memory **snapshot** of the service tokens, applications and key ring,
+//! so the request path never waits on a store: checking a secret is a hash-map lookup and a
+//! SHA-256, checking that a cookie's token is still valid (not deleted, not expired) is a lookup.
+//! A background task, tied to the issuer's lifetime (it stops when the last clone is dropped):
+//!
+//! - polls the stores' [`revision`](crate::store::Revision) every 250 ms (configurable) and
+//!   reloads on change, so a token created, rotated or revoked by another process sharing the
+//!   store is honoured here within one poll interval plus a reload (< 1 s); changes made through
+//!   this issuer's own [`tokens`](Issuer::tokens) / [`apps`](Issuer::apps) managers are picked up
+//!   at once;
+//! - keeps the key ring up to date ([`RotationPolicy`]): publishes the next key ahead of time,
+//!   switches to it, drops retired keys;
+//! - writes the batched `last_seen_at` times every 10 s;
+//! - warns about service tokens expiring within 7 days (a `tracing` warning plus an
+//!   [`ExpiryWarning`] on [`subscribe_expiry`](Issuer::subscribe_expiry)), once per token and
+//!   expiry.
+//!
+//! Signing happens on tokio's blocking pool, at most one signature per CPU at a time; a burst of
+//! exchanges queues on an async semaphore instead of occupying the runtime's workers.
+//!
+//! The parts, a file each: [`IssuerBuilder`] (`builder.rs`); the [`Snapshot`] the request path
+//! reads, with the credential and identity checks (`snapshot.rs`); the [`Signer`]
+//! (`signer.rs`); the background task and reloads (`watch.rs`) with the batched last-use times
+//! (`last_seen.rs`); and [`IssuerKeySource`] (`key_source.rs`).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use tollgate_issue::{AppSettings, Issuer, MemoryStore};
+//!
+//! let issuer = Issuer::builder("team.example.com").store(Arc::new(MemoryStore::new())).build().await?;
+//! assert_eq!(issuer.issuer_url(), "https://team.example.com");
+//! issuer.apps().create("api", AppSettings::new()).await?;
+//! let (token, secret) = issuer.tokens().create("bot", Default::default()).await?;
+//! let layer = issuer.exchange_layer("api")?; // wrap a router with it
+//! # let _ = (layer, token, secret);
+//! # Ok(()) }
+//! ```
+
+mod builder;
+mod key_source;
+mod last_seen;
+mod signer;
+mod snapshot;
+mod watch;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::broadcast;
+use tollgate_core::{AccessIdentity, Rejection, SharedClock, SystemClock, TeamDomain};
+use tollgate_verify::{Verifier, VerifyConfig};
+
+pub use self::builder::IssuerBuilder;
+pub use self::key_source::IssuerKeySource;
+use self::last_seen::LastSeen;
+pub(crate) use self::signer::Minted;
+use self::signer::Signer;
+pub use self::signer::ZERO_SESSION_TOKEN_LIFETIME;
+pub(crate) use self::snapshot::Snapshot;
+use crate::applications::Applications;
+use crate::error::{ManageError, ManageErrorKind};
+use crate::exchange::ExchangeLayer;
+use crate::records::ApplicationRecord;
+use crate::reload::{Reload, ReloadHandle};
+use crate::service_tokens::{ExpiryWarning, ServiceTokens};
+use crate::signing_keys::{KeyInfo, Rotation, RotationPolicy};
+use crate::store::{AppStore, KeyStore, TokenStore};
+
+/// How often the stores' revision is polled by default.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How often batched `last_seen_at` times are written by default.
+pub const DEFAULT_LAST_SEEN_FLUSH: Duration = Duration::from_secs(10);
+
+/// The in-process Access issuer. Cheap to clone; the background task stops when the last clone
+/// is dropped. See the [module docs](self).
+#[derive(Clone)]
+pub struct Issuer {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let snapshot = self.inner.snapshot.load();
+        f.debug_struct("Issuer")
+            .field("issuer", &self.inner.team_domain.as_str())
+            .field("tokens", &snapshot.tokens.len())
+            .field("apps", &snapshot.apps.len())
+            .field("key_generation", &snapshot.ring.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The runtime behind every clone of an [`Issuer`]. Only this module's files reach into it;
+/// managers hold a [`ReloadHandle`], the layers and routes go through `Issuer`.
+struct Inner {
+    team_domain: TeamDomain,
+    token_store: Arc<dyn TokenStore>,
+    key_store: Arc<dyn KeyStore>,
+    app_store: Arc<dyn AppStore>,
+    clock: SharedClock,
+    rotation: RotationPolicy,
+    poll_interval: Duration,
+    last_seen_flush: Duration,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    last_seen: LastSeen,
+    signer: Signer,
+    expiry: broadcast::Sender<ExpiryWarning>,
+    warned: Mutex<HashSet<(String, i64)>>,
+    verifiers: Mutex<HashMap<String, Verifier>>,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl Issuer {
+    /// Starts building an issuer for `team_domain`: a bare name such as `team.example.com`
+    /// becomes `https://team.example.com` (the `iss` of every token); a URL is kept as given
+    /// (origin only, e.g. `http://127.0.0.1:8080` for development).
+    pub fn builder(team_domain: impl Into<String>) -> IssuerBuilder {
+        IssuerBuilder {
+            team_domain: team_domain.into(),
+            tokens: None,
+            keys: None,
+            apps: None,
+            clock: Arc::new(SystemClock),
+            rotation: RotationPolicy::default(),
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            last_seen_flush: DEFAULT_LAST_SEEN_FLUSH,
+            signing_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+
+    /// The `iss` of every token this issuer mints, e.g. `https://team.example.com`: its team
+    /// domain's canonical spelling.
+    pub fn issuer_url(&self) -> &str {
+        self.inner.team_domain.as_str()
+    }
+
+    /// The team domain, parsed.
+    pub fn team_domain(&self) -> &TeamDomain {
+        &self.inner.team_domain
+    }
+
+    /// The service-token manager, wired to this issuer (its changes apply at once).
+    pub fn tokens(&self) -> ServiceTokens {
+        ServiceTokens::new(self.inner.token_store.clone(), self.inner.clock.clone())
+            .with_reload(self.reload_handle())
+    }
+
+    /// The application manager, wired to this issuer.
+    pub fn apps(&self) -> Applications {
+        Applications::new(self.inner.app_store.clone(), self.inner.clock.clone())
+            .with_reload(self.reload_handle())
+    }
+
+    /// Rotates the signing key now (emergency rotation): a new key is published at once and
+    /// signs after [`RotationPolicy::rotate_now_lead`] (1 s), so every instance sharing the
+    /// store has loaded it before any token it signed arrives; the previous key stays
+    /// accepted for the policy's overlap. A remote verifier that cached the old certs learns
+    /// the new key on its first unknown-`kid` refetch.
+    pub async fn rotate_keys_now(&self) -> Result<(), ManageError> {
+        self.inner.maintain_keys(Rotation::Now).await?;
+        self.inner.reload().await
+    }
+
+    /// Rotates the signing key now and revokes every previous key at once (a compromised
+    /// key): the new key signs immediately and tokens signed by the old keys stop verifying
+    /// here as soon as this returns. See
+    /// [`SigningKeys::rotate_now_revoking`](crate::SigningKeys::rotate_now_revoking) for
+    /// the trade-off (cookies re-exchange; other instances may refuse new tokens for < 1 s).
+    pub async fn rotate_keys_now_revoking(&self) -> Result<(), ManageError> {
+        self.inner.maintain_keys(Rotation::NowRevoking).await?;
+        self.inner.reload().await
+    }
+
+    /// Reloads the snapshot from the stores now (the background task does it on every change).
+    pub async fn reload(&self) -> Result<(), ManageError> {
+        self.inner.reload().await
+    }
+
+    /// Writes pending `last_seen_at` times now (the background task does it every 10 s).
+    pub async fn flush_last_seen(&self) {
+        self.inner
+            .last_seen
+            .flush(self.inner.token_store.as_ref())
+            .await;
+    }
+
+    /// Warnings for tokens about to expire (within 7 days), each sent once per token and
+    /// expiry date. They are also logged at `warn` level.
+    pub fn subscribe_expiry(&self) -> broadcast::Receiver<ExpiryWarning> {
+        self.inner.expiry.subscribe()
+    }
+
+    /// A [`KeySource`] serving this issuer's published keys with no HTTP (`is_local`).
+    pub fn key_source(&self) -> IssuerKeySource {
+        IssuerKeySource {
+            snapshot: self.inner.snapshot.clone(),
+            clock: self.inner.clock.clone(),
+        }
+    }
+
+    /// A [`Verifier`] for tokens of the application with AUD tag `aud`, with keys from this
+    /// issuer in-process. Verifiers are cached per AUD.
+    pub fn verifier(&self, aud: &str) -> Result<Verifier, ManageError> {
+        self.inner.verifier(aud, self.key_source())
+    }
+
+    /// The certs document, as `GET /cdn-cgi/access/certs` serves it.
+    pub fn certs_json(&self) -> String {
+        let now = self.inner.clock.unix_now();
+        self.inner.snapshot.load().certs_json(now).to_string()
+    }
+
+    /// The ring's keys (public facts only), oldest activation first.
+    pub fn signing_keys(&self) -> Vec<KeyInfo> {
+        self.inner
+            .snapshot
+            .load()
+            .ring
+            .records()
+            .map(KeyInfo::from)
+            .collect()
+    }
+
+    /// The application named `name`, from the snapshot.
+    pub fn app(&self, name: &str) -> Option<ApplicationRecord> {
+        self.inner
+            .snapshot
+            .load()
+            .apps
+            .get(name)
+            .map(|a| ApplicationRecord::clone(a))
+    }
+
+    /// An [`ExchangeLayer`] protecting the application named `app` (which must exist). It
+    /// follows later changes to the application's settings and policy, and its AUD: if the
+    /// application is deleted and recreated under the same name, tokens for the old AUD are
+    /// refused and tokens for the new one accepted.
+    pub fn exchange_layer(&self, app: &str) -> Result<ExchangeLayer, ManageError> {
+        let record = self
+            .inner
+            .snapshot
+            .load()
+            .apps
+            .get(app)
+            .cloned()
+            .ok_or_else(|| ManageError::not_found(&format!("application {app}")))?;
+        let verifier = self.verifier(&record.aud)?;
+        Ok(ExchangeLayer::new(
+            self.clone(),
+            record.name.clone(),
+            record.aud.clone(),
+            verifier,
+        ))
+    }
+
+    /// `GET /cdn-cgi/access/certs` (the published keys, Cloudflare's format) and
+    /// `GET /cdn-cgi/access/get-identity` (the caller's identity, from its cookie or
+    /// `cf-access-token`). Merge it into your router outside the [`ExchangeLayer`].
+    pub fn routes(&self) -> axum::Router {
+        crate::routes::router(self.clone())
+    }
+
+    fn reload_handle(&self) -> ReloadHandle {
+        let target: Weak<dyn Reload> = Arc::downgrade(&self.inner) as Weak<dyn Reload>;
+        ReloadHandle::new(target)
+    }
+
+    /// The snapshot the request path reads.
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
+        self.inner.snapshot.load_full()
+    }
+
+    /// "Now", in unix seconds, from the issuer's clock.
+    pub(crate) fn now(&self) -> i64 {
+        self.inner.clock.unix_now()
+    }
+
+    /// The application with AUD tag `aud`, from the snapshot.
+    pub(crate) fn app_by_aud(&self, aud: &str) -> Option<Arc<ApplicationRecord>> {
+        self.inner.snapshot.load().apps_by_aud.get(aud).cloned()
+    }
+
+    /// [`Snapshot::check_credentials`], recording the use when they pass.
+    pub(crate) fn check_credentials(
+        &self,
+        snapshot: &Snapshot,
+        app: &ApplicationRecord,
+        client_id: &str,
+        secret: &str,
+        now: i64,
+    ) -> Result<(), Rejection> {
+        snapshot.check_credentials(app, client_id, secret, now)?;
+        self.inner.last_seen.touch(client_id, now);
+        Ok(())
+    }
+
+    /// [`Snapshot::check_identity`] against the current snapshot, recording a service token's
+    /// use when it passes.
+    pub(crate) fn check_identity(
+        &self,
+        app: &ApplicationRecord,
+        identity: &AccessIdentity,
+    ) -> Result<(), Rejection> {
+        let now = self.now();
+        self.inner
+            .snapshot
+            .load()
+            .check_identity(app, identity, now)?;
+        if let Some(client_id) = identity.client_id() {
+            self.inner.last_seen.touch(client_id, now);
+        }
+        Ok(())
+    }
+
+    /// Mints an application token for `client_id` and `app`, signing off the async workers.
+    pub(crate) async fn mint(
+        &self,
+        snapshot: &Snapshot,
+        app: &ApplicationRecord,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Minted, Rejection> {
+        self.inner.signer.mint(snapshot, app, client_id, now).await
+    }
+}
+
+impl Inner {
+    fn now(&self) -> i64 {
+        self.clock.unix_now()
+    }
+
+    fn verifier(&self, aud: &str, source: IssuerKeySource) -> Result<Verifier, ManageError> {
+        let mut verifiers = self
+            .verifiers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(verifier) = verifiers.get(aud) {
+            return Ok(verifier.clone());
+        }
+        let config = VerifyConfig::for_team_domain(&self.team_domain)
+            .audience(aud)
+            .clock(self.clock.clone())
+            .min_refresh_interval(Duration::from_secs(1));
+        let verifier = Verifier::new(config, source)
+            .map_err(|e| ManageError::new(ManageErrorKind::InvalidArgument, e.to_string()))?;
+        verifiers.insert(aud.to_owned(), verifier.clone());
+        Ok(verifier)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let pending = self.last_seen.drain();
+        if !pending.is_empty() {
+            tracing::debug!(
+                count = pending.len(),
+                "issuer dropped with unflushed last-seen times; call flush_last_seen() before shutdown to keep them"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn the_background_task_ends_with_the_issuer() {
+        let issuer = Issuer::builder("team.example.com")
+            .store(Arc::new(crate::MemoryStore::new()))
+            .poll_interval(Duration::from_millis(10))
+            .build()
+            .await
+            .unwrap();
+        let weak = Arc::downgrade(&issuer.inner);
+        drop(issuer);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            weak.upgrade().is_none(),
+            "the watch task must not keep the issuer alive"
+        );
+    }
+
+    #[tokio::test]
+    async fn verifiers_of_deleted_apps_are_forgotten() {
+        let issuer = Issuer::builder("team.example.com")
+            .store(Arc::new(crate::MemoryStore::new()))
+            .build()
+            .await
+            .unwrap();
+        let cached = |issuer: &Issuer| issuer.inner.verifiers.lock().unwrap().len();
+        let app = issuer
+            .apps()
+            .create("api", crate::AppSettings::new())
+            .await
+            .unwrap();
+        let _layer = issuer.exchange_layer("api").unwrap();
+        issuer.verifier(&app.aud).unwrap();
+        assert_eq!(cached(&issuer), 1, "one verifier per AUD");
+        issuer.apps().delete("api").await.unwrap();
+        assert_eq!(cached(&issuer), 0, "the deleted app's verifier is dropped");
+        let again = issuer
+            .apps()
+            .create("api", crate::AppSettings::new())
+            .await
+            .unwrap();
+        assert_ne!(again.aud, app.aud);
+        let _layer = issuer.exchange_layer("api").unwrap();
+        issuer.verifier(&again.aud).unwrap();
+        assert_eq!(cached(&issuer), 1);
+    }
+}

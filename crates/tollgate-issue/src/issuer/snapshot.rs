@@ -1,0 +1,109 @@
+//! [`Snapshot`]: what the request path reads — tokens, applications and the key ring, loaded —
+//! and the checks it answers without touching a store.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use tollgate_core::{AccessIdentity, Rejection, RejectionKind};
+
+use crate::key_ring::KeyRing;
+use crate::records::{ApplicationRecord, ServiceTokenRecord};
+
+/// What the request path reads: everything, loaded.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    pub(super) revisions: (u64, u64, u64),
+    pub(crate) tokens: HashMap<String, ServiceTokenRecord>,
+    pub(crate) apps: HashMap<String, Arc<ApplicationRecord>>,
+    pub(crate) apps_by_aud: HashMap<String, Arc<ApplicationRecord>>,
+    pub(crate) ring: KeyRing,
+    /// The certs document, rendered once per ring and period in which it cannot change.
+    pub(super) certs: ArcSwapOption<CachedCerts>,
+}
+
+#[derive(Debug)]
+pub(super) struct CachedCerts {
+    from: i64,
+    until: i64,
+    json: Arc<str>,
+}
+
+impl Snapshot {
+    /// The certs document at `now`, rendered at most once per period in which the published
+    /// set and the signing key stay the same.
+    pub(crate) fn certs_json(&self, now: i64) -> Arc<str> {
+        if let Some(cached) = self.certs.load().as_ref()
+            && (cached.from..cached.until).contains(&now)
+        {
+            return cached.json.clone();
+        }
+        let json: Arc<str> = serde_json::to_string(&self.ring.certs(now))
+            .unwrap_or_default()
+            .into();
+        self.certs.store(Some(Arc::new(CachedCerts {
+            from: now,
+            until: self.ring.next_change_after(now),
+            json: json.clone(),
+        })));
+        json
+    }
+
+    /// The token with `client_id` if it is valid at `now` (exists, not expired).
+    pub(crate) fn live_token(&self, client_id: &str, now: i64) -> Option<&ServiceTokenRecord> {
+        self.tokens
+            .get(client_id)
+            .filter(|token| !token.is_expired_at(now))
+    }
+
+    /// Checks service-token credentials (existence, secret in constant time, expiry) and that
+    /// `app`'s policy admits the token.
+    pub(crate) fn check_credentials(
+        &self,
+        app: &ApplicationRecord,
+        client_id: &str,
+        secret: &str,
+        now: i64,
+    ) -> Result<(), Rejection> {
+        let wrong = || {
+            Rejection::new(RejectionKind::InvalidCredentials)
+                .with_detail("unknown client ID or wrong secret")
+        };
+        let Some(token) = self.tokens.get(client_id) else {
+            // Burn the same hash work as a real check, so timing does not reveal which client
+            // IDs exist.
+            let _ = crate::secret::secret_matches(secret, &[0; 32]);
+            return Err(wrong());
+        };
+        if !token.accepts_secret(secret, now) {
+            return Err(wrong());
+        }
+        if token.is_expired_at(now) {
+            return Err(Rejection::new(RejectionKind::InvalidCredentials)
+                .with_detail("service token expired"));
+        }
+        app.admits_service_token(client_id)
+    }
+
+    /// Checks a verified identity: it must be for `app`'s current AUD; a service token must
+    /// still exist and be unexpired; and `app`'s policy must admit it (an application
+    /// restricted to a list of service tokens refuses user identities).
+    pub(crate) fn check_identity(
+        &self,
+        app: &ApplicationRecord,
+        identity: &AccessIdentity,
+        now: i64,
+    ) -> Result<(), Rejection> {
+        if !identity.audience().contains(&app.aud) {
+            return Err(Rejection::new(RejectionKind::WrongAudience)
+                .with_detail("token is not for the application's current AUD"));
+        }
+        if let Some(client_id) = identity.client_id()
+            && self.live_token(client_id, now).is_none()
+        {
+            return Err(Rejection::new(RejectionKind::Revoked)
+                .with_detail("service token deleted or expired"));
+        }
+        app.admits(identity)
+    }
+}

@@ -1,0 +1,242 @@
+//! The records tollgate keeps — service tokens, applications, signing keys — and everything
+//! they know about themselves: expiry, which secrets a token accepts, which identities an
+//! application's policy admits. Managers change records; the request path only asks them.
+
+use tollgate_core::{AccessIdentity, Rejection, RejectionKind};
+
+use crate::secret::secret_matches;
+
+/// How long a service token lives from creation or refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenDuration {
+    /// A fixed number of seconds (Cloudflare's default is `8760h`, one year).
+    Seconds(u64),
+    /// Never expires.
+    Forever,
+}
+
+/// A service token as stored. Holds only hashes of secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceTokenRecord {
+    /// Stable identifier (a UUID string), reported as `service_token_id` by get-identity.
+    pub id: String,
+    /// Human name, unique per store.
+    pub name: String,
+    /// `<32 lowercase hex>.access`, unique.
+    pub client_id: String,
+    /// SHA-256 of the current secret.
+    pub secret_hash: [u8; 32],
+    /// SHA-256 of the previous secret, still accepted until `previous_secret_expires_at`.
+    pub previous_secret_hash: Option<[u8; 32]>,
+    /// End of the previous secret's grace period.
+    pub previous_secret_expires_at: Option<i64>,
+    /// Lifetime applied at creation and on every refresh.
+    pub duration: TokenDuration,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change of any field (other than `last_seen_at`).
+    pub updated_at: i64,
+    /// Expiry; `None` for [`TokenDuration::Forever`].
+    pub expires_at: Option<i64>,
+    /// Last successful use, flushed in batches (see [`TokenStore::record_last_seen`]).
+    pub last_seen_at: Option<i64>,
+}
+
+/// A signing key as stored. Its `Debug` output leaves the private key out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// Lowercase hex SHA-256 of the DER SubjectPublicKeyInfo.
+    pub kid: String,
+    /// The RSA private key, PKCS#8 DER (decrypted; backends encrypt at rest if configured).
+    pub private_key_pkcs8: Vec<u8>,
+    /// Creation time (the key is published from then on).
+    pub created_at: i64,
+    /// When the key starts signing; before that it is only published ("next").
+    pub activates_at: i64,
+    /// When the key stops signing (the next key's activation); `None` while it is the newest.
+    pub retires_at: Option<i64>,
+    /// When the key leaves the published set and stops being accepted
+    /// (`retires_at` + 7 days by default); `None` while it is the newest.
+    pub expires_at: Option<i64>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("private_key_pkcs8", &"[redacted]")
+            .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
+            .field("retires_at", &self.retires_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// Which service tokens an application accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceAuthPolicy {
+    /// Any valid service token of the store.
+    AnyValidServiceToken,
+    /// Only these client IDs (valid tokens not listed get 403).
+    Tokens(Vec<String>),
+}
+
+/// An application (what Cloudflare calls a self-hosted Access application).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationRecord {
+    /// Unique name.
+    pub name: String,
+    /// AUD tag: 64 random lowercase hex, stable for the application's life.
+    pub aud: String,
+    /// Session (application token) lifetime in seconds; 0 = no cookie, every request
+    /// re-authenticates.
+    pub session_duration: u64,
+    /// Header holding both credentials as JSON, if enabled (e.g. `Authorization`).
+    pub read_service_tokens_from_header: Option<String>,
+    /// `HttpOnly` on the cookie (default true).
+    pub cookie_http_only: bool,
+    /// `Secure` on the cookie; `None` = follow the request's scheme.
+    pub cookie_secure: Option<bool>,
+    /// Service-auth policy.
+    pub policy: ServiceAuthPolicy,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+impl ServiceTokenRecord {
+    /// Whether the token has expired at `now` (unix seconds).
+    pub fn is_expired_at(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|exp| exp <= now)
+    }
+
+    /// Whether `secret` is the token's current secret, or its previous secret within the grace
+    /// period, at `now`. Hashes are compared in constant time. Does not check expiry.
+    pub fn accepts_secret(&self, secret: &str, now: i64) -> bool {
+        let current = secret_matches(secret, &self.secret_hash);
+        let previous = match (self.previous_secret_hash, self.previous_secret_expires_at) {
+            (Some(hash), Some(until)) => secret_matches(secret, &hash) && now < until,
+            _ => false,
+        };
+        current | previous
+    }
+}
+
+impl ServiceTokenRecord {
+    /// Whether the token expires after `now` but within `within` of it.
+    pub(crate) fn expires_within(&self, now: i64, within: std::time::Duration) -> bool {
+        let within = i64::try_from(within.as_secs()).unwrap_or(i64::MAX);
+        self.expires_at
+            .is_some_and(|exp| exp > now && exp <= now.saturating_add(within))
+    }
+}
+
+impl ApplicationRecord {
+    /// Whether the application's policy admits the service token `client_id`: 403 otherwise.
+    pub(crate) fn admits_service_token(&self, client_id: &str) -> Result<(), Rejection> {
+        match &self.policy {
+            ServiceAuthPolicy::AnyValidServiceToken => Ok(()),
+            ServiceAuthPolicy::Tokens(allowed) if allowed.iter().any(|id| id == client_id) => {
+                Ok(())
+            }
+            ServiceAuthPolicy::Tokens(_) => Err(Rejection::new(RejectionKind::Forbidden)
+                .with_detail("service token not allowed by the application's policy")),
+        }
+    }
+
+    /// Whether the application's policy admits `identity` (a user's identity or a service
+    /// token's) at all; a service token must also still be live, which the caller knows.
+    pub(crate) fn admits(&self, identity: &AccessIdentity) -> Result<(), Rejection> {
+        match (identity.client_id(), &self.policy) {
+            (Some(client_id), _) => self.admits_service_token(client_id),
+            (None, ServiceAuthPolicy::Tokens(_)) => Err(Rejection::new(RejectionKind::Forbidden)
+                .with_detail("the application allows listed service tokens only")),
+            (None, ServiceAuthPolicy::AnyValidServiceToken) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::key_ring::tests::test_keys;
+    use crate::signing_keys::KeyInfo;
+
+    #[test]
+    fn debug_never_shows_the_private_key() {
+        let record = test_keys()[0].clone();
+        let shown = format!("{record:?}");
+        assert!(shown.contains("[redacted]"));
+        assert!(!shown.contains(&format!("{:?}", &record.private_key_pkcs8[..8])));
+        assert_eq!(KeyInfo::from(&record).kid, record.kid);
+    }
+
+    fn token(expires_at: Option<i64>) -> ServiceTokenRecord {
+        ServiceTokenRecord {
+            id: "id".into(),
+            name: "bot".into(),
+            client_id: "c.access".into(),
+            secret_hash: crate::secret::hash_secret("s"),
+            previous_secret_hash: Some(crate::secret::hash_secret("old")),
+            previous_secret_expires_at: Some(100),
+            duration: TokenDuration::Forever,
+            created_at: 0,
+            updated_at: 0,
+            expires_at,
+            last_seen_at: None,
+        }
+    }
+
+    #[test]
+    fn tokens_know_their_expiry_and_secrets() {
+        let t = token(Some(1_000));
+        assert!(!t.is_expired_at(999) && t.is_expired_at(1_000));
+        assert!(t.expires_within(500, std::time::Duration::from_secs(500)));
+        assert!(!t.expires_within(400, std::time::Duration::from_secs(500)));
+        assert!(
+            !t.expires_within(1_000, std::time::Duration::from_secs(500)),
+            "expired already"
+        );
+        assert!(!token(None).expires_within(0, std::time::Duration::MAX));
+        assert!(t.accepts_secret("s", 5_000));
+        assert!(t.accepts_secret("old", 99) && !t.accepts_secret("old", 100));
+        assert!(!t.accepts_secret("wrong", 0));
+    }
+
+    #[test]
+    fn applications_know_whom_their_policy_admits() {
+        let claims = |client: Option<&str>| match client {
+            Some(id) => tollgate_core::AccessClaims::service_token("aud", "https://t", id, 0, 60),
+            None => tollgate_core::AccessClaims::user(
+                vec!["aud".into()],
+                "https://t",
+                "u@example.com",
+                "sub",
+                0,
+                60,
+            ),
+        };
+        let identity = |client| AccessIdentity::from_claims(claims(client)).unwrap();
+        let mut app = ApplicationRecord {
+            name: "api".into(),
+            aud: "aud".into(),
+            session_duration: 60,
+            read_service_tokens_from_header: None,
+            cookie_http_only: true,
+            cookie_secure: None,
+            policy: ServiceAuthPolicy::AnyValidServiceToken,
+            created_at: 0,
+        };
+        assert!(app.admits(&identity(Some("a.access"))).is_ok());
+        assert!(app.admits(&identity(None)).is_ok());
+        app.policy = ServiceAuthPolicy::Tokens(vec!["a.access".into()]);
+        assert!(app.admits(&identity(Some("a.access"))).is_ok());
+        for refused in [identity(Some("b.access")), identity(None)] {
+            assert_eq!(
+                app.admits(&refused).unwrap_err().kind(),
+                RejectionKind::Forbidden
+            );
+        }
+    }
+}
