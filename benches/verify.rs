@@ -6,14 +6,11 @@
 //! The signing key is the Wycheproof RS256 key from tests/fixtures/wycheproof (Apache-2.0).
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
-use tollgate::verify::{KeySet, StaticKeySource, Verifier, VerifyConfig};
+use tollgate::verify::{Attempt, KeySet, StaticKeySource, Verifier, VerifyConfig};
 
 #[path = "../tests/common/wycheproof_key.rs"]
 mod wycheproof_key;
@@ -22,15 +19,11 @@ use wycheproof_key::{sign, wycheproof_key};
 const ISS: &str = "https://team.cloudflareaccess.com";
 const AUD: &str = "4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2";
 
-/// Polls a future that must be ready at once (the verifier's paths with loaded keys are).
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("verification waited on a fetch"),
+/// Verifies on the fast path, which must not wait (the keys are loaded).
+fn verify_now(verifier: &Verifier, token: &str) -> tollgate::AccessIdentity {
+    match verifier.try_verify(token) {
+        Attempt::Done(result) => result.unwrap(),
+        Attempt::NeedsKeyFetch => panic!("verification waited on a fetch"),
     }
 }
 
@@ -66,7 +59,7 @@ fn bench(c: &mut Criterion) {
     };
     let cached = verifier(10_000);
     let uncached = verifier(0);
-    ready(cached.verify(&token)).unwrap();
+    verify_now(&cached, &token);
 
     let decoding = jsonwebtoken::DecodingKey::from_rsa_components(
         key["n"].as_str().unwrap(),
@@ -79,10 +72,10 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("verify");
     group.bench_function("tollgate cache hit", |b| {
-        b.iter(|| ready(cached.verify(std::hint::black_box(&token))).unwrap())
+        b.iter(|| verify_now(&cached, std::hint::black_box(&token)))
     });
     group.bench_function("tollgate cache miss (RS256)", |b| {
-        b.iter(|| ready(uncached.verify(std::hint::black_box(&token))).unwrap())
+        b.iter(|| verify_now(&uncached, std::hint::black_box(&token)))
     });
     group.bench_function("jsonwebtoken::decode", |b| {
         b.iter(|| {

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use tollgate::AccessIdentity;
 use tollgate::issue::{
     AppSettings, ClientSecret, Issuer, ManageError, MemoryStore, ServiceTokenRecord, TokenDuration,
@@ -32,7 +32,7 @@ pub fn app(issuer: &Issuer) -> Result<Router, ManageError> {
     Ok(protected.merge(issuer.routes()))
 }
 
-async fn hello(Extension(who): Extension<AccessIdentity>) -> Json<serde_json::Value> {
+async fn hello(who: AccessIdentity) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "hello": who.name(), "kind": who.kind().as_str() }))
 }
 

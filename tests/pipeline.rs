@@ -109,6 +109,9 @@ async fn outcome(client: &reqwest::Client, url: &str, headers: &[(&str, String)]
     }
 }
 
+/// What a case is, the headers it sends (in order, repeats kept), the outcome expected of all.
+type Case = (&'static str, Vec<(&'static str, String)>, &'static str);
+
 #[tokio::test]
 async fn the_same_hostile_request_gets_the_same_answer_everywhere() {
     let stacks = stacks().await;
@@ -119,7 +122,7 @@ async fn the_same_hostile_request_gets_the_same_answer_everywhere() {
     let at = tampered.len() - 10;
     tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    let cases: Vec<(&str, Vec<(&str, String)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "the token alone",
             vec![("cf-access-token", token.clone())],

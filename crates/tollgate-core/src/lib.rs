@@ -10,7 +10,7 @@
 //! - [`request`]: the request pipeline every layer shares — where tokens and service-token
 //!   credentials are found, how the verified identity is forwarded, how refusals are logged;
 //! - [`team_domain`]: [`TeamDomain`], an Access team domain parsed and spelled one way;
-//! - [`clock`]: [`Clock`](clock::Clock), so "now" can be fixed in tests and audits.
+//! - [`clock`]: [`Clock`], so "now" can be fixed in tests and audits.
 //!
 //! [`AccessIdentity`] is also an axum extractor (and `Option<AccessIdentity>` for optional routes):
 //! it reads the identity a verifying layer put in the request extensions.

@@ -1,27 +1,4 @@
 //! Applications: what an [`ExchangeLayer`](crate::exchange::ExchangeLayer) protects.
-//!
-//! An application has a name, an AUD tag (64 random hex, stable for its life: every token minted
-//! for it carries the tag in `aud`), a session duration (the application token's lifetime;
-//! `24h` by default, zero for "no cookie, re-authenticate every request"), an optional single
-//! header carrying both credentials as JSON, cookie settings and a service-auth policy.
-//!
-//! ```
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use std::sync::{Arc, Weak};
-//! use std::time::Duration;
-//! use tollgate_core::SystemClock;
-//! use tollgate_issue::{AppSettings, Applications, MemoryStore};
-//!
-//! let apps = Applications::new(Arc::new(MemoryStore::new()), Arc::new(SystemClock));
-//! let app = apps
-//!     .create("internal-api", AppSettings::new().read_service_tokens_from_header("Authorization"))
-//!     .await?;
-//! assert_eq!(app.aud.len(), 64);
-//! assert_eq!(app.session_duration, 86_400);
-//! let app = apps.update("internal-api", AppSettings::new().session_duration(Duration::ZERO)).await?;
-//! assert_eq!(app.session_duration, 0);
-//! # Ok(()) }
-//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -45,6 +22,29 @@ pub const MAX_SESSION_DURATION: Duration = Duration::from_secs(730 * 3_600);
 
 /// Settings to create or change an application with. Unset fields keep their current value on
 /// [`Applications::update`] and take their default on [`Applications::create`].
+///
+/// An application has a name, an AUD tag (64 random hex, stable for its life: every token minted
+/// for it carries the tag in `aud`), a session duration (the application token's lifetime;
+/// `24h` by default, zero for "no cookie, re-authenticate every request"), an optional single
+/// header carrying both credentials as JSON, cookie settings and a service-auth policy.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::{Arc, Weak};
+/// use std::time::Duration;
+/// use tollgate_core::SystemClock;
+/// use tollgate_issue::{AppSettings, Applications, MemoryStore};
+///
+/// let apps = Applications::new(Arc::new(MemoryStore::new()), Arc::new(SystemClock));
+/// let app = apps
+///     .create("internal-api", AppSettings::new().read_service_tokens_from_header("Authorization"))
+///     .await?;
+/// assert_eq!(app.aud.len(), 64);
+/// assert_eq!(app.session_duration, 86_400);
+/// let app = apps.update("internal-api", AppSettings::new().session_duration(Duration::ZERO)).await?;
+/// assert_eq!(app.session_duration, 0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default)]
 #[must_use]
 pub struct AppSettings {

@@ -1,18 +1,4 @@
 //! Durations in Cloudflare's spelling: `8760h`, `30m`, `24h`, `forever`; also `7d` and
-//! combinations such as `1h30m`.
-//!
-//! ```
-//! use std::time::Duration;
-//! use tollgate_issue::TokenDuration;
-//! use tollgate_issue::parse_duration;
-//!
-//! assert_eq!("8760h".parse::<TokenDuration>()?, TokenDuration::Seconds(365 * 86_400));
-//! assert_eq!("forever".parse::<TokenDuration>()?, TokenDuration::Forever);
-//! assert_eq!(TokenDuration::Seconds(86_400 * 7).to_string(), "168h");
-//! assert_eq!(parse_duration("1h30m")?, Duration::from_secs(5400));
-//! assert!("soon".parse::<TokenDuration>().is_err());
-//! # Ok::<(), tollgate_issue::DurationError>(())
-//! ```
 
 use std::fmt;
 use std::str::FromStr;
@@ -40,6 +26,21 @@ impl DurationError {
 
 /// Parses `<number><unit>` groups (`d`, `h`, `m`, `s`), e.g. `8760h`, `30m`, `1h30m`, `0s`.
 /// A bare `0` is zero.
+///
+/// combinations such as `1h30m`.
+///
+/// ```
+/// use std::time::Duration;
+/// use tollgate_issue::TokenDuration;
+/// use tollgate_issue::parse_duration;
+///
+/// assert_eq!("8760h".parse::<TokenDuration>()?, TokenDuration::Seconds(365 * 86_400));
+/// assert_eq!("forever".parse::<TokenDuration>()?, TokenDuration::Forever);
+/// assert_eq!(TokenDuration::Seconds(86_400 * 7).to_string(), "168h");
+/// assert_eq!(parse_duration("1h30m")?, Duration::from_secs(5400));
+/// assert!("soon".parse::<TokenDuration>().is_err());
+/// # Ok::<(), tollgate_issue::DurationError>(())
+/// ```
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     let text = input.trim();
     if text == "0" {

@@ -38,7 +38,7 @@ pub struct ServiceTokenRecord {
     pub updated_at: i64,
     /// Expiry; `None` for [`TokenDuration::Forever`].
     pub expires_at: Option<i64>,
-    /// Last successful use, flushed in batches (see [`TokenStore::record_last_seen`]).
+    /// Last successful use, flushed in batches (see [`TokenStore::record_last_seen`](crate::TokenStore::record_last_seen)).
     pub last_seen_at: Option<i64>,
 }
 

@@ -1,34 +1,4 @@
 //! Service-token secrets and client IDs.
-//!
-//! A client ID is `<32 lowercase hex>.access`, as Cloudflare writes it. A client secret is shown
-//! once, at creation, and stored only as its SHA-256 hash (right for a 256-bit random value: no
-//! salt or slow hash is needed when the input cannot be guessed). Hashes are compared in
-//! constant time.
-//!
-//! ## The secret format
-//!
-//! ```text
-//! tgs_ 6qcl4gqg…  (58 characters of base32)
-//! └─┬┘ └──────────────┬───────────────┘
-//! prefix   base32 (RFC 4648 alphabet, lowercase, no padding) of
-//!          32 random bytes ‖ CRC-32 (IEEE) of those bytes, big-endian
-//! ```
-//!
-//! 62 characters in all, letters and digits only (a double click selects the whole secret).
-//! Like GitHub's `ghp_` tokens and Cloudflare's `cfast_` secrets, the prefix lets secret scanners
-//! find leaked secrets and the checksum lets any tool reject a mistyped or truncated secret
-//! offline ([`ClientSecret::parse`]), without a lookup. Legacy Cloudflare secrets (64 hex) are
-//! accepted on import.
-//!
-//! ```
-//! use tollgate_issue::ClientSecret;
-//!
-//! let secret = ClientSecret::generate();
-//! assert!(secret.expose_secret().starts_with("tgs_"));
-//! assert_eq!(format!("{secret}"), "tgs_[redacted]");
-//! assert!(ClientSecret::parse(secret.expose_secret()).is_ok());
-//! assert!(secret.matches(&secret.hash()));
-//! ```
 
 use std::fmt;
 
@@ -46,6 +16,36 @@ const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 /// A service token's client secret. `Debug` and `Display` never show it; read it with
 /// [`expose_secret`](ClientSecret::expose_secret) exactly where it must leave the process (shown
 /// once to the operator, or sent in `CF-Access-Client-Secret`).
+///
+/// A client ID is `<32 lowercase hex>.access`, as Cloudflare writes it. A client secret is shown
+/// once, at creation, and stored only as its SHA-256 hash (right for a 256-bit random value: no
+/// salt or slow hash is needed when the input cannot be guessed). Hashes are compared in
+/// constant time.
+///
+/// ## The secret format
+///
+/// ```text
+/// tgs_ 6qcl4gqg…  (58 characters of base32)
+/// └─┬┘ └──────────────┬───────────────┘
+/// prefix   base32 (RFC 4648 alphabet, lowercase, no padding) of
+///          32 random bytes ‖ CRC-32 (IEEE) of those bytes, big-endian
+/// ```
+///
+/// 62 characters in all, letters and digits only (a double click selects the whole secret).
+/// Like GitHub's `ghp_` tokens and Cloudflare's `cfast_` secrets, the prefix lets secret scanners
+/// find leaked secrets and the checksum lets any tool reject a mistyped or truncated secret
+/// offline ([`ClientSecret::parse`]), without a lookup. Legacy Cloudflare secrets (64 hex) are
+/// accepted on import.
+///
+/// ```
+/// use tollgate_issue::ClientSecret;
+///
+/// let secret = ClientSecret::generate();
+/// assert!(secret.expose_secret().starts_with("tgs_"));
+/// assert_eq!(format!("{secret}"), "tgs_[redacted]");
+/// assert!(ClientSecret::parse(secret.expose_secret()).is_ok());
+/// assert!(secret.matches(&secret.hash()));
+/// ```
 #[derive(Clone)]
 pub struct ClientSecret(String);
 

@@ -1,30 +1,4 @@
 //! Service tokens: create, list, refresh, rotate, revoke.
-//!
-//! [`ServiceTokens`] manages the tokens of a [`TokenStore`] on its own, with no server running
-//! (the `tollgate` CLI uses it directly); an [`Issuer`](crate::Issuer) hands out one wired to
-//! its store so that changes show up in its snapshot at once.
-//!
-//! ```
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use std::sync::Arc;
-//! use std::time::Duration;
-//! use tollgate_core::ManualClock;
-//! use tollgate_issue::{MemoryStore, ServiceTokens, TokenDuration};
-//!
-//! let clock = ManualClock::at_unix(1_700_000_000);
-//! let tokens = ServiceTokens::new(Arc::new(MemoryStore::new()), Arc::new(clock.clone()));
-//! let (token, secret) = tokens.create("ci-bot", "8760h".parse()?).await?;
-//! assert!(token.client_id.ends_with(".access"));
-//! assert!(token.accepts_secret(secret.expose_secret(), clock_now(&clock)));
-//!
-//! // Rotate, keeping the old secret valid for a day.
-//! let new_secret = tokens.rotate_secret(&token.client_id, Some(Duration::from_secs(86_400))).await?;
-//! let token = tokens.get(&token.client_id).await?;
-//! assert!(token.accepts_secret(secret.expose_secret(), clock_now(&clock)));
-//! assert!(token.accepts_secret(new_secret.expose_secret(), clock_now(&clock)));
-//! # fn clock_now(c: &ManualClock) -> i64 { use tollgate_core::Clock; c.unix_now() }
-//! # Ok(()) }
-//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -49,6 +23,7 @@ pub const MAX_GRACE: Duration = Duration::from_secs(30 * 86_400);
 
 /// A token about to expire: what the expiry hook receives.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExpiryWarning {
     /// The token's client ID.
     pub client_id: String,
@@ -65,6 +40,32 @@ pub struct ExpiryWarning {
 /// one's read and write, the change is re-applied on top of the other, so neither is lost. If
 /// the token keeps changing under it, the call fails with [`ManageErrorKind::Conflict`]
 /// after a few tries.
+///
+/// [`ServiceTokens`] manages the tokens of a [`TokenStore`] on its own, with no server running
+/// (the `tollgate` CLI uses it directly); an [`Issuer`](crate::Issuer) hands out one wired to
+/// its store so that changes show up in its snapshot at once.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use tollgate_core::ManualClock;
+/// use tollgate_issue::{MemoryStore, ServiceTokens, TokenDuration};
+///
+/// let clock = ManualClock::at_unix(1_700_000_000);
+/// let tokens = ServiceTokens::new(Arc::new(MemoryStore::new()), Arc::new(clock.clone()));
+/// let (token, secret) = tokens.create("ci-bot", "8760h".parse()?).await?;
+/// assert!(token.client_id.ends_with(".access"));
+/// assert!(token.accepts_secret(secret.expose_secret(), clock_now(&clock)));
+///
+/// // Rotate, keeping the old secret valid for a day.
+/// let new_secret = tokens.rotate_secret(&token.client_id, Some(Duration::from_secs(86_400))).await?;
+/// let token = tokens.get(&token.client_id).await?;
+/// assert!(token.accepts_secret(secret.expose_secret(), clock_now(&clock)));
+/// assert!(token.accepts_secret(new_secret.expose_secret(), clock_now(&clock)));
+/// # fn clock_now(c: &ManualClock) -> i64 { use tollgate_core::Clock; c.unix_now() }
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct ServiceTokens {
     store: Arc<dyn TokenStore>,

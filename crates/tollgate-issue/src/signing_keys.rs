@@ -1,14 +1,4 @@
 //! When signing keys rotate, and the manager that rotates them: [`RotationPolicy`],
-//! [`SigningKeys`], and the maintenance pass the issuer's background task runs.
-//!
-//! - [`RotationPolicy`]: a new key every 42 days by default. The next key is added to the ring
-//!   (and so published on the certs endpoint) [`publish_ahead`](RotationPolicy::publish_ahead)
-//!   before it signs anything, so verifiers that cache the certs already know it; the previous
-//!   key stays published and accepted for [`keep_previous`](RotationPolicy::keep_previous)
-//!   (7 days) after it stops signing.
-//! - The ring is persisted whole through [`KeyStore::swap_ring`], a compare-and-swap on its
-//!   generation, so two instances sharing a store never both rotate: the loser reloads and uses
-//!   the winner's keys.
 
 use std::fmt;
 use std::sync::Arc;
@@ -99,6 +89,7 @@ impl RotationPolicy {
 
 /// A signing key's public facts: no key material.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeyInfo {
     /// Lowercase hex SHA-256 of the DER SubjectPublicKeyInfo.
     pub kid: String,
@@ -144,6 +135,17 @@ impl From<&SigningKeyRecord> for KeyInfo {
 /// assert_eq!(ring.iter().filter(|k| k.expires_at.is_none()).count(), 1);
 /// # Ok(()) }
 /// ```
+///
+/// [`SigningKeys`], and the maintenance pass the issuer's background task runs.
+///
+/// - [`RotationPolicy`]: a new key every 42 days by default. The next key is added to the ring
+///   (and so published on the certs endpoint) [`publish_ahead`](RotationPolicy::publish_ahead)
+///   before it signs anything, so verifiers that cache the certs already know it; the previous
+///   key stays published and accepted for [`keep_previous`](RotationPolicy::keep_previous)
+///   (7 days) after it stops signing.
+/// - The ring is persisted whole through [`KeyStore::swap_ring`], a compare-and-swap on its
+///   generation, so two instances sharing a store never both rotate: the loser reloads and uses
+///   the winner's keys.
 #[derive(Clone)]
 pub struct SigningKeys {
     store: Arc<dyn KeyStore>,

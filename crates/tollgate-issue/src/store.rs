@@ -1,23 +1,4 @@
 //! Storage contracts: the traits a backend implements to persist the [records](crate::records).
-//!
-//! Three stores — service tokens, signing keys, applications — each a trait with an in-memory
-//! implementation in this crate ([`MemoryStore`](crate::MemoryStore) implements all three) and
-//! SQL implementations in `tollgate-store` (SQLite, PostgreSQL).
-//!
-//! Rules every backend keeps:
-//! - every method is atomic: it fully happens or not at all (transactions in SQL);
-//! - every write bumps the store's [`revision`](Revision::revision), so other instances sharing
-//!   the store can poll one cheap number and reload only when something changed;
-//! - the key ring is replaced whole, by compare-and-swap on its generation
-//!   ([`KeyStore::swap_ring`]), so two instances can never both rotate the signing key;
-//! - tokens and applications are updated by compare-and-swap on the record as it was read
-//!   ([`TokenStore::update_token`], [`AppStore::update_app`]), so of two instances editing one
-//!   record at once neither overwrites the other's change with stale data (a refresh cannot
-//!   bring back a rotated-out secret);
-//! - records hold only hashes of secrets. Private keys are held as PKCS#8 DER; a backend may
-//!   encrypt them at rest and must hand them back decrypted.
-//!
-//! Times are seconds since the Unix epoch (`i64`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,6 +31,25 @@ pub trait Revision: Send + Sync + 'static {
 }
 
 /// Persistence of service tokens.
+///
+/// Three stores — service tokens, signing keys, applications — each a trait with an in-memory
+/// implementation in this crate ([`MemoryStore`](crate::MemoryStore) implements all three) and
+/// SQL implementations in `tollgate-store` (SQLite, PostgreSQL).
+///
+/// Rules every backend keeps:
+/// - every method is atomic: it fully happens or not at all (transactions in SQL);
+/// - every write bumps the store's [`revision`](Revision::revision), so other instances sharing
+///   the store can poll one cheap number and reload only when something changed;
+/// - the key ring is replaced whole, by compare-and-swap on its generation
+///   ([`KeyStore::swap_ring`]), so two instances can never both rotate the signing key;
+/// - tokens and applications are updated by compare-and-swap on the record as it was read
+///   ([`TokenStore::update_token`], [`AppStore::update_app`]), so of two instances editing one
+///   record at once neither overwrites the other's change with stale data (a refresh cannot
+///   bring back a rotated-out secret);
+/// - records hold only hashes of secrets. Private keys are held as PKCS#8 DER; a backend may
+///   encrypt them at rest and must hand them back decrypted.
+///
+/// Times are seconds since the Unix epoch (`i64`).
 pub trait TokenStore: Revision {
     /// Inserts a new token; [`StoreError::Conflict`] if the client ID or name exists.
     fn insert_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()>;

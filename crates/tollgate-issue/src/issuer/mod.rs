@@ -1,43 +1,9 @@
 //! [`Issuer`]: the runtime that ties the stores, the clock and the team domain together.
 //!
-//! An issuer keeps an in-memory **snapshot** of the service tokens, applications and key ring,
-//! so the request path never waits on a store: checking a secret is a hash-map lookup and a
-//! SHA-256, checking that a cookie's token is still valid (not deleted, not expired) is a lookup.
-//! A background task, tied to the issuer's lifetime (it stops when the last clone is dropped):
-//!
-//! - polls the stores' [`revision`](crate::store::Revision) every 250 ms (configurable) and
-//!   reloads on change, so a token created, rotated or revoked by another process sharing the
-//!   store is honoured here within one poll interval plus a reload (< 1 s); changes made through
-//!   this issuer's own [`tokens`](Issuer::tokens) / [`apps`](Issuer::apps) managers are picked up
-//!   at once;
-//! - keeps the key ring up to date ([`RotationPolicy`]): publishes the next key ahead of time,
-//!   switches to it, drops retired keys;
-//! - writes the batched `last_seen_at` times every 10 s;
-//! - warns about service tokens expiring within 7 days (a `tracing` warning plus an
-//!   [`ExpiryWarning`] on [`subscribe_expiry`](Issuer::subscribe_expiry)), once per token and
-//!   expiry.
-//!
-//! Signing happens on tokio's blocking pool, at most one signature per CPU at a time; a burst of
-//! exchanges queues on an async semaphore instead of occupying the runtime's workers.
-//!
 //! The parts, a file each: [`IssuerBuilder`] (`builder.rs`); the [`Snapshot`] the request path
 //! reads, with the credential and identity checks (`snapshot.rs`); the [`Signer`]
 //! (`signer.rs`); the background task and reloads (`watch.rs`) with the batched last-use times
 //! (`last_seen.rs`); and [`IssuerKeySource`] (`key_source.rs`).
-//!
-//! ```
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use std::sync::Arc;
-//! use tollgate_issue::{AppSettings, Issuer, MemoryStore};
-//!
-//! let issuer = Issuer::builder("team.example.com").store(Arc::new(MemoryStore::new())).build().await?;
-//! assert_eq!(issuer.issuer_url(), "https://team.example.com");
-//! issuer.apps().create("api", AppSettings::new()).await?;
-//! let (token, secret) = issuer.tokens().create("bot", Default::default()).await?;
-//! let layer = issuer.exchange_layer("api")?; // wrap a router with it
-//! # let _ = (layer, token, secret);
-//! # Ok(()) }
-//! ```
 
 mod builder;
 mod key_source;
@@ -78,7 +44,41 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub const DEFAULT_LAST_SEEN_FLUSH: Duration = Duration::from_secs(10);
 
 /// The in-process Access issuer. Cheap to clone; the background task stops when the last clone
-/// is dropped. See the [module docs](self).
+/// is dropped.
+///
+/// An issuer keeps an in-memory **snapshot** of the service tokens, applications and key ring,
+/// so the request path never waits on a store: checking a secret is a hash-map lookup and a
+/// SHA-256, checking that a cookie's token is still valid (not deleted, not expired) is a lookup.
+/// A background task, tied to the issuer's lifetime (it stops when the last clone is dropped):
+///
+/// - polls the stores' [`revision`](crate::store::Revision) every 250 ms (configurable) and
+///   reloads on change, so a token created, rotated or revoked by another process sharing the
+///   store is honoured here within one poll interval plus a reload (< 1 s); changes made through
+///   this issuer's own [`tokens`](Issuer::tokens) / [`apps`](Issuer::apps) managers are picked up
+///   at once;
+/// - keeps the key ring up to date ([`RotationPolicy`]): publishes the next key ahead of time,
+///   switches to it, drops retired keys;
+/// - writes the batched `last_seen_at` times every 10 s;
+/// - warns about service tokens expiring within 7 days (a `tracing` warning plus an
+///   [`ExpiryWarning`] on [`subscribe_expiry`](Issuer::subscribe_expiry)), once per token and
+///   expiry.
+///
+/// Signing happens on tokio's blocking pool, at most one signature per CPU at a time; a burst of
+/// exchanges queues on an async semaphore instead of occupying the runtime's workers.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use tollgate_issue::{AppSettings, Issuer, MemoryStore};
+///
+/// let issuer = Issuer::builder("team.example.com").store(Arc::new(MemoryStore::new())).build().await?;
+/// assert_eq!(issuer.issuer_url(), "https://team.example.com");
+/// issuer.apps().create("api", AppSettings::new()).await?;
+/// let (token, secret) = issuer.tokens().create("bot", Default::default()).await?;
+/// let layer = issuer.exchange_layer("api")?; // wrap a router with it
+/// # let _ = (layer, token, secret);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Issuer {
     inner: Arc<Inner>,
@@ -196,7 +196,7 @@ impl Issuer {
         self.inner.expiry.subscribe()
     }
 
-    /// A [`KeySource`] serving this issuer's published keys with no HTTP (`is_local`).
+    /// A [`KeySource`](tollgate_verify::KeySource) serving this issuer's published keys with no HTTP (`is_local`).
     pub fn key_source(&self) -> IssuerKeySource {
         IssuerKeySource {
             snapshot: self.inner.snapshot.clone(),

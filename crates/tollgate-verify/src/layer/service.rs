@@ -48,7 +48,12 @@ impl Shared {
     }
 
     /// After the lookup and the verification: the authorization predicates, then the identity
-    /// forwarded (identity headers replaced, identity in the extensions).
+    /// forwarded (identity headers replaced, identity in the extensions). The error is the
+    /// refusal's response, answered as is.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the response is handed straight back; boxing it would only add an allocation"
+    )]
     fn admit<B>(
         &self,
         verified: Result<AccessIdentity, Rejection>,
