@@ -1,7 +1,7 @@
 //! Shared fixtures for tollgate's test trees (`tests/` of the facade, tollgate-verify,
 //! tollgate-store and tollgate-cli), so each fixture exists once:
 //!
-//! - [`keys`]: RSA signing keys generated once per test binary, and tokens built byte by byte
+//! - [`keys`](mod@keys): RSA signing keys generated once per test binary, and tokens built byte by byte
 //!   (hostile headers, payloads and signatures included);
 //! - [`claims`]: the issuer, audience, client ID and payloads of Cloudflare-shaped test tokens;
 //! - [`wycheproof`]: the Project Wycheproof vectors and their RS256 signing key (Apache-2.0,
