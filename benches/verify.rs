@@ -9,15 +9,11 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tollgate::verify::{Attempt, KeySet, StaticKeySource, Verifier, VerifyConfig};
 
-#[path = "../tests/common/wycheproof_key.rs"]
-mod wycheproof_key;
-use wycheproof_key::{sign, wycheproof_key};
-
-const ISS: &str = "https://team.cloudflareaccess.com";
-const AUD: &str = "4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2";
+use tollgate_test::claims::{AUD, ISS, service_claims};
+use tollgate_test::wycheproof::{public_jwk, sign, signing_key};
 
 /// Verifies on the fast path, which must not wait (the keys are loaded).
 fn verify_now(verifier: &Verifier, token: &str) -> tollgate::AccessIdentity {
@@ -34,15 +30,13 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let _context = runtime.enter();
 
-    let key = wycheproof_key();
-    let jwk = json!({"kid": key["kid"], "kty": "RSA", "alg": "RS256", "use": "sig",
-                     "n": key["n"], "e": key["e"]});
+    let key = signing_key();
+    let jwk = public_jwk(&key);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let claims = json!({"type":"app","aud":AUD,"exp":now + 24 * 3600,"iss":ISS,
-                        "common_name":"5a1b4f0cbd6df4b22b11c8ffb5d4b4a9.access","iat":now,"sub":""});
+    let claims = service_claims(ISS, now, 24 * 3600);
     let token = sign(&key, &claims);
 
     let verifier = |capacity: usize| {

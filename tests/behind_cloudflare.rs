@@ -12,20 +12,14 @@ mod example;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::Router;
-use axum::routing::get;
 use serde_json::{Value, json};
 use tollgate::verify::Verifier;
-
-#[path = "common/wycheproof_key.rs"]
-mod wycheproof_key;
-use wycheproof_key::{sign, wycheproof_key};
-
-const AUD: &str = "4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2";
+use tollgate_test::JwksServer;
+use tollgate_test::claims::{AUD, CLIENT_ID, service_claims, user_claims};
+use tollgate_test::http::{RequestExt as _, serve};
+use tollgate_test::wycheproof::{public_jwk, sign, signing_key};
 
 fn now() -> i64 {
     SystemTime::now()
@@ -34,100 +28,60 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-struct Certs {
-    origin: String,
-    hits: Arc<AtomicUsize>,
-}
-
-async fn certs_endpoint(key: &Value) -> Certs {
-    let public = json!({"kid": key["kid"], "kty": "RSA", "alg": "RS256", "use": "sig",
-                        "n": key["n"], "e": key["e"]});
-    let body = json!({"keys": [public]}).to_string();
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    let app = Router::new().route(
-        "/cdn-cgi/access/certs",
-        get(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-            let body = body.clone();
-            async move { ([("content-type", "application/json")], body) }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Certs { origin, hits }
+/// The certs endpoint publishing the Wycheproof key.
+async fn certs_endpoint(key: &Value) -> JwksServer {
+    JwksServer::start(vec![public_jwk(key)]).await
 }
 
 /// Runs the scenario against an app at `base`.
 async fn exercise(base: &str, team_domain: &str, key: &Value) {
     let client = reqwest::Client::new();
     let t = now();
-    let service = sign(
-        key,
-        &json!({"type":"app","aud":AUD,"exp":t + 600,"iss":team_domain,
-                "common_name":"5a1b4f0cbd6df4b22b11c8ffb5d4b4a9.access","iat":t,"sub":""}),
-    );
-    let response = client
+    let service = sign(key, &service_claims(team_domain, t, 600));
+    let reply = client
         .get(format!("{base}/any/path?x=1"))
         .header("Cf-Access-Jwt-Assertion", &service)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let identity: Value = response.json().await.unwrap();
-    assert_eq!(identity["type"], "service");
-    assert_eq!(
-        identity["common_name"],
-        "5a1b4f0cbd6df4b22b11c8ffb5d4b4a9.access"
-    );
+        .reply()
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json["type"], "service");
+    assert_eq!(reply.json["common_name"], CLIENT_ID);
 
-    let user = sign(
-        key,
-        &json!({"aud":[AUD],"email":"jane@example.com","exp":t + 600,"iat":t,"nbf":t,
-                "iss":team_domain,"type":"app","sub":"7335d417-61da-459d-899c-0a01c76a2f94"}),
-    );
-    let response = client
+    let user = sign(key, &user_claims(team_domain, "jane@example.com", t, 600));
+    let reply = client
         .post(format!("{base}/"))
         .header("cookie", format!("CF_Authorization={user}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let identity: Value = response.json().await.unwrap();
-    assert_eq!(identity["email"], "jane@example.com");
+        .reply()
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json["email"], "jane@example.com");
 
-    let response = client.get(format!("{base}/")).send().await.unwrap();
-    assert_eq!(response.status(), 401);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["reason"], "missing_credentials");
+    let reply = client.get(format!("{base}/")).reply().await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.json["reason"], "missing_credentials");
 
     let wrong_aud = sign(
         key,
         &json!({"aud":"other","exp":t + 600,"iss":team_domain,"common_name":"x.access","sub":""}),
     );
-    let response = client
+    let reply = client
         .get(format!("{base}/"))
-        .header("cf-access-token", &wrong_aud)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
-    let text = response.text().await.unwrap();
-    assert!(text.contains("wrong_audience"), "{text}");
-    assert!(!text.contains(&wrong_aud));
+        .access_token(&wrong_aud)
+        .reply()
+        .await;
+    assert_eq!(reply.status, 401);
+    assert!(reply.text.contains("wrong_audience"), "{}", reply.text);
+    assert!(!reply.text.contains(&wrong_aud));
 }
 
 #[tokio::test]
 async fn example_app_in_process() {
-    let key = wycheproof_key();
+    let key = signing_key();
     let certs = certs_endpoint(&key).await;
     let verifier = Verifier::for_team_domain(&certs.origin, AUD).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, example::app(verifier)).await.unwrap() });
+    let base = serve(example::app(verifier)).await;
     exercise(&base, &certs.origin, &key).await;
-    assert_eq!(certs.hits.load(Ordering::SeqCst), 1);
+    assert_eq!(certs.hits(), 1);
 }
 
 struct KillOnDrop(Child);
@@ -158,7 +112,7 @@ async fn example_binary_with_the_documented_environment() {
         );
         return;
     }
-    let key = wycheproof_key();
+    let key = signing_key();
     let certs = certs_endpoint(&key).await;
     let mut child = Command::new(&binary)
         .env("TEAM_DOMAIN", &certs.origin)
@@ -186,6 +140,6 @@ async fn example_binary_with_the_documented_environment() {
         .unwrap()
         .to_owned();
     exercise(&base, &certs.origin, &key).await;
-    assert_eq!(certs.hits.load(Ordering::SeqCst), 1);
+    assert_eq!(certs.hits(), 1);
     drop(child);
 }

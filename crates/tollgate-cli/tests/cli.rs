@@ -3,95 +3,26 @@
 
 #![allow(clippy::unwrap_used)]
 
-/// Writes straight to the process's stderr, past the test harness's output capture, so a
-/// skipped suite is visible in every run.
-macro_rules! skipped {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
-
-use std::io::{BufRead, BufReader};
+use std::future::Future;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tollgate_test::cli::{CliEnv, ServeProcess};
+use tollgate_test::http::{
+    RequestExt as _, certs, cookie_client, exchange_then_reuse, signing_kid, wait_for_status,
+    wait_until,
+};
 
-/// A scratch directory with its own database.
-struct Env {
-    dir: tempfile::TempDir,
-    database: String,
-    master_key: Option<String>,
-}
-
-impl Env {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let database = format!("sqlite://{}", dir.path().join("tollgate.db").display());
-        Self {
-            dir,
-            database,
-            master_key: None,
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-        command
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("TOLLGATE_DATABASE_URL", &self.database)
-            .env_remove("TOLLGATE_LOG")
-            .env_remove("RUST_LOG");
-        match &self.master_key {
-            Some(key) => command.env("TOLLGATE_MASTER_KEY", key),
-            None => command.env_remove("TOLLGATE_MASTER_KEY"),
-        };
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    /// Runs a command that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(
-            output.status.success(),
-            "`tollgate {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
-    }
-
-    /// Runs a command that must fail; returns its one-line stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(
-            !output.status.success(),
-            "`tollgate {}` succeeded",
-            args.join(" ")
-        );
-        let stderr = String::from_utf8(output.stderr).unwrap();
-        let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
-        assert_eq!(errors.len(), 1, "one error line expected, got: {stderr}");
-        assert!(output.stdout.is_empty(), "nothing on stdout on failure");
-        errors[0].to_owned()
-    }
+/// A scratch directory with its own SQLite database, running this package's binary.
+fn scratch() -> CliEnv {
+    CliEnv::new(env!("CARGO_BIN_EXE_tollgate"))
 }
 
 #[test]
 fn token_lifecycle() {
-    let env = Env::new();
+    let env = scratch();
     let created = env.json(&["token", "create", "--name", "ci-bot", "--json"]);
     assert_eq!(created["name"], "ci-bot");
     let client_id = created["client_id"].as_str().unwrap().to_owned();
@@ -100,7 +31,7 @@ fn token_lifecycle() {
     assert!(secret.len() >= 40);
     assert_eq!(created["duration"], "8760h");
     assert!(created["expires_at"].as_str().unwrap().ends_with('Z'));
-    assert!(Path::new(&env.dir.path().join("tollgate.db")).exists());
+    assert!(Path::new(&env.dir().join("tollgate.db")).exists());
 
     let forever = env.json(&[
         "token",
@@ -169,40 +100,22 @@ fn token_lifecycle() {
         error.starts_with("tollgate: error:") && error.contains("not found"),
         "{error}"
     );
-    assert_eq!(
-        env.json(&["token", "list", "--json"])
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(env.count(&["token", "list", "--json"]), 1);
 }
 
 #[test]
 fn token_errors_are_one_line_and_change_nothing() {
-    let env = Env::new();
+    let env = scratch();
     env.ok(&["token", "create", "--name", "bot"]);
     let error = env.fails(&["token", "create", "--name", "bot"]);
     assert!(error.contains("already exists"), "{error}");
-    assert_eq!(
-        env.json(&["token", "list", "--json"])
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(env.count(&["token", "list", "--json"]), 1);
 
     // Usage errors are clap's (exit 2) and also write nothing.
     let output = env.run(&["token", "create", "--name", "x", "--duration", "soon"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid duration"));
-    assert_eq!(
-        env.json(&["token", "list", "--json"])
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(env.count(&["token", "list", "--json"]), 1);
 
     let error = env.fails(&["--database", "mysql://localhost/x", "token", "list"]);
     assert!(error.contains("sqlite:"), "{error}");
@@ -214,7 +127,7 @@ fn token_errors_are_one_line_and_change_nothing() {
 fn token_import_reads_the_secret_from_stdin_or_env() {
     use std::io::Write as _;
 
-    let env = Env::new();
+    let env = scratch();
     let client_id = format!("{}.access", "ab".repeat(16));
     let legacy_secret = "0123456789abcdef".repeat(4);
     let mut child = env
@@ -262,18 +175,12 @@ fn token_import_reads_the_secret_from_stdin_or_env() {
         error.contains("no secret given") || error.contains("client ID"),
         "{error}"
     );
-    assert_eq!(
-        env.json(&["token", "list", "--json"])
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(env.count(&["token", "list", "--json"]), 1);
 }
 
 #[test]
 fn app_commands() {
-    let env = Env::new();
+    let env = scratch();
     let api = env.json(&[
         "app",
         "create",
@@ -333,7 +240,7 @@ fn app_commands() {
 
 #[test]
 fn keys_rotate_and_master_key() {
-    let mut env = Env::new();
+    let mut env = scratch();
     env.master_key = Some("11".repeat(32));
     assert!(env.ok(&["keys", "list"]).contains("No signing keys"));
     let output = env.run(&["keys", "rotate"]);
@@ -370,7 +277,7 @@ fn keys_rotate_and_master_key() {
     );
 
     // Without a master key the CLI says plainly that keys are stored unencrypted.
-    let plain = Env::new();
+    let plain = scratch();
     let output = plain.run(&["keys", "rotate"]);
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unencrypted"));
@@ -383,232 +290,89 @@ fn keys_rotate_and_master_key() {
     );
 }
 
-/// A running `tollgate serve`, killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-    aud: String,
-    first_token: Option<(String, String)>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(env: &Env, extra: &[&str]) -> Server {
-    let mut args = vec!["serve", "--addr", "127.0.0.1:0"];
-    args.extend_from_slice(extra);
-    let mut child = env
-        .command(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (send, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if send.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut server = Server {
-        child,
-        base: String::new(),
-        aud: String::new(),
-        first_token: None,
-    };
-    loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("serve printed its banner");
-        if let Some(rest) = line.strip_prefix("tollgate: serving application") {
-            server.base = rest.rsplit(' ').next().unwrap().to_owned();
-            server.aud = rest.split("(AUD ").nth(1).unwrap()[..64].to_owned();
-        }
-        if line.trim_start().starts_with("curl -i -c") {
-            let header = |name: &str| {
-                let start = line.find(&format!("{name}: ")).unwrap() + name.len() + 2;
-                line[start..].split('\'').next().unwrap().to_owned()
-            };
-            server.first_token = Some((
-                header("CF-Access-Client-Id"),
-                header("CF-Access-Client-Secret"),
-            ));
-        }
-        if line.starts_with("Press Ctrl-C") {
-            return server;
-        }
-    }
-}
-
-async fn wait_for_status(
-    client: &reqwest::Client,
-    url: &str,
-    status: u16,
-    within: Duration,
-) -> Duration {
-    let start = Instant::now();
-    loop {
-        let got = client.get(url).send().await.unwrap().status().as_u16();
-        if got == status {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < within,
-            "still {got} after {within:?}, wanted {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_first_run_exchange_cookie_revocation_and_verify() {
-    let env = Env::new();
-    let server = serve(&env, &[]);
+    let env = scratch();
+    let server = env.serve(&[]);
     let (client_id, secret) = server
         .first_token
         .clone()
         .expect("first run prints a curl command");
     assert!(server.base.starts_with("http://127.0.0.1:"));
-    let url = format!("{}/", server.base);
+    let url = server.url();
 
     // The certs endpoint is public.
-    let certs: Value = reqwest::get(format!("{}/cdn-cgi/access/certs", server.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let certs = certs(&server.base).await;
     assert!(!certs["keys"].as_array().unwrap().is_empty());
 
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
-    let response = client
+    let client = cookie_client();
+    assert_eq!(client.get(&url).send_status().await, 401);
+    let exchange = client
         .get(format!("{url}anything"))
-        .header("CF-Access-Client-Id", &client_id)
-        .header("CF-Access-Client-Secret", &secret)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let jwt = cookie
-        .strip_prefix("CF_Authorization=")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let identity: Value = response.json().await.unwrap();
+        .credentials(&client_id, &secret)
+        .reply()
+        .await;
+    assert_eq!(exchange.status, 200);
+    let cookie = exchange.set_cookie().unwrap();
+    assert!(cookie.starts_with("CF_Authorization="), "{cookie}");
+    let jwt = exchange.cookie_token().unwrap().to_owned();
+    let identity = &exchange.json;
     assert_eq!(identity["common_name"], client_id.as_str());
     assert_eq!(identity["iss"], server.base.as_str());
 
     // Cookie reuse: no credentials, still in.
-    assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
+    assert_eq!(client.get(&url).send_status().await, 200);
 
     // `tollgate verify` accepts the minted token against the live certs URL, and explains
     // a refusal.
-    let verified = env.json(&[
-        "verify",
-        "--team-domain",
-        &server.base,
-        "--aud",
-        &server.aud,
-        &jwt,
-    ]);
+    let online: [&str; 4] = ["--team-domain", &server.base, "--aud", &server.aud];
+    let verified = env.json(&verify(&jwt, &online));
     assert_eq!(verified["common_name"], client_id.as_str());
-    let error = env.fails(&[
-        "verify",
-        "--team-domain",
-        &server.base,
-        "--aud",
-        &server.aud,
-        "--at",
-        "4000000000",
+    let error = env.fails(&verify(
         &jwt,
-    ]);
+        &[&online[..], &["--at", "4000000000"]].concat(),
+    ));
     assert!(error.contains("expired"), "{error}");
-    let error = env.fails(&[
-        "verify",
-        "--team-domain",
-        &server.base,
-        "--aud",
-        &"0".repeat(64),
+    let zeros = "0".repeat(64);
+    let error = env.fails(&verify(
         &jwt,
-    ]);
+        &["--team-domain", &server.base, "--aud", &zeros],
+    ));
     assert!(error.contains("audience"), "{error}");
     // Offline: keys from a saved certs document; the issuer and audience pinned.
-    let certs_file = env.dir.path().join("certs.json");
+    let certs_file = env.dir().join("certs.json");
     std::fs::write(&certs_file, certs.to_string()).unwrap();
     let certs_path = certs_file.display().to_string();
-    let verified = env.json(&[
-        "verify",
-        "--team-domain",
-        &server.base,
-        "--aud",
-        &server.aud,
-        "--certs",
-        &certs_path,
+    let pinned: [&str; 4] = ["--aud", &server.aud, "--certs", &certs_path];
+    let verified = env.json(&verify(
         &jwt,
-    ]);
+        &[&["--team-domain", &server.base][..], &pinned].concat(),
+    ));
     assert_eq!(verified["common_name"], client_id.as_str());
-    let error = env.fails(&[
-        "verify",
-        "--team-domain",
-        "https://other.example.com",
-        "--aud",
-        &server.aud,
-        "--certs",
-        &certs_path,
+    let error = env.fails(&verify(
         &jwt,
-    ]);
+        &[&["--team-domain", "https://other.example.com"][..], &pinned].concat(),
+    ));
     assert!(error.contains("issuer"), "{error}");
     // Unpinned, the token's own iss is never trusted to say where its keys are: a forger would
     // host their own key there. With --certs pinning the keys, its iss is accepted.
-    let error = env.fails(&["verify", "--aud", &server.aud, &jwt]);
+    let error = env.fails(&verify(&jwt, &["--aud", &server.aud]));
     assert!(error.contains("--team-domain"), "{error}");
-    let verified = env.json(&["verify", "--aud", &server.aud, "--certs", &certs_path, &jwt]);
+    let verified = env.json(&verify(&jwt, &pinned));
     assert_eq!(verified["common_name"], client_id.as_str());
 
     // A token created by another CLI invocation works on the running server within a second.
-    let other = env.json(&["token", "create", "--name", "second", "--json"]);
+    let (other_id, other_secret) = create_token(&env, "second");
     let fresh = reqwest::Client::new();
-    let start = Instant::now();
-    loop {
-        let status = fresh
-            .get(&url)
-            .header("CF-Access-Client-Id", other["client_id"].as_str().unwrap())
-            .header(
-                "CF-Access-Client-Secret",
-                other["client_secret"].as_str().unwrap(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .status();
-        if status == 200 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "new token not honoured within 1 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        Duration::from_secs(1),
+        "new token not honoured within 1 s",
+        || {
+            let request = fresh.get(&url).credentials(&other_id, &other_secret);
+            async move { request.send_status().await == 200 }
+        },
+    )
+    .await;
 
     // Revocation by another CLI invocation: the cookie stops working within a second.
     env.ok(&["token", "delete", &client_id]);
@@ -616,159 +380,79 @@ async fn serve_first_run_exchange_cookie_revocation_and_verify() {
     eprintln!("revocation honoured after {took:?}");
 }
 
-/// A fresh PostgreSQL database for one test, dropped at the end (`None`: skipped).
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
+/// The arguments `verify <extra> <jwt>`.
+fn verify<'a>(jwt: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["verify"];
+    args.extend_from_slice(extra);
+    args.push(jwt);
+    args
 }
 
-impl PgDatabase {
-    async fn create(test: &str) -> Option<Self> {
-        use sqlx::Connection as _;
-        let Ok(admin_url) = std::env::var("TOLLGATE_TEST_POSTGRES_URL") else {
-            skipped!("SKIPPED: TOLLGATE_TEST_POSTGRES_URL not set ({test} did not run)");
-            return None;
-        };
-        let name = format!("tollgate_cli_{}_{test}", std::process::id());
-        let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
-            Ok(admin) => admin,
-            Err(error) => {
-                skipped!("SKIPPED: PostgreSQL unreachable ({error}); {test} did not run");
-                return None;
-            }
-        };
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let base = admin_url.split('?').next().unwrap();
-        let authority = base.find("://").unwrap() + 3;
-        let root = match base[authority..].find('/') {
-            Some(slash) => &base[..authority + slash],
-            None => base,
-        };
-        let url = format!("{root}/{name}");
-        Some(Self {
-            admin_url,
-            name,
-            url,
-        })
-    }
-
-    async fn drop_database(self) {
-        use sqlx::Connection as _;
-        let mut admin = sqlx::PgConnection::connect(&self.admin_url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    }
+/// `tollgate token create --name <name> --json`: the new token's client ID and secret.
+fn create_token(env: &CliEnv, name: &str) -> (String, String) {
+    let token = env.json(&["token", "create", "--name", name, "--json"]);
+    let field = |name: &str| token[name].as_str().unwrap().to_owned();
+    (field("client_id"), field("client_secret"))
 }
 
-/// Exchanges credentials on `exchange_at`, then reuses the cookie on `reuse_at`; returns the
-/// two statuses.
-async fn exchange_then_reuse(
-    exchange_at: &str,
-    reuse_at: &str,
-    id: &str,
-    secret: &str,
-) -> (u16, u16) {
-    let client = reqwest::Client::new();
-    let response = client
-        .get(exchange_at)
-        .header("CF-Access-Client-Id", id)
-        .header("CF-Access-Client-Secret", secret)
-        .send()
-        .await
-        .unwrap();
-    let first = response.status().as_u16();
-    let Some(cookie) = response.headers().get("set-cookie") else {
-        return (first, 0);
-    };
-    let pair = cookie
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let second = client
-        .get(reuse_at)
-        .header("cookie", pair)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16();
-    (first, second)
+/// Two `tollgate serve` instances on one fresh PostgreSQL database behind one team domain (the
+/// `iss` of their tokens, as behind one load balancer), and a token created through the CLI that
+/// B honours, for cookies minted by either, within a second. Skipped without PostgreSQL.
+async fn two_instances_with_a_shared_token<F, Fut>(name: &str, test: F)
+where
+    F: FnOnce(CliEnv, [ServeProcess; 2], (String, String)) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tollgate_test::postgres::with_database(name, |database| async move {
+        let mut env = scratch();
+        env.database = database;
+        let team = ["--team-domain", "https://team.example.com"];
+        let a = env.serve(&team);
+        let b = env.serve(&team);
+        let (id, secret) = create_token(&env, "shared");
+        let start = Instant::now();
+        while exchange_then_reuse(&b.url(), &a.url(), &id, &secret).await != (200, 200) {
+            assert!(
+                start.elapsed() < Duration::from_secs(1),
+                "B did not honour the new token within 1 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        test(env, [a, b], (id, secret)).await;
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_serve_instances_share_postgres() {
-    let Some(db) = PgDatabase::create("two_instances").await else {
-        return;
-    };
-    let mut env = Env::new();
-    env.database = db.url.clone();
-    // Instances behind one load balancer share one team domain (the `iss` of their tokens).
-    let team = ["--team-domain", "https://team.example.com"];
-    let a = serve(&env, &team);
-    let b = serve(&env, &team);
-    assert!(
-        b.first_token.is_none(),
-        "B found A's token: no second demo token"
-    );
-    assert_eq!(a.aud, b.aud, "one application, shared");
-    let (url_a, url_b) = (format!("{}/", a.base), format!("{}/", b.base));
-
-    // Created through the CLI (as A's operator), used on B within a second; cookies minted by
-    // one instance are honoured by the other (one shared key ring).
-    let token = env.json(&["token", "create", "--name", "shared", "--json"]);
-    let id = token["client_id"].as_str().unwrap().to_owned();
-    let secret = token["client_secret"].as_str().unwrap().to_owned();
-    let start = Instant::now();
-    while exchange_then_reuse(&url_b, &url_a, &id, &secret).await != (200, 200) {
+    two_instances_with_a_shared_token("two_instances", |env, [a, b], (id, secret)| async move {
         assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "B did not honour the new token within 1 s"
+            b.first_token.is_none(),
+            "B found A's token: no second demo token"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        exchange_then_reuse(&url_a, &url_b, &id, &secret).await,
-        (200, 200)
-    );
-
-    // Revoked through the CLI: B refuses within a second.
-    let client = reqwest::Client::new();
-    env.ok(&["token", "delete", &id]);
-    let start = Instant::now();
-    loop {
-        let status = client
-            .get(&url_b)
-            .header("CF-Access-Client-Id", &id)
-            .header("CF-Access-Client-Secret", &secret)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        if status == 401 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "B still accepts a revoked token"
+        assert_eq!(a.aud, b.aud, "one application, shared");
+        // Created through the CLI (as A's operator), used on B within a second (above); cookies
+        // minted by one instance are honoured by the other (one shared key ring).
+        assert_eq!(
+            exchange_then_reuse(&a.url(), &b.url(), &id, &secret).await,
+            (200, 200)
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    eprintln!("revocation honoured by B after {:?}", start.elapsed());
 
-    drop((a, b));
-    db.drop_database().await;
+        // Revoked through the CLI: B refuses within a second.
+        let client = reqwest::Client::new();
+        env.ok(&["token", "delete", &id]);
+        let took = wait_until(
+            Duration::from_secs(1),
+            "B still accepts a revoked token",
+            || {
+                let request = client.get(b.url()).credentials(&id, &secret);
+                async move { request.send_status().await == 401 }
+            },
+        )
+        .await;
+        eprintln!("revocation honoured by B after {took:?}");
+    })
+    .await;
 }
 
 /// `tollgate keys rotate` run while two instances serve: the new key is published at once and
@@ -776,64 +460,33 @@ async fn two_serve_instances_share_postgres() {
 /// token carries it and no request fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_rotation_on_one_instance_fails_no_request_on_another() {
-    let Some(db) = PgDatabase::create("rotation").await else {
-        return;
-    };
-    let mut env = Env::new();
-    env.database = db.url.clone();
-    let team = ["--team-domain", "https://team.example.com"];
-    let a = serve(&env, &team);
-    let b = serve(&env, &team);
-    let (url_a, url_b) = (format!("{}/", a.base), format!("{}/", b.base));
-    let token = env.json(&["token", "create", "--name", "shared", "--json"]);
-    let id = token["client_id"].as_str().unwrap().to_owned();
-    let secret = token["client_secret"].as_str().unwrap().to_owned();
-    let start = Instant::now();
-    while exchange_then_reuse(&url_b, &url_a, &id, &secret).await != (200, 200) {
-        assert!(start.elapsed() < Duration::from_secs(1));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-
-    // Rotate keys while both serve: no request fails.
-    let hammer = {
-        let (url_a, url_b, id, secret) = (url_a.clone(), url_b.clone(), id.clone(), secret.clone());
-        tokio::spawn(async move {
-            let mut outcomes = Vec::new();
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_millis(3500) {
-                outcomes.push(exchange_then_reuse(&url_a, &url_b, &id, &secret).await);
-                outcomes.push(exchange_then_reuse(&url_b, &url_a, &id, &secret).await);
-            }
-            outcomes
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let before: Value = reqwest::get(format!("{}/cdn-cgi/access/certs", a.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    env.ok(&["keys", "rotate"]);
-    let outcomes = hammer.await.unwrap();
-    let failed: Vec<_> = outcomes.iter().filter(|o| **o != (200, 200)).collect();
-    assert!(
-        failed.is_empty(),
-        "{} of {} exchanges failed during rotation: {failed:?}",
-        failed.len(),
-        outcomes.len()
-    );
-    let after: Value = reqwest::get(format!("{}/cdn-cgi/access/certs", b.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_ne!(
-        before["public_cert"]["kid"], after["public_cert"]["kid"],
-        "B signs with the new key"
-    );
-
-    drop((a, b));
-    db.drop_database().await;
+    two_instances_with_a_shared_token("rotation", |env, [a, b], (id, secret)| async move {
+        // Rotate keys while both serve: no request fails.
+        let hammer = {
+            let (url_a, url_b) = (a.url(), b.url());
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_millis(3500) {
+                    outcomes.push(exchange_then_reuse(&url_a, &url_b, &id, &secret).await);
+                    outcomes.push(exchange_then_reuse(&url_b, &url_a, &id, &secret).await);
+                }
+                outcomes
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = signing_kid(&certs(&a.base).await);
+        env.ok(&["keys", "rotate"]);
+        let outcomes = hammer.await.unwrap();
+        let failed: Vec<_> = outcomes.iter().filter(|o| **o != (200, 200)).collect();
+        assert!(
+            failed.is_empty(),
+            "{} of {} exchanges failed during rotation: {failed:?}",
+            failed.len(),
+            outcomes.len()
+        );
+        let after = signing_kid(&certs(&b.base).await);
+        assert_ne!(before, after, "B signs with the new key");
+    })
+    .await;
 }

@@ -73,7 +73,10 @@ impl TokenStore for MemoryStore {
     fn insert_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()> {
         let mut inner = self.lock();
         let result = if inner.tokens.contains_key(&token.client_id)
-            || inner.tokens.values().any(|t| t.name == token.name)
+            || inner
+                .tokens
+                .values()
+                .any(|t| t.name == token.name || t.id == token.id)
         {
             Err(StoreError::Conflict(format!(
                 "service token {}",
@@ -173,6 +176,15 @@ impl KeyStore for MemoryStore {
         expected: u64,
         ring: &'a [SigningKeyRecord],
     ) -> StoreFuture<'a, bool> {
+        let distinct = ring
+            .iter()
+            .enumerate()
+            .all(|(i, key)| ring[..i].iter().all(|k| k.kid != key.kid));
+        if !distinct {
+            return Self::ready(Err(StoreError::Conflict(
+                "a signing key with the same kid".to_owned(),
+            )));
+        }
         let mut inner = self.lock();
         let swapped = inner.ring.0 == expected;
         if swapped {
@@ -188,6 +200,8 @@ impl AppStore for MemoryStore {
         let mut inner = self.lock();
         let result = if inner.apps.contains_key(&app.name) {
             Err(StoreError::Conflict(format!("application {}", app.name)))
+        } else if inner.apps.values().any(|a| a.aud == app.aud) {
+            Err(StoreError::Conflict(format!("application AUD {}", app.aud)))
         } else {
             inner.apps.insert(app.name.clone(), app.clone());
             self.bump();

@@ -2,14 +2,12 @@
 //! outages, slow and oversized answers, Cache-Control, bad JWKs, and the background refresh.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{AUD, Behaviour, ISS, JwksServer, NOW, b64, keys, service_payload};
 use serde_json::{Value, json};
-use tollgate_core::{ManualClock, RejectionKind};
+use tollgate_core::{Clock as _, ManualClock, RejectionKind, SystemClock};
+use tollgate_test::{AUD, Behaviour, ISS, JwksServer, NOW, b64, keys, service_payload};
 use tollgate_verify::{FetchErrorKind, KeySource, RemoteKeySource, Verifier, VerifyConfig};
 
 fn remote_verifier(server: &JwksServer, clock: &ManualClock) -> Verifier {
@@ -26,6 +24,19 @@ fn remote_verifier_with(
         .clock(Arc::new(clock.clone()));
     Verifier::new(
         tweak(config),
+        RemoteKeySource::new(&server.certs_url()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// A verifier on the system clock whose keys `server` says are stale at once
+/// (`max-age=0`), so only `min_refresh_interval` (200 ms) paces the background refresh.
+fn refreshing_verifier(server: &JwksServer) -> Verifier {
+    server.set_cache_control("max-age=0");
+    Verifier::new(
+        VerifyConfig::new(ISS)
+            .audience(AUD)
+            .min_refresh_interval(Duration::from_millis(200)),
         RemoteKeySource::new(&server.certs_url()).unwrap(),
     )
     .unwrap()
@@ -51,7 +62,7 @@ async fn key_rotated_in_after_startup_verifies() {
     server.set_keys(vec![k[0].jwk(), k[1].jwk()]);
     clock.advance(Duration::from_secs(11));
     let identity = verifier.verify(&k[1].service_token(NOW, 60)).await.unwrap();
-    assert_eq!(identity.client_id(), Some(common::CLIENT_ID));
+    assert_eq!(identity.client_id(), Some(tollgate_test::CLIENT_ID));
     assert_eq!(server.hits(), 2, "one refetch for the new kid");
     // Both keys now verify without any fetch.
     verifier
@@ -253,15 +264,8 @@ async fn cache_control_drives_the_refresh() {
 async fn background_refresh_runs_and_stops_with_the_verifier() {
     let k = keys();
     let server = JwksServer::start(vec![k[0].jwk()]).await;
-    server.set_cache_control("max-age=0");
-    let verifier = Verifier::new(
-        VerifyConfig::new(ISS)
-            .audience(AUD)
-            .min_refresh_interval(Duration::from_millis(200)),
-        RemoteKeySource::new(&server.certs_url()).unwrap(),
-    )
-    .unwrap();
-    let now = tollgate_core::clock::unix_seconds(std::time::SystemTime::now());
+    let verifier = refreshing_verifier(&server);
+    let now = SystemClock.unix_now();
     verifier.verify(&k[0].service_token(now, 60)).await.unwrap();
     // Rotation picked up by the schedule alone, with no request asking for it.
     server.set_keys(vec![k[1].jwk()]);
@@ -305,10 +309,7 @@ async fn key_leaving_the_set_evicts_its_cached_tokens() {
 #[tokio::test]
 async fn bad_jwks_are_skipped_one_by_one() {
     let k = keys();
-    let wycheproof: Value = serde_json::from_str(include_str!(
-        "../../../tests/fixtures/wycheproof/json_web_key_test.json"
-    ))
-    .unwrap();
+    let wycheproof = tollgate_test::wycheproof::json_web_key_test();
     // tc 8: a 1024-bit RSA key (kid RS256_1024); tc 9: public exponent 1 (kid RS256_2048).
     let weak: Vec<Value> = wycheproof["testGroups"]
         .as_array()
@@ -503,15 +504,8 @@ fn background_refresh_restarts_on_a_new_runtime() {
         .unwrap();
     let k = keys();
     let server = server_rt.block_on(JwksServer::start(vec![k[0].jwk()]));
-    server.set_cache_control("max-age=0");
-    let verifier = Verifier::new(
-        VerifyConfig::new(ISS)
-            .audience(AUD)
-            .min_refresh_interval(Duration::from_millis(200)),
-        RemoteKeySource::new(&server.certs_url()).unwrap(),
-    )
-    .unwrap();
-    let now = tollgate_core::clock::unix_seconds(std::time::SystemTime::now());
+    let verifier = refreshing_verifier(&server);
+    let now = SystemClock.unix_now();
     let token = k[0].service_token(now, 600);
     let first = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -1,8 +1,6 @@
 //! VerifyLayer over real HTTP: an axum app on 127.0.0.1:0, reqwest as the client.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::Arc;
 
 use axum::extract::Request;
@@ -10,11 +8,10 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use common::{AUD, CLIENT_ID, ISS, JwksServer, NOW, keys, service_payload, user_payload};
 use serde_json::{Value, json};
-use tollgate_core::{AccessIdentity, ManualClock, Rejection};
+use tollgate_core::{AccessIdentity, ManualClock, Rejection, TokenLocation};
+use tollgate_test::{AUD, CLIENT_ID, ISS, JwksServer, NOW, keys, service_payload, user_payload};
 use tollgate_verify::authorize::{email_domain, service_tokens};
-use tollgate_verify::layer::TokenLocation;
 use tollgate_verify::{
     ConfigErrorKind, KeySet, RemoteKeySource, StaticKeySource, Verifier, VerifyConfig, VerifyLayer,
 };
@@ -45,10 +42,7 @@ fn static_verifier() -> Verifier {
 
 async fn serve(layer: VerifyLayer) -> String {
     let app = Router::new().fallback(get(echo)).layer(layer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/")
+    format!("{}/", tollgate_test::serve(app).await)
 }
 
 fn header<'a>(body: &'a Value, name: &str) -> Vec<&'a str> {
@@ -316,12 +310,10 @@ async fn extractor_without_the_layer_answers_500() {
         "/",
         get(|id: AccessIdentity| async move { id.name().to_owned() }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let origin = tollgate_test::serve(app).await;
     let token = keys()[0].service_token(NOW, 3600);
     let response = reqwest::Client::new()
-        .get(format!("http://{addr}/"))
+        .get(format!("{origin}/"))
         .header("cf-access-jwt-assertion", &token)
         .send()
         .await

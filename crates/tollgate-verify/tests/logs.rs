@@ -2,16 +2,14 @@
 //! decisions are logged with their reason and the identity's name, never a token.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use common::{
+use tollgate_core::{AccessIdentity, ManualClock};
+use tollgate_test::{
     AUD, CLIENT_ID, ISS, JwksServer, LogCapture, NOW, keys, service_payload, user_payload,
 };
-use tollgate_core::{AccessIdentity, ManualClock};
 use tollgate_verify::authorize::email_domain;
 use tollgate_verify::{RemoteKeySource, Verifier, VerifyConfig, VerifyLayer};
 
@@ -21,15 +19,12 @@ async fn serve(layer: VerifyLayer) -> String {
             |id: AccessIdentity| async move { id.name().to_owned() },
         ))
         .layer(layer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/")
+    format!("{}/", tollgate_test::serve(app).await)
 }
 
 #[tokio::test]
 async fn logs_name_the_reason_and_identity_never_the_token() {
-    let logs = LogCapture::start_global();
+    let logs = LogCapture::global();
     let k = keys();
     let jwks = JwksServer::start(vec![k[0].jwk()]).await;
     let clock = ManualClock::at_unix(NOW);

@@ -1,15 +1,13 @@
 //! Token checks, with tokens built byte by byte: the happy paths and the hostile cases.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lc_rs::hmac;
-use common::{AUD, CLIENT_ID, ISS, NOW, b64, keys, service_payload, user_payload};
 use serde_json::{Value, json};
 use tollgate_core::{IdentityKind, ManualClock, RejectionKind};
+use tollgate_test::{AUD, CLIENT_ID, ISS, NOW, b64, keys, service_payload, user_payload};
 use tollgate_verify::{Algorithm, KeySet, StaticKeySource, Verifier, VerifyConfig};
 
 fn verifier_with(config: VerifyConfig, jwks: Vec<Value>) -> (Verifier, ManualClock) {
@@ -55,13 +53,8 @@ async fn tokens_agree_with_jsonwebtoken() {
     // An independent implementation accepts the fixture tokens, so the fixtures are real JWTs.
     let k = &keys()[0];
     let token = k.service_token(NOW, 3600);
-    let key = jsonwebtoken::DecodingKey::from_rsa_components(&b64(&k.n), &b64(&k.e)).unwrap();
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_audience(&[AUD]);
-    validation.set_issuer(&[ISS]);
-    validation.validate_exp = false;
-    let decoded = jsonwebtoken::decode::<Value>(&token, &key, &validation).unwrap();
-    assert_eq!(decoded.claims["common_name"], CLIENT_ID);
+    let claims = tollgate_test::independent::decode(&token, &b64(&k.n), &b64(&k.e), AUD, ISS);
+    assert_eq!(claims["common_name"], CLIENT_ID);
 }
 
 #[tokio::test]
@@ -325,7 +318,7 @@ async fn header_keys_and_urls_are_never_trusted() {
     let k = keys();
     let (verifier, _) = verifier_with(VerifyConfig::new(ISS).audience(AUD), vec![k[0].jwk()]);
     let attacker = &k[2];
-    let lure = common::JwksServer::start(vec![attacker.jwk()]).await;
+    let lure = tollgate_test::JwksServer::start(vec![attacker.jwk()]).await;
     for kid in ["key-a", "key-c"] {
         let header = json!({"alg":"RS256","kid":kid,"jwk":attacker.jwk(),
                             "jku":lure.certs_url(),"x5u":lure.certs_url()})

@@ -1,0 +1,789 @@
+//! The storage contract every backend keeps (see the rules in `tollgate_issue`'s store
+//! traits), as one suite generic over [`Database`]: run it against SQLite and PostgreSQL
+//! (tollgate-store's tests) and against `MemoryStore` (the facade's tests) with
+//! [`store_contract!`](crate::store_contract!).
+//!
+//! What only a SQL backend can show (encryption at rest, reopening, migrations) stays in
+//! tollgate-store's tests; they share the record builders [`token`], [`key`] and [`app`].
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tollgate_core::{Clock as _, ManualClock};
+use tollgate_issue::{
+    AppSettings, AppStore, ApplicationRecord, Applications, KeyStore, Revision, ServiceAuthPolicy,
+    ServiceTokenRecord, ServiceTokens, SigningKeyRecord, StoreError, StoreFuture, TokenDuration,
+    TokenStore,
+};
+
+/// One test's storage: every [`open`](Database::open) is another handle on the same data (for a
+/// SQL backend a new pool, as another instance would open; for an in-memory store the same
+/// store again).
+pub trait Database: Send + Sync + 'static {
+    /// The store type.
+    type Store: TokenStore + KeyStore + AppStore;
+    /// Another handle on this test's storage.
+    fn open(&self) -> impl Future<Output = Arc<Self::Store>> + Send;
+}
+
+/// Declares the whole suite as `#[tokio::test]`s in the calling module, each calling
+/// `$run(name, test).await` where `test` is the suite's `async fn(D)` for the runner's
+/// [`Database`] `D`. Tests named in `ignore { name: "reason", … }` are declared
+/// `#[ignore = "reason"]`. The calling crate needs tokio with `macros` and `rt-multi-thread`.
+///
+/// ```text
+/// mod memory {
+///     tollgate_test::store_contract!(super::on_memory);
+/// }
+/// ```
+#[macro_export]
+macro_rules! store_contract {
+    ($run:path $(, ignore { $($ignored:ident : $reason:literal),* $(,)? })? $(,)?) => {
+        $crate::__store_contract_cases! { ($) $run; [$($($ignored : $reason),*)?] }
+    };
+}
+
+/// The expansion of [`store_contract!`]: a local macro with one arm per ignored test and a
+/// catch-all arm, applied to every test of the suite.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_contract_cases {
+    (($d:tt) $run:path; [$($ignored:ident : $reason:literal),*]) => {
+        macro_rules! __store_contract_case {
+            $(
+                ($ignored) => {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    #[ignore = $reason]
+                    async fn $ignored() {
+                        $run(stringify!($ignored), $crate::store_contract::$ignored).await;
+                    }
+                };
+            )*
+            ($d name:ident) => {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $d name() {
+                    $run(stringify!($d name), $crate::store_contract::$d name).await;
+                }
+            };
+        }
+        __store_contract_case!(token_crud);
+        __store_contract_case!(token_conflicts_and_not_found_change_nothing);
+        __store_contract_case!(revision_counts_writes_only);
+        __store_contract_case!(last_seen_batches_do_not_bump_and_never_go_backwards);
+        __store_contract_case!(swap_ring_is_compare_and_swap);
+        __store_contract_case!(concurrent_rotations_have_exactly_one_winner);
+        __store_contract_case!(failed_write_rolls_back_everything);
+        __store_contract_case!(two_handles_see_each_others_writes);
+        __store_contract_case!(concurrent_writers_all_land);
+        __store_contract_case!(app_crud_and_policies);
+        __store_contract_case!(app_conflicts_and_not_found);
+        __store_contract_case!(deleting_a_token_removes_it_from_allow_lists);
+        __store_contract_case!(stale_updates_lose_and_change_nothing);
+        __store_contract_case!(interleaved_token_updates_from_two_instances_lose_nothing);
+        __store_contract_case!(interleaved_app_updates_from_two_instances_lose_nothing);
+    };
+}
+
+/// A service token record: `n` makes its id, client ID and secret hash unique.
+pub fn token(name: &str, n: u8) -> ServiceTokenRecord {
+    ServiceTokenRecord {
+        id: format!("00000000-0000-4000-8000-0000000000{n:02x}"),
+        name: name.to_owned(),
+        client_id: format!("{}.access", format!("{n:02x}").repeat(16)),
+        secret_hash: [n; 32],
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        duration: TokenDuration::Seconds(8760 * 3600),
+        created_at: 1_700_000_000,
+        updated_at: 1_700_000_000,
+        expires_at: Some(1_700_000_000 + 8760 * 3600),
+        last_seen_at: None,
+    }
+}
+
+/// A signing-key record: `n` makes its kid and key bytes unique.
+pub fn key(n: u8) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: format!("{n:02x}").repeat(32),
+        // The store treats the key as opaque bytes; a recognisable pattern makes leaks visible.
+        private_key_pkcs8: format!("PRIVATE-KEY-{n:02}-").repeat(40).into_bytes(),
+        created_at: 1_700_000_000 + i64::from(n),
+        activates_at: 1_700_000_100 + i64::from(n),
+        retires_at: None,
+        expires_at: None,
+    }
+}
+
+/// An application record: `n` makes its AUD tag unique.
+pub fn app(name: &str, n: u8) -> ApplicationRecord {
+    ApplicationRecord {
+        name: name.to_owned(),
+        aud: format!("{n:02x}").repeat(32),
+        session_duration: 24 * 3600,
+        read_service_tokens_from_header: None,
+        cookie_http_only: true,
+        cookie_secure: None,
+        policy: ServiceAuthPolicy::AnyValidServiceToken,
+        created_at: 1_700_000_000,
+    }
+}
+
+/// Insert, get, list (byte order of names), update and delete tokens.
+pub async fn token_crud<D: Database>(db: D) {
+    let store = db.open().await;
+    let bob = token("bob", 2);
+    let alice = token("alice", 1);
+    let mut forever = token("Zed", 3);
+    forever.duration = TokenDuration::Forever;
+    forever.expires_at = None;
+    forever.previous_secret_hash = Some([7; 32]);
+    forever.previous_secret_expires_at = Some(1_700_003_600);
+    for t in [&bob, &alice, &forever] {
+        store.insert_token(t).await.unwrap();
+    }
+
+    assert_eq!(
+        store.get_token(&bob.client_id).await.unwrap(),
+        Some(bob.clone())
+    );
+    assert_eq!(
+        store.get_token(&forever.client_id).await.unwrap(),
+        Some(forever.clone())
+    );
+    assert_eq!(store.get_token("ffff.access").await.unwrap(), None);
+    let names: Vec<String> = store
+        .list_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["Zed", "alice", "bob"],
+        "byte order of names, on every backend"
+    );
+
+    let mut refreshed = bob.clone();
+    refreshed.name = "robert".to_owned();
+    refreshed.secret_hash = [9; 32];
+    refreshed.previous_secret_hash = Some(bob.secret_hash);
+    refreshed.previous_secret_expires_at = Some(1_700_010_000);
+    refreshed.duration = TokenDuration::Seconds(3600);
+    refreshed.updated_at = 1_700_005_000;
+    refreshed.expires_at = Some(1_700_008_600);
+    assert!(store.update_token(&bob, &refreshed).await.unwrap());
+    assert_eq!(
+        store.get_token(&bob.client_id).await.unwrap(),
+        Some(refreshed)
+    );
+
+    assert!(store.delete_token(&bob.client_id).await.unwrap());
+    assert_eq!(store.get_token(&bob.client_id).await.unwrap(), None);
+    assert!(!store.delete_token(&bob.client_id).await.unwrap());
+    assert_eq!(store.list_tokens().await.unwrap(), [forever, alice]);
+}
+
+/// Clashing client ID, name or id, and updates of missing tokens, are refused and leave no trace.
+pub async fn token_conflicts_and_not_found_change_nothing<D: Database>(db: D) {
+    let store = db.open().await;
+    let alice = token("alice", 1);
+    let bob = token("bob", 2);
+    store.insert_token(&alice).await.unwrap();
+    store.insert_token(&bob).await.unwrap();
+    let revision = store.revision().await.unwrap();
+
+    let mut same_client_id = token("carol", 1);
+    same_client_id.id = "other-id".to_owned();
+    let mut same_name = token("alice", 3);
+    same_name.name = alice.name.clone();
+    let mut same_id = token("dave", 4);
+    same_id.id = alice.id.clone();
+    for clash in [&same_client_id, &same_name, &same_id] {
+        let error = store.insert_token(clash).await.unwrap_err();
+        assert!(matches!(error, StoreError::Conflict(_)), "{error}");
+    }
+    assert!(
+        store
+            .insert_token(&same_client_id)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains(&alice.client_id)
+    );
+
+    let mut renamed = bob.clone();
+    renamed.name = "alice".to_owned();
+    let error = store.update_token(&bob, &renamed).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error}");
+
+    let ghost = token("ghost", 9);
+    let error = store.update_token(&ghost, &ghost).await.unwrap_err();
+    assert!(matches!(error, StoreError::NotFound(_)), "{error}");
+    assert!(error.to_string().contains(&ghost.client_id));
+
+    assert_eq!(
+        store.revision().await.unwrap(),
+        revision,
+        "failed writes leave no trace"
+    );
+    assert_eq!(store.list_tokens().await.unwrap(), [alice, bob]);
+}
+
+/// Every write bumps the revision once; reads, no-op deletes and lost races do not.
+pub async fn revision_counts_writes_only<D: Database>(db: D) {
+    let store = db.open().await;
+    assert_eq!(store.revision().await.unwrap(), 0);
+    let alice = token("alice", 1);
+    store.insert_token(&alice).await.unwrap();
+    assert_eq!(store.revision().await.unwrap(), 1);
+    assert!(store.update_token(&alice, &alice).await.unwrap());
+    assert_eq!(store.revision().await.unwrap(), 2);
+    store.insert_app(&app("demo", 1)).await.unwrap();
+    assert_eq!(store.revision().await.unwrap(), 3);
+    assert!(
+        store
+            .update_app(&app("demo", 1), &app("demo", 1))
+            .await
+            .unwrap()
+    );
+    assert!(store.swap_ring(0, &[key(1)]).await.unwrap());
+    assert_eq!(store.revision().await.unwrap(), 5);
+
+    // Reads, no-op deletes and lost races do not count.
+    store.list_tokens().await.unwrap();
+    store.get_app("demo").await.unwrap();
+    store.load_ring().await.unwrap();
+    assert!(!store.delete_token("nobody.access").await.unwrap());
+    assert!(!store.delete_app("nothing").await.unwrap());
+    assert!(!store.swap_ring(0, &[]).await.unwrap());
+    assert_eq!(store.revision().await.unwrap(), 5);
+
+    assert!(store.delete_app("demo").await.unwrap());
+    assert!(store.delete_token(&alice.client_id).await.unwrap());
+    assert_eq!(store.revision().await.unwrap(), 7);
+}
+
+/// Last-seen batches: the newest time wins, no revision bump, untouched by `update_token`.
+pub async fn last_seen_batches_do_not_bump_and_never_go_backwards<D: Database>(db: D) {
+    let store = db.open().await;
+    let alice = token("alice", 1);
+    let bob = token("bob", 2);
+    store.insert_token(&alice).await.unwrap();
+    store.insert_token(&bob).await.unwrap();
+    let revision = store.revision().await.unwrap();
+
+    store
+        .record_last_seen(&[
+            (alice.client_id.clone(), 1_700_000_500),
+            (bob.client_id.clone(), 1_700_000_300),
+            (alice.client_id.clone(), 1_700_000_400), // older, same batch: the newest wins
+            ("unknown.access".to_owned(), 1_700_000_900),
+        ])
+        .await
+        .unwrap();
+    store.record_last_seen(&[]).await.unwrap();
+    let seen = |t: Option<ServiceTokenRecord>| t.unwrap().last_seen_at;
+    assert_eq!(
+        seen(store.get_token(&alice.client_id).await.unwrap()),
+        Some(1_700_000_500)
+    );
+    assert_eq!(
+        seen(store.get_token(&bob.client_id).await.unwrap()),
+        Some(1_700_000_300)
+    );
+
+    // A late flush from another instance carries older times: they never overwrite newer ones.
+    store
+        .record_last_seen(&[
+            (alice.client_id.clone(), 1_700_000_100),
+            (bob.client_id.clone(), 1_700_000_800),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        seen(store.get_token(&alice.client_id).await.unwrap()),
+        Some(1_700_000_500)
+    );
+    assert_eq!(
+        seen(store.get_token(&bob.client_id).await.unwrap()),
+        Some(1_700_000_800)
+    );
+    assert_eq!(
+        store.revision().await.unwrap(),
+        revision,
+        "last-seen is not a change"
+    );
+
+    // update_token leaves last_seen_at alone, whatever the record says.
+    let mut stale = alice.clone();
+    stale.last_seen_at = None;
+    stale.updated_at += 1;
+    assert!(
+        store.update_token(&alice, &stale).await.unwrap(),
+        "last_seen_at is not compared either"
+    );
+    assert_eq!(
+        seen(store.get_token(&alice.client_id).await.unwrap()),
+        Some(1_700_000_500)
+    );
+}
+
+/// `swap_ring` replaces the ring only from the current generation, keeping its order.
+pub async fn swap_ring_is_compare_and_swap<D: Database>(db: D) {
+    let store = db.open().await;
+    assert_eq!(store.load_ring().await.unwrap(), (0, vec![]));
+
+    let mut first = key(1);
+    let second = key(2);
+    assert!(
+        store
+            .swap_ring(0, &[first.clone(), second.clone()])
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.load_ring().await.unwrap(),
+        (1, vec![first.clone(), second.clone()])
+    );
+
+    // Rotation: the old key retires, a new one joins; order is kept as given.
+    first.retires_at = Some(1_700_100_000);
+    first.expires_at = Some(1_700_700_000);
+    let third = key(3);
+    let ring = vec![third.clone(), second.clone(), first.clone()];
+    assert!(
+        !store.swap_ring(0, &ring).await.unwrap(),
+        "stale generation"
+    );
+    assert!(
+        !store.swap_ring(2, &ring).await.unwrap(),
+        "future generation"
+    );
+    assert!(!store.swap_ring(u64::MAX, &ring).await.unwrap());
+    assert!(store.swap_ring(1, &ring).await.unwrap());
+    assert_eq!(store.load_ring().await.unwrap(), (2, ring));
+}
+
+/// Two handles racing to swap the ring from one generation: exactly one wins, every round.
+pub async fn concurrent_rotations_have_exactly_one_winner<D: Database>(db: D) {
+    // Two instances (two pools) race to rotate from the same generation, many times over.
+    let a = db.open().await;
+    let b = db.open().await;
+    for round in 0..12_u8 {
+        let (generation, _) = a.load_ring().await.unwrap();
+        let ring_a = vec![key(2 * round)];
+        let ring_b = vec![key(2 * round + 1)];
+        let (won_a, won_b) = tokio::join!(
+            {
+                let a = a.clone();
+                let ring_a = ring_a.clone();
+                tokio::spawn(async move { a.swap_ring(generation, &ring_a).await.unwrap() })
+            },
+            {
+                let b = b.clone();
+                let ring_b = ring_b.clone();
+                tokio::spawn(async move { b.swap_ring(generation, &ring_b).await.unwrap() })
+            }
+        );
+        let (won_a, won_b) = (won_a.unwrap(), won_b.unwrap());
+        assert!(won_a ^ won_b, "round {round}: a won {won_a}, b won {won_b}");
+        let winner = if won_a { ring_a } else { ring_b };
+        assert_eq!(b.load_ring().await.unwrap(), (generation + 1, winner));
+    }
+}
+
+/// A failed ring swap (duplicate kid) changes nothing, and the store works on afterwards.
+pub async fn failed_write_rolls_back_everything<D: Database>(db: D) {
+    let store = db.open().await;
+    assert!(store.swap_ring(0, &[key(1)]).await.unwrap());
+    store.insert_app(&app("demo", 1)).await.unwrap();
+    let revision = store.revision().await.unwrap();
+
+    // The duplicate kid fails the swap (in SQL on the second insert, after the old ring was
+    // already deleted and the counters bumped inside the transaction): all of it must roll back.
+    let error = store.swap_ring(1, &[key(2), key(2)]).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error}");
+    assert_eq!(store.load_ring().await.unwrap(), (1, vec![key(1)]));
+
+    assert_eq!(store.get_app("demo").await.unwrap(), Some(app("demo", 1)));
+
+    assert_eq!(store.revision().await.unwrap(), revision);
+    // The store still works after the failures (no connection left mid-transaction).
+    assert!(store.swap_ring(1, &[key(3)]).await.unwrap());
+    assert_eq!(store.revision().await.unwrap(), revision + 1);
+}
+
+/// Two handles on one store see each other's writes and share one revision.
+pub async fn two_handles_see_each_others_writes<D: Database>(db: D) {
+    let a = db.open().await;
+    let b = db.open().await;
+    a.insert_token(&token("alice", 1)).await.unwrap();
+    assert_eq!(b.revision().await.unwrap(), 1);
+    assert_eq!(b.list_tokens().await.unwrap(), [token("alice", 1)]);
+    b.insert_app(&app("demo", 1)).await.unwrap();
+    assert_eq!(a.get_app("demo").await.unwrap(), Some(app("demo", 1)));
+    assert!(b.delete_token(&token("alice", 1).client_id).await.unwrap());
+    assert_eq!(
+        a.get_token(&token("alice", 1).client_id).await.unwrap(),
+        None
+    );
+    assert_eq!(a.revision().await.unwrap(), 3);
+}
+
+/// Four handles writing at once: every write lands and is counted once.
+pub async fn concurrent_writers_all_land<D: Database>(db: D) {
+    // Four instances, ten inserts each, all at once: writers queue (busy timeout / row lock),
+    // none fails, and each bump is counted exactly once.
+    let mut tasks = Vec::new();
+    for instance in 0..4_u8 {
+        let store = db.open().await;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10_u8 {
+                let n = instance * 10 + i;
+                store
+                    .insert_token(&token(&format!("t{n:02}"), n))
+                    .await
+                    .unwrap();
+                store
+                    .record_last_seen(&[(token("", n).client_id, i64::from(n))])
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let store = db.open().await;
+    let tokens = store.list_tokens().await.unwrap();
+    assert_eq!(tokens.len(), 40);
+    assert!(tokens.iter().all(|t| t.last_seen_at.is_some()));
+    assert_eq!(store.revision().await.unwrap(), 40);
+}
+
+/// Insert, get, list, update and delete applications, allow-lists included.
+pub async fn app_crud_and_policies<D: Database>(db: D) {
+    let store: Arc<dyn AppStore> = db.open().await;
+    let demo = app("demo", 1);
+    let mut api = app("api", 2);
+    api.session_duration = 0;
+    api.read_service_tokens_from_header = Some("Authorization".to_owned());
+    api.cookie_http_only = false;
+    api.cookie_secure = Some(false);
+    api.policy = ServiceAuthPolicy::Tokens(vec![
+        "bb.access".to_owned(),
+        "aa.access".to_owned(),
+        "cc.access".to_owned(),
+    ]);
+    store.insert_app(&demo).await.unwrap();
+    store.insert_app(&api).await.unwrap();
+    assert_eq!(store.get_app("api").await.unwrap(), Some(api.clone()));
+    assert_eq!(store.get_app("nope").await.unwrap(), None);
+    assert_eq!(
+        store.list_apps().await.unwrap(),
+        [api.clone(), demo.clone()]
+    );
+
+    let mut changed = api.clone();
+    changed.policy = ServiceAuthPolicy::Tokens(vec!["dd.access".to_owned()]);
+    changed.session_duration = 3600;
+    changed.read_service_tokens_from_header = None;
+    changed.cookie_secure = Some(true);
+    assert!(store.update_app(&api, &changed).await.unwrap());
+    assert_eq!(store.get_app("api").await.unwrap(), Some(changed.clone()));
+    let mut open = changed.clone();
+    open.policy = ServiceAuthPolicy::AnyValidServiceToken;
+    assert!(store.update_app(&changed, &open).await.unwrap());
+    assert_eq!(store.list_apps().await.unwrap(), [open, demo.clone()]);
+
+    assert!(store.delete_app("api").await.unwrap());
+    assert!(!store.delete_app("api").await.unwrap());
+    // A re-created application does not inherit the old allow-list.
+    store.insert_app(&app("api", 2)).await.unwrap();
+    assert_eq!(store.list_apps().await.unwrap(), [app("api", 2), demo]);
+}
+
+/// Clashing names or AUD tags, and updates of missing applications, are refused and leave no trace.
+pub async fn app_conflicts_and_not_found<D: Database>(db: D) {
+    let store = db.open().await;
+    store.insert_app(&app("demo", 1)).await.unwrap();
+    store.insert_app(&app("other", 2)).await.unwrap();
+    let revision = store.revision().await.unwrap();
+
+    let error = store.insert_app(&app("demo", 3)).await.unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Conflict(m) if m.contains("demo")),
+        "{error}"
+    );
+    let error = store.insert_app(&app("third", 1)).await.unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Conflict(m) if m.contains("AUD")),
+        "{error}"
+    );
+    let error = store
+        .update_app(&app("other", 2), &app("other", 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error}");
+    let error = store
+        .update_app(&app("ghost", 9), &app("ghost", 9))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::NotFound(_)), "{error}");
+
+    assert_eq!(store.revision().await.unwrap(), revision);
+    assert_eq!(
+        store.list_apps().await.unwrap(),
+        [app("demo", 1), app("other", 2)]
+    );
+}
+
+/// Deleting a token removes it from every allow-list; a re-import inherits no access.
+pub async fn deleting_a_token_removes_it_from_allow_lists<D: Database>(db: D) {
+    let store = db.open().await;
+    let alice = token("alice", 1);
+    let bob = token("bob", 2);
+    store.insert_token(&alice).await.unwrap();
+    store.insert_token(&bob).await.unwrap();
+    let mut strict = app("strict", 1);
+    strict.policy = ServiceAuthPolicy::Tokens(vec![alice.client_id.clone(), bob.client_id.clone()]);
+    let mut only_alice = app("only-alice", 2);
+    only_alice.policy = ServiceAuthPolicy::Tokens(vec![alice.client_id.clone()]);
+    store.insert_app(&strict).await.unwrap();
+    store.insert_app(&only_alice).await.unwrap();
+
+    assert!(store.delete_token(&alice.client_id).await.unwrap());
+    // A token imported later under the same client ID is a new token: no inherited access.
+    store.insert_token(&alice).await.unwrap();
+    let apps = store.list_apps().await.unwrap();
+    assert_eq!(apps[0].name, "only-alice");
+    assert_eq!(
+        apps[0].policy,
+        ServiceAuthPolicy::Tokens(vec![]),
+        "still restricted, now to nobody"
+    );
+    assert_eq!(
+        apps[1].policy,
+        ServiceAuthPolicy::Tokens(vec![bob.client_id.clone()])
+    );
+    assert_eq!(
+        store.get_app("strict").await.unwrap().unwrap().policy,
+        apps[1].policy
+    );
+}
+
+/// Compare-and-swap updates from a stale read lose, changing nothing.
+pub async fn stale_updates_lose_and_change_nothing<D: Database>(db: D) {
+    let store = db.open().await;
+    let alice = token("alice", 1);
+    store.insert_token(&alice).await.unwrap();
+    let mut rotated = alice.clone();
+    rotated.secret_hash = [0xee; 32];
+    rotated.updated_at += 1;
+    assert!(store.update_token(&alice, &rotated).await.unwrap());
+    let revision = store.revision().await.unwrap();
+
+    // A writer that read `alice` before the rotation must not write its old secret hash back.
+    let mut stale = alice.clone();
+    stale.expires_at = Some(1_800_000_000);
+    assert!(!store.update_token(&alice, &stale).await.unwrap());
+    assert_eq!(
+        store.get_token(&alice.client_id).await.unwrap(),
+        Some(rotated)
+    );
+    let error = store
+        .update_token(&alice, &token("bob", 2))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error}");
+
+    let demo = app("demo", 1);
+    store.insert_app(&demo).await.unwrap();
+    let mut strict = demo.clone();
+    strict.policy = ServiceAuthPolicy::Tokens(vec![alice.client_id.clone()]);
+    assert!(store.update_app(&demo, &strict).await.unwrap());
+    let revision_after_apps = store.revision().await.unwrap();
+    assert_eq!(revision_after_apps, revision + 2);
+    let mut stale = demo.clone();
+    stale.session_duration = 60;
+    assert!(
+        !store.update_app(&demo, &stale).await.unwrap(),
+        "the allow-list changed since `demo` was read"
+    );
+    assert_eq!(store.get_app("demo").await.unwrap(), Some(strict));
+    assert_eq!(
+        store.revision().await.unwrap(),
+        revision_after_apps,
+        "lost compare-and-swaps leave no trace"
+    );
+}
+
+/// A token refresh stalled between read and write while another instance rotates the secret: both changes survive.
+pub async fn interleaved_token_updates_from_two_instances_lose_nothing<D: Database>(db: D) {
+    let clock = ManualClock::at_unix(1_700_000_000);
+    // Two instances: separate handles (pools) on one database.
+    let (paused, read_done, go) = PausedAfterFirstRead::new(db.open().await);
+    let instance_a = ServiceTokens::new(paused, Arc::new(clock.clone()));
+    let instance_b = ServiceTokens::new(db.open().await, Arc::new(clock.clone()));
+    let (token, old_secret) = instance_b
+        .create("bot", "1h".parse().unwrap())
+        .await
+        .unwrap();
+    clock.advance(std::time::Duration::from_secs(600));
+
+    // A reads the token to refresh it, and stalls before writing...
+    let refresh = tokio::spawn({
+        let client_id = token.client_id.clone();
+        async move { instance_a.refresh(&client_id).await }
+    });
+    read_done.await.unwrap();
+    // ...while B rotates the secret with no grace period.
+    let new_secret = instance_b
+        .rotate_secret(&token.client_id, None)
+        .await
+        .unwrap();
+    go.send(()).unwrap();
+    let refreshed = refresh.await.unwrap().unwrap();
+
+    let stored = instance_b.get(&token.client_id).await.unwrap();
+    assert_eq!(
+        stored, refreshed,
+        "A re-applied its refresh on B's rotation"
+    );
+    let now = clock.unix_now();
+    assert!(
+        stored.accepts_secret(new_secret.expose_secret(), now),
+        "the rotation survived the refresh"
+    );
+    assert!(
+        !stored.accepts_secret(old_secret.expose_secret(), now),
+        "the rotated-out secret was not written back"
+    );
+    assert_eq!(
+        stored.expires_at,
+        Some(now + 3600),
+        "the refresh survived too"
+    );
+}
+
+/// An application update stalled between read and write while another instance changes the allow-list: both changes survive.
+pub async fn interleaved_app_updates_from_two_instances_lose_nothing<D: Database>(db: D) {
+    let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
+    let (paused, read_done, go) = PausedAfterFirstRead::new(db.open().await);
+    let instance_a = Applications::new(paused, clock.clone());
+    let instance_b = Applications::new(db.open().await, clock);
+    instance_b.create("api", AppSettings::new()).await.unwrap();
+
+    let update = tokio::spawn(async move {
+        instance_a
+            .update(
+                "api",
+                AppSettings::new().session_duration(std::time::Duration::from_secs(600)),
+            )
+            .await
+    });
+    read_done.await.unwrap();
+    let allowed = ServiceAuthPolicy::Tokens(vec![token("bot", 1).client_id]);
+    instance_b
+        .update("api", AppSettings::new().policy(allowed.clone()))
+        .await
+        .unwrap();
+    go.send(()).unwrap();
+    let updated = update.await.unwrap().unwrap();
+
+    let stored = instance_b.get("api").await.unwrap();
+    assert_eq!(stored, updated);
+    assert_eq!(stored.session_duration, 600, "A's change landed");
+    assert_eq!(stored.policy, allowed, "B's allow-list was not overwritten");
+}
+
+/// A store that parks the first record read until the test lets it go on: it holds one
+/// manager between its read and its write while another instance updates the same record.
+struct PausedAfterFirstRead<S> {
+    inner: Arc<S>,
+    pause: std::sync::Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
+}
+
+impl<S> PausedAfterFirstRead<S> {
+    /// The store, a receiver told when the first read is done, and a sender that resumes it.
+    fn new(inner: Arc<S>) -> (Arc<Self>, oneshot::Receiver<()>, oneshot::Sender<()>) {
+        let (read_tx, read_rx) = oneshot::channel();
+        let (go_tx, go_rx) = oneshot::channel();
+        let store = Arc::new(Self {
+            inner,
+            pause: std::sync::Mutex::new(Some((read_tx, go_rx))),
+        });
+        (store, read_rx, go_tx)
+    }
+
+    async fn after_read(&self) {
+        let pause = self.pause.lock().unwrap().take();
+        if let Some((read, go)) = pause {
+            read.send(()).unwrap();
+            go.await.unwrap();
+        }
+    }
+}
+
+impl<S: TokenStore + AppStore> Revision for PausedAfterFirstRead<S> {
+    fn revision(&self) -> StoreFuture<'_, u64> {
+        self.inner.revision()
+    }
+}
+
+impl<S: TokenStore + AppStore> TokenStore for PausedAfterFirstRead<S> {
+    fn insert_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()> {
+        self.inner.insert_token(token)
+    }
+    fn get_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>> {
+        Box::pin(async move {
+            let token = self.inner.get_token(client_id).await;
+            self.after_read().await;
+            token
+        })
+    }
+    fn list_tokens(&self) -> StoreFuture<'_, Vec<ServiceTokenRecord>> {
+        self.inner.list_tokens()
+    }
+    fn update_token<'a>(
+        &'a self,
+        expected: &'a ServiceTokenRecord,
+        token: &'a ServiceTokenRecord,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.update_token(expected, token)
+    }
+    fn delete_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
+        self.inner.delete_token(client_id)
+    }
+    fn record_last_seen<'a>(&'a self, seen: &'a [(String, i64)]) -> StoreFuture<'a, ()> {
+        self.inner.record_last_seen(seen)
+    }
+}
+
+impl<S: TokenStore + AppStore> AppStore for PausedAfterFirstRead<S> {
+    fn insert_app<'a>(&'a self, app: &'a ApplicationRecord) -> StoreFuture<'a, ()> {
+        self.inner.insert_app(app)
+    }
+    fn get_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>> {
+        Box::pin(async move {
+            let app = self.inner.get_app(name).await;
+            self.after_read().await;
+            app
+        })
+    }
+    fn list_apps(&self) -> StoreFuture<'_, Vec<ApplicationRecord>> {
+        self.inner.list_apps()
+    }
+    fn update_app<'a>(
+        &'a self,
+        expected: &'a ApplicationRecord,
+        app: &'a ApplicationRecord,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.update_app(expected, app)
+    }
+    fn delete_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        self.inner.delete_app(name)
+    }
+}
