@@ -239,7 +239,7 @@ async fn forged_identity_headers_never_reach_the_inner_service() {
 async fn an_issuer_and_a_remote_verifier_agree_on_any_spelling_of_the_team_domain() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let issuer = Issuer::builder(format!(" HTTP://LocalHost:{port}/ "))
+    let issuer = Issuer::builder(format!("http://LocalHost:{port}/"))
         .store(Arc::new(MemoryStore::new()))
         .build()
         .await
