@@ -23,6 +23,21 @@ async fn echo(who: AccessIdentity, headers: HeaderMap) -> String {
     format!("{} {email}", who.name())
 }
 
+/// Exchanges the bot's credentials at `url` and answers the minted token from the cookie.
+async fn exchange_at(client: &reqwest::Client, url: &str, client_id: &str, secret: &str) -> String {
+    let response = client
+        .get(url)
+        .header("CF-Access-Client-Id", client_id)
+        .header("CF-Access-Client-Secret", secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    let token = cookie.split(';').next().unwrap();
+    token.trim_start_matches("CF_Authorization=").to_owned()
+}
+
 async fn serve(router: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -68,21 +83,7 @@ async fn stacks() -> Stacks {
     );
 
     let client = reqwest::Client::new();
-    let response = client
-        .get(&exchange)
-        .header("CF-Access-Client-Id", &bot.client_id)
-        .header("CF-Access-Client-Secret", secret.expose_secret())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let cookie = response.headers()["set-cookie"].to_str().unwrap();
-    let token = cookie
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("CF_Authorization=")
-        .to_owned();
+    let token = exchange_at(&client, &exchange, &bot.client_id, secret.expose_secret()).await;
     Stacks {
         urls: [
             ("verify", verify),
@@ -261,23 +262,15 @@ async fn an_issuer_and_a_remote_verifier_agree_on_any_spelling_of_the_team_domai
         .merge(issuer.routes());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
-    let response = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}/"))
-        .header("CF-Access-Client-Id", &bot.client_id)
-        .header("CF-Access-Client-Secret", secret.expose_secret())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let token = cookie
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("CF_Authorization=");
+    let url = format!("http://127.0.0.1:{port}/");
+    let token = exchange_at(
+        &reqwest::Client::new(),
+        &url,
+        &bot.client_id,
+        secret.expose_secret(),
+    )
+    .await;
+    let token = token.as_str();
 
     for spelling in [
         format!("http://localhost:{port}"),

@@ -178,6 +178,12 @@ impl SigningKeys {
         self
     }
 
+    async fn run(&self, rotation: Rotation) -> Result<Vec<KeyInfo>, ManageError> {
+        let now = self.clock.unix_now();
+        let (_, ring) = maintain(self.store.as_ref(), now, &self.policy, rotation).await?;
+        Ok(infos(&ring))
+    }
+
     /// The ring as stored, oldest activation first.
     pub async fn list(&self) -> Result<Vec<KeyInfo>, ManageError> {
         let (_, ring) = self.store.load_ring().await?;
@@ -187,14 +193,7 @@ impl SigningKeys {
     /// Brings the ring up to date now: creates the first key, schedules (publishes) the next
     /// one when due, drops expired ones. Returns the ring afterwards.
     pub async fn maintain(&self) -> Result<Vec<KeyInfo>, ManageError> {
-        let (_, ring) = maintain(
-            self.store.as_ref(),
-            self.clock.unix_now(),
-            &self.policy,
-            Rotation::Scheduled,
-        )
-        .await?;
-        Ok(infos(&ring))
+        self.run(Rotation::Scheduled).await
     }
 
     /// Emergency rotation: a new key is published now and signs after the policy's
@@ -202,14 +201,7 @@ impl SigningKeys {
     /// store loads it first); the previous one stays published and accepted for the overlap.
     /// Returns the ring afterwards.
     pub async fn rotate_now(&self) -> Result<Vec<KeyInfo>, ManageError> {
-        let (_, ring) = maintain(
-            self.store.as_ref(),
-            self.clock.unix_now(),
-            &self.policy,
-            Rotation::Now,
-        )
-        .await?;
-        Ok(infos(&ring))
+        self.run(Rotation::Now).await
     }
 
     /// Emergency rotation for a compromised key: a new key signs from now on and every
@@ -222,14 +214,7 @@ impl SigningKeys {
     /// instance sharing the store that has not yet polled it (250 ms by default) refuses
     /// tokens signed by the new key, and still signs with the old one, for under a second.
     pub async fn rotate_now_revoking(&self) -> Result<Vec<KeyInfo>, ManageError> {
-        let (_, ring) = maintain(
-            self.store.as_ref(),
-            self.clock.unix_now(),
-            &self.policy,
-            Rotation::NowRevoking,
-        )
-        .await?;
-        Ok(infos(&ring))
+        self.run(Rotation::NowRevoking).await
     }
 }
 

@@ -9,13 +9,16 @@ use cookie::{Cookie, SameSite};
 use http::header::SET_COOKIE;
 use http::{HeaderName, HeaderValue, Request};
 use tollgate_core::names::COOKIE_NAME;
-use tollgate_core::request::{self, Presented, RefusalContext, TokenLocation};
+use tollgate_core::request::{
+    self, FoundToken, Presented, RefusalContext, ServiceCredentials, TokenLocation,
+};
 use tollgate_core::{AccessIdentity, OnRejection, Rejection, RejectionKind};
 use tollgate_verify::Attempt;
 use tower_service::Service;
 
 use super::ResponseFuture;
 use super::layer::Shared;
+use crate::issuer::Snapshot;
 use crate::records::ApplicationRecord;
 
 /// The service built by [`ExchangeLayer`](super::ExchangeLayer). See the [module docs](super).
@@ -97,16 +100,15 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         let refuse = Refuse {
             on_rejection: self.on_rejection.clone(),
         };
-        let shared = self.shared.clone();
-        let snapshot = shared.issuer.snapshot();
-        let Some(app) = snapshot.apps.get(&shared.app_name).cloned() else {
+        let snapshot = self.shared.issuer.snapshot();
+        let Some(app) = snapshot.apps.get(&self.shared.app_name).cloned() else {
             let rejection = Rejection::new(RejectionKind::Misconfigured)
                 .with_detail("the protected application no longer exists");
-            return refuse.now(rejection, context(&shared.app_name, None, None));
+            return refuse.now(rejection, context(&self.shared.app_name, None, None));
         };
         let single_header = single_header(&app);
         let presented = request::find(
@@ -115,99 +117,135 @@ where
             &TokenLocation::CLIENT_ORDER,
         );
         match presented {
-            Err(rejection) => refuse.now(rejection, context(&app.name, None, None)),
             Ok(Presented::Credentials(credentials)) => {
-                let client_id = credentials.client_id();
-                let now = shared.issuer.now();
-                let checked = shared.issuer.check_credentials(
-                    &snapshot,
-                    &app,
-                    client_id,
-                    credentials.expose_secret(),
-                    now,
-                );
-                if let Err(rejection) = checked {
-                    let source = source_of(credentials.source());
-                    return refuse
-                        .now(rejection, context(&app.name, Some(source), Some(client_id)));
-                }
-                // The inner service gets the identity, never the credentials.
-                request::remove_credentials(request.headers_mut(), &credentials);
-                let client_id = client_id.to_owned();
-                drop(credentials);
-                let secure = app.cookie_secure.unwrap_or(shared.secure_by_default);
-                // The ready service moves into the future; a fresh clone takes its place.
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                ResponseFuture::waiting(Box::pin(async move {
-                    let minted = match shared.issuer.mint(&snapshot, &app, &client_id, now).await {
-                        Ok(minted) => minted,
-                        Err(rejection) => {
-                            return Ok(refuse
-                                .response(rejection, context(&app.name, None, Some(&client_id))));
-                        }
-                    };
-                    let Ok(token) = HeaderValue::try_from(minted.jwt.as_str()) else {
-                        let rejection = Rejection::new(RejectionKind::Misconfigured)
-                            .with_detail("a minted token is not a header value");
-                        return Ok(refuse.response(rejection, context(&app.name, None, None)));
-                    };
-                    let set_cookie = (app.session_duration > 0)
-                        .then(|| set_cookie(&app, &minted.jwt, minted.expires_at, secure))
-                        .flatten();
-                    tracing::debug!(app = %app.name, client_id = %client_id, "service token exchanged");
-                    request::forward_identity(&mut request, token, minted.identity);
-                    let mut response = inner.call(request).await?;
-                    if let Some(cookie) = set_cookie {
-                        response.headers_mut().append(SET_COOKIE, cookie);
-                    }
-                    Ok(response)
-                }))
+                self.exchange(request, credentials, snapshot, app, refuse)
             }
-            Ok(Presented::Token(token)) => {
-                let location = token.location();
-                let current = match shared.verifier_for(&app) {
-                    Ok(current) => current,
-                    Err(rejection) => return refuse.now(rejection, context(&app.name, None, None)),
-                };
-                match current.verifier.try_verify(token.as_str()) {
-                    Attempt::Done(verified) => match admit(&shared, &app, verified, location) {
-                        Ok(identity) => {
-                            request::forward_identity(
-                                &mut request,
-                                token.into_header_value(),
-                                identity,
-                            );
-                            ResponseFuture::called(self.inner.call(request))
-                        }
-                        Err((rejection, refusal)) => refuse.now(rejection, refusal.as_context()),
-                    },
-                    Attempt::NeedsKeyFetch => {
-                        let clone = self.inner.clone();
-                        let mut inner = std::mem::replace(&mut self.inner, clone);
-                        ResponseFuture::waiting(Box::pin(async move {
-                            let verified = current.verifier.verify(token.as_str()).await;
-                            match admit(&shared, &app, verified, location) {
-                                Ok(identity) => {
-                                    request::forward_identity(
-                                        &mut request,
-                                        token.into_header_value(),
-                                        identity,
-                                    );
-                                    inner.call(request).await
-                                }
-                                Err((rejection, refusal)) => {
-                                    Ok(refuse.response(rejection, refusal.as_context()))
-                                }
-                            }
-                        }))
-                    }
-                }
-            }
+            Ok(Presented::Token(token)) => self.ride(request, token, app, refuse),
             Ok(_) => refuse.now(
                 Rejection::new(RejectionKind::MissingCredentials),
                 context(&app.name, None, None),
             ),
+            Err(rejection) => refuse.now(rejection, context(&app.name, None, None)),
+        }
+    }
+}
+
+impl<S> Exchange<S> {
+    /// The ready inner service, moved out for a future; a fresh clone takes its place.
+    fn take_inner(&mut self) -> S
+    where
+        S: Clone,
+    {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
+    }
+
+    /// Credentials: checked against the snapshot now, then a token minted off the async
+    /// workers, forwarded, and set as the cookie on the inner service's response.
+    fn exchange<B>(
+        &mut self,
+        mut request: Request<B>,
+        credentials: ServiceCredentials,
+        snapshot: Arc<Snapshot>,
+        app: Arc<ApplicationRecord>,
+        refuse: Refuse,
+    ) -> ResponseFuture<S::Future>
+    where
+        S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        B: Send + 'static,
+    {
+        let shared = self.shared.clone();
+        let now = shared.issuer.now();
+        let client_id = credentials.client_id();
+        let checked = shared.issuer.check_credentials(
+            &snapshot,
+            &app,
+            client_id,
+            credentials.expose_secret(),
+            now,
+        );
+        if let Err(rejection) = checked {
+            let source = source_of(credentials.source());
+            return refuse.now(rejection, context(&app.name, Some(source), Some(client_id)));
+        }
+        // The inner service gets the identity, never the credentials.
+        request::remove_credentials(request.headers_mut(), &credentials);
+        let client_id = client_id.to_owned();
+        drop(credentials);
+        let secure = app.cookie_secure.unwrap_or(shared.secure_by_default);
+        let mut inner = self.take_inner();
+        ResponseFuture::waiting(Box::pin(async move {
+            let minted = match shared.issuer.mint(&snapshot, &app, &client_id, now).await {
+                Ok(minted) => minted,
+                Err(rejection) => {
+                    let context = context(&app.name, None, Some(&client_id));
+                    return Ok(refuse.response(rejection, context));
+                }
+            };
+            let Ok(token) = HeaderValue::try_from(minted.jwt.as_str()) else {
+                let rejection = Rejection::new(RejectionKind::Misconfigured)
+                    .with_detail("a minted token is not a header value");
+                return Ok(refuse.response(rejection, context(&app.name, None, None)));
+            };
+            let set_cookie = (app.session_duration > 0)
+                .then(|| set_cookie(&app, &minted.jwt, minted.expires_at, secure))
+                .flatten();
+            tracing::debug!(app = %app.name, client_id = %client_id, "service token exchanged");
+            request::forward_identity(&mut request, token, minted.identity);
+            let mut response = inner.call(request).await?;
+            if let Some(cookie) = set_cookie {
+                response.headers_mut().append(SET_COOKIE, cookie);
+            }
+            Ok(response)
+        }))
+    }
+
+    /// A token: verified in-process for the application's current AUD — without waiting when
+    /// it can be (a cached or known-key token calls the inner service at once) — then checked
+    /// against the snapshot and forwarded.
+    fn ride<B>(
+        &mut self,
+        mut request: Request<B>,
+        token: FoundToken,
+        app: Arc<ApplicationRecord>,
+        refuse: Refuse,
+    ) -> ResponseFuture<S::Future>
+    where
+        S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        B: Send + 'static,
+    {
+        let location = token.location();
+        let current = match self.shared.verifier_for(&app) {
+            Ok(current) => current,
+            Err(rejection) => return refuse.now(rejection, context(&app.name, None, None)),
+        };
+        match current.verifier.try_verify(token.as_str()) {
+            Attempt::Done(verified) => match admit(&self.shared, &app, verified, location) {
+                Ok(identity) => {
+                    request::forward_identity(&mut request, token.into_header_value(), identity);
+                    ResponseFuture::called(self.inner.call(request))
+                }
+                Err((rejection, refusal)) => refuse.now(rejection, refusal.as_context()),
+            },
+            Attempt::NeedsKeyFetch => {
+                let shared = self.shared.clone();
+                let mut inner = self.take_inner();
+                ResponseFuture::waiting(Box::pin(async move {
+                    let verified = current.verifier.verify(token.as_str()).await;
+                    match admit(&shared, &app, verified, location) {
+                        Ok(identity) => {
+                            let token = token.into_header_value();
+                            request::forward_identity(&mut request, token, identity);
+                            inner.call(request).await
+                        }
+                        Err((rejection, refusal)) => {
+                            Ok(refuse.response(rejection, refusal.as_context()))
+                        }
+                    }
+                }))
+            }
         }
     }
 }
