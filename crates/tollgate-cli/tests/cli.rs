@@ -333,6 +333,20 @@ async fn serve_first_run_exchange_cookie_revocation_and_verify() {
         &[&online[..], &["--at", "4000000000"]].concat(),
     ));
     assert!(error.contains("expired"), "{error}");
+    // Any spelling of the team domain is the same issuer (it was compared as typed before).
+    let shouted = format!("{}/", server.base.to_uppercase());
+    let verified = env.json(&verify(
+        &jwt,
+        &["--team-domain", &shouted, "--aud", &server.aud],
+    ));
+    assert_eq!(verified["common_name"], client_id.as_str());
+    let refused = env.run(&verify(
+        &jwt,
+        &["--team-domain", "https://team.example.com/path"],
+    ));
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("not a team domain"), "{stderr}");
     let zeros = "0".repeat(64);
     let error = env.fails(&verify(
         &jwt,
