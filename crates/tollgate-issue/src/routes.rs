@@ -15,7 +15,17 @@ use tollgate_core::{AccessClaims, Rejection, RejectionKind};
 
 use crate::Issuer;
 
-pub(crate) fn router(issuer: Issuer) -> Router {
+// Defined here, on the issuer: the routes depend on the issuer, never the reverse.
+impl Issuer {
+    /// `GET /cdn-cgi/access/certs` (the published keys, Cloudflare's format) and
+    /// `GET /cdn-cgi/access/get-identity` (the caller's identity, from its cookie or
+    /// `cf-access-token`). Merge it into your router outside the [`ExchangeLayer`](crate::ExchangeLayer).
+    pub fn routes(&self) -> axum::Router {
+        router(self.clone())
+    }
+}
+
+fn router(issuer: Issuer) -> Router {
     Router::new()
         .route(CERTS_PATH, get(certs))
         .route(GET_IDENTITY_PATH, get(get_identity))

@@ -10,6 +10,7 @@ use tower_layer::Layer;
 
 use super::Exchange;
 use crate::Issuer;
+use crate::error::ManageError;
 use crate::records::ApplicationRecord;
 
 /// Runs Cloudflare Access's service-token flow in front of a service, for one application.
@@ -62,7 +63,7 @@ impl Shared {
 }
 
 impl ExchangeLayer {
-    pub(crate) fn new(issuer: Issuer, app_name: String, aud: String, verifier: Verifier) -> Self {
+    fn new(issuer: Issuer, app_name: String, aud: String, verifier: Verifier) -> Self {
         let secure_by_default = issuer.team_domain().is_https();
         Self {
             shared: Arc::new(Shared {
@@ -85,6 +86,29 @@ impl ExchangeLayer {
     /// The name of the protected application.
     pub fn app_name(&self) -> &str {
         &self.shared.app_name
+    }
+}
+
+// Built from the issuer, defined here: the exchange depends on the issuer, never the reverse.
+impl Issuer {
+    /// An [`ExchangeLayer`] protecting the application named `app` (which must exist). It
+    /// follows later changes to the application's settings and policy, and its AUD: if the
+    /// application is deleted and recreated under the same name, tokens for the old AUD are
+    /// refused and tokens for the new one accepted.
+    pub fn exchange_layer(&self, app: &str) -> Result<ExchangeLayer, ManageError> {
+        let record = self
+            .snapshot()
+            .apps
+            .get(app)
+            .cloned()
+            .ok_or_else(|| ManageError::not_found(&format!("application {app}")))?;
+        let verifier = self.verifier(&record.aud)?;
+        Ok(ExchangeLayer::new(
+            self.clone(),
+            record.name.clone(),
+            record.aud.clone(),
+            verifier,
+        ))
     }
 }
 

@@ -31,7 +31,6 @@ pub use self::signer::ZERO_SESSION_TOKEN_LIFETIME;
 pub(crate) use self::snapshot::Snapshot;
 use crate::applications::Applications;
 use crate::error::{ManageError, ManageErrorKind};
-use crate::exchange::ExchangeLayer;
 use crate::records::ApplicationRecord;
 use crate::reload::{Reload, ReloadHandle};
 use crate::service_tokens::{ExpiryWarning, ServiceTokens};
@@ -235,35 +234,6 @@ impl Issuer {
             .apps
             .get(name)
             .map(|a| ApplicationRecord::clone(a))
-    }
-
-    /// An [`ExchangeLayer`] protecting the application named `app` (which must exist). It
-    /// follows later changes to the application's settings and policy, and its AUD: if the
-    /// application is deleted and recreated under the same name, tokens for the old AUD are
-    /// refused and tokens for the new one accepted.
-    pub fn exchange_layer(&self, app: &str) -> Result<ExchangeLayer, ManageError> {
-        let record = self
-            .inner
-            .snapshot
-            .load()
-            .apps
-            .get(app)
-            .cloned()
-            .ok_or_else(|| ManageError::not_found(&format!("application {app}")))?;
-        let verifier = self.verifier(&record.aud)?;
-        Ok(ExchangeLayer::new(
-            self.clone(),
-            record.name.clone(),
-            record.aud.clone(),
-            verifier,
-        ))
-    }
-
-    /// `GET /cdn-cgi/access/certs` (the published keys, Cloudflare's format) and
-    /// `GET /cdn-cgi/access/get-identity` (the caller's identity, from its cookie or
-    /// `cf-access-token`). Merge it into your router outside the [`ExchangeLayer`].
-    pub fn routes(&self) -> axum::Router {
-        crate::routes::router(self.clone())
     }
 
     fn reload_handle(&self) -> ReloadHandle {
