@@ -1,6 +1,7 @@
 //! One request pipeline: the same hostile request, over real HTTP, through each of the three
 //! places that read Access tokens — `VerifyLayer`, the issuer's `ExchangeLayer` and the
-//! `/cdn-cgi/access/get-identity` route — gets the same answer from each. And one team domain:
+//! `/cdn-cgi/access/get-identity` route — gets the same answer from each; credentials are never
+//! ambiguous and never reach the inner service. And one team domain:
 //! an issuer and a remote verifier built from differently-cased spellings of it agree.
 
 #![allow(clippy::unwrap_used)]
@@ -13,6 +14,7 @@ use axum::routing::get;
 use serde_json::Value;
 use tollgate::AccessIdentity;
 use tollgate::issue::{AppSettings, Issuer, MemoryStore};
+use tollgate::verify::layer::TokenLocation;
 use tollgate::verify::{Verifier, VerifyLayer};
 
 /// What the protected handler answers: the identity, and any e-mail header it was handed.
@@ -135,7 +137,7 @@ async fn the_same_hostile_request_gets_the_same_answer_everywhere() {
                 ("cf-access-token", token.clone()),
                 ("cf-access-token", "garbage".into()),
             ],
-            "401 malformed_token",
+            "401 ambiguous_credentials",
         ),
         (
             "two identical cf-access-token lines",
@@ -143,7 +145,25 @@ async fn the_same_hostile_request_gets_the_same_answer_everywhere() {
                 ("cf-access-token", token.clone()),
                 ("cf-access-token", token.clone()),
             ],
-            "401 malformed_token",
+            "200",
+        ),
+        (
+            "the same token as header and cookie",
+            vec![
+                ("cf-access-token", token.clone()),
+                ("cookie", cookie(&token)),
+            ],
+            "200",
+        ),
+        (
+            "two different CF_Authorization cookies",
+            vec![("cookie", format!("{}; {}", cookie(&token), cookie("other")))],
+            "401 ambiguous_credentials",
+        ),
+        (
+            "two Cookie lines with different tokens",
+            vec![("cookie", cookie("other")), ("cookie", cookie(&token))],
+            "401 ambiguous_credentials",
         ),
         (
             "an empty cf-access-token and a good cookie",
@@ -177,7 +197,7 @@ async fn the_same_hostile_request_gets_the_same_answer_everywhere() {
                 ("cf-access-token", token.clone()),
                 ("cookie", cookie("garbage")),
             ],
-            "200",
+            "401 ambiguous_credentials",
         ),
         (
             "a garbage header before a good cookie",
@@ -185,7 +205,7 @@ async fn the_same_hostile_request_gets_the_same_answer_everywhere() {
                 ("cf-access-token", "garbage".into()),
                 ("cookie", cookie(&token)),
             ],
-            "401 malformed_token",
+            "401 ambiguous_credentials",
         ),
         (
             "a tampered signature",
@@ -286,4 +306,191 @@ async fn an_issuer_and_a_remote_verifier_agree_on_any_spelling_of_the_team_domai
         assert_eq!(identity.client_id(), Some(bot.client_id.as_str()));
         assert_eq!(identity.issuer(), issuer.issuer_url());
     }
+}
+
+/// What the inner service of a single-header application saw: the token it was handed as the
+/// assertion and as the cookie, and whether any credential header reached it.
+async fn inner_view(headers: HeaderMap) -> String {
+    let credential = [
+        "cf-access-client-id",
+        "cf-access-client-secret",
+        "authorization",
+    ]
+    .iter()
+    .any(|name| headers.contains_key(*name));
+    let assertion = headers
+        .get("cf-access-jwt-assertion")
+        .map_or("", |v| v.to_str().unwrap_or("?"));
+    let cookie = headers
+        .get("cookie")
+        .map_or("", |v| v.to_str().unwrap_or("?"));
+    serde_json::json!({"credential": credential, "assertion": assertion, "cookie": cookie})
+        .to_string()
+}
+
+#[tokio::test]
+async fn credentials_are_never_ambiguous_and_never_forwarded() {
+    let issuer = Issuer::builder("team.example.com")
+        .store(Arc::new(MemoryStore::new()))
+        .build()
+        .await
+        .unwrap();
+    let settings = AppSettings::new().read_service_tokens_from_header("Authorization");
+    issuer.apps().create("api", settings).await.unwrap();
+    let (bot, secret) = issuer
+        .tokens()
+        .create("bot", Default::default())
+        .await
+        .unwrap();
+    let (other, other_secret) = issuer
+        .tokens()
+        .create("other", Default::default())
+        .await
+        .unwrap();
+    let url = serve(
+        Router::new()
+            .route("/", get(inner_view))
+            .layer(issuer.exchange_layer("api").unwrap()),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let json = |id: &str, secret: &str| {
+        serde_json::json!({"cf-access-client-id": id, "cf-access-client-secret": secret})
+            .to_string()
+    };
+    let pair = |id: &str, secret: &str| {
+        vec![
+            ("cf-access-client-id", id.to_owned()),
+            ("cf-access-client-secret", secret.to_owned()),
+        ]
+    };
+    let secret = secret.expose_secret();
+    let other_secret = other_secret.expose_secret();
+
+    let refused: Vec<(&str, Vec<(&str, String)>)> = vec![
+        ("two client IDs", {
+            let mut h = pair(&bot.client_id, secret);
+            h.push(("cf-access-client-id", other.client_id.clone()));
+            h
+        }),
+        ("two secrets", {
+            let mut h = pair(&bot.client_id, secret);
+            h.push(("cf-access-client-secret", "tgs_wrong".into()));
+            h
+        }),
+        ("the pair and the single header name different clients", {
+            let mut h = pair(&bot.client_id, secret);
+            h.push(("authorization", json(&other.client_id, other_secret)));
+            h
+        }),
+        ("the same client with two secrets", {
+            let mut h = pair(&bot.client_id, secret);
+            h.push(("authorization", json(&bot.client_id, "tgs_wrong")));
+            h
+        }),
+        (
+            "two different single headers",
+            vec![
+                ("authorization", json(&bot.client_id, secret)),
+                ("authorization", json(&other.client_id, other_secret)),
+            ],
+        ),
+    ];
+    for (what, headers) in &refused {
+        assert_eq!(
+            outcome(&client, &url, headers).await,
+            "401 ambiguous_credentials",
+            "{what}"
+        );
+    }
+    let too_big = format!(
+        r#"{{"cf-access-client-id":"{}","cf-access-client-secret":"{secret}","pad":"{}"}}"#,
+        bot.client_id,
+        "x".repeat(4096)
+    );
+    assert_eq!(
+        outcome(&client, &url, &[("authorization", too_big)]).await,
+        "401 invalid_credentials"
+    );
+
+    // Accepted once: the same client in both places, and credentials beside a stale cookie. The
+    // inner service sees the freshly minted token only, as the assertion and as the cookie, and
+    // no credential header.
+    let mut both = pair(&bot.client_id, secret);
+    both.push(("authorization", json(&bot.client_id, secret)));
+    both.push(("cookie", "theme=dark; CF_Authorization=stale".into()));
+    both.push(("cf-access-token", "stale".into()));
+    let mut request = client.get(&url);
+    for (name, value) in &both {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let minted = response.headers()["set-cookie"].to_str().unwrap();
+    let minted = minted
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("CF_Authorization=")
+        .to_owned();
+    let seen: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(seen["credential"], false, "{seen}");
+    assert_eq!(seen["assertion"], minted.as_str());
+    assert_eq!(
+        seen["cookie"],
+        format!("theme=dark; CF_Authorization={minted}")
+    );
+}
+
+/// What a token-reading inner service saw of the token locations.
+async fn token_view(headers: HeaderMap) -> String {
+    let token = headers
+        .get("cf-access-token")
+        .map_or("", |v| v.to_str().unwrap_or("?"));
+    let cookie = headers
+        .get("cookie")
+        .map_or("", |v| v.to_str().unwrap_or("?"));
+    format!("token={token} cookie={cookie}")
+}
+
+#[tokio::test]
+async fn a_verifier_reading_one_location_ignores_and_strips_the_others() {
+    let issuer = Issuer::builder("team.example.com")
+        .store(Arc::new(MemoryStore::new()))
+        .build()
+        .await
+        .unwrap();
+    let app = issuer
+        .apps()
+        .create("api", AppSettings::new())
+        .await
+        .unwrap();
+    let (bot, secret) = issuer
+        .tokens()
+        .create("bot", Default::default())
+        .await
+        .unwrap();
+    let exchange = serve(
+        Router::new()
+            .route("/", get(echo))
+            .layer(issuer.exchange_layer("api").unwrap()),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let token = exchange_at(&client, &exchange, &bot.client_id, secret.expose_secret()).await;
+    // Behind Cloudflare: only the assertion header the edge sets is read.
+    let layer = VerifyLayer::new(issuer.verifier(&app.aud).unwrap())
+        .with_token_order([TokenLocation::JwtAssertionHeader])
+        .unwrap();
+    let url = serve(Router::new().route("/", get(token_view)).layer(layer)).await;
+    let response = client
+        .get(&url)
+        .header("cf-access-jwt-assertion", &token)
+        .header("cf-access-token", "garbage")
+        .header("cookie", "theme=dark; CF_Authorization=garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "token= cookie=theme=dark");
 }

@@ -37,6 +37,10 @@ pub enum RejectionKind {
     MissingCredentials,
     /// Service-token credentials were presented but are wrong, expired or revoked. 401.
     InvalidCredentials,
+    /// More than one credential was presented and they differ (two tokens, a token header on
+    /// two lines with different values, the header pair and the single header naming different
+    /// clients): tollgate never picks one. 401.
+    AmbiguousCredentials,
     /// The token is not a well-formed compact JWS/JWT. 401.
     MalformedToken,
     /// The token exceeds the configured size cap. 401.
@@ -74,6 +78,7 @@ impl RejectionKind {
         match self {
             RejectionKind::MissingCredentials => "missing_credentials",
             RejectionKind::InvalidCredentials => "invalid_credentials",
+            RejectionKind::AmbiguousCredentials => "ambiguous_credentials",
             RejectionKind::MalformedToken => "malformed_token",
             RejectionKind::TokenTooLarge => "token_too_large",
             RejectionKind::DisallowedAlgorithm => "disallowed_algorithm",
@@ -106,6 +111,7 @@ impl RejectionKind {
         match self {
             RejectionKind::MissingCredentials => "no Access token or service-token credentials",
             RejectionKind::InvalidCredentials => "service-token credentials are not valid",
+            RejectionKind::AmbiguousCredentials => "the request presents conflicting credentials",
             RejectionKind::MalformedToken => "token is not a well-formed JWT",
             RejectionKind::TokenTooLarge => "token is too large",
             RejectionKind::DisallowedAlgorithm => "token algorithm is not allowed",

@@ -5,28 +5,33 @@
 //! find tokens and service-token credentials here and forward identities from here, so they
 //! cannot drift apart on a rule that decides security. The rules:
 //!
-//! - **Tokens** ([`find_token`]) are looked for in the configured [`TokenLocation`]s, in order;
-//!   the first location holding one wins. A token header (`Cf-Access-Jwt-Assertion`,
-//!   `cf-access-token`) sent on more than one line is refused as ambiguous
-//!   ([`MalformedToken`](RejectionKind::MalformedToken)); an empty value counts as absent; a
-//!   value that is not visible ASCII is refused. In cookies, the first non-empty
-//!   `CF_Authorization` wins, over every `Cookie` line; a value in double quotes loses them;
-//!   `Cookie` lines that are not visible ASCII are skipped.
+//! - **One credential, however presented.** Wherever a request carries more than one token —
+//!   across locations, on repeated header lines, in several `CF_Authorization` cookies — they
+//!   must be byte-identical, or the request is refused as
+//!   [`AmbiguousCredentials`](RejectionKind::AmbiguousCredentials); the same holds for
+//!   repeated credential header lines and for the header pair beside the single header. A
+//!   layer reading fewer locations ignores the others and [strips](strip_tokens) them.
+//! - **Tokens** ([`find_token`]) are read in the configured [`TokenLocation`]s; an empty value
+//!   counts as absent; a header value that is not visible ASCII is refused; `Cookie` lines that
+//!   are not visible ASCII are skipped, and a cookie value in double quotes loses them.
 //! - **Service-token credentials** ([`find_credentials`]): `CF-Access-Client-Id` with
 //!   `CF-Access-Client-Secret` (values trimmed, empty counts as absent, one without the other
-//!   or either on more than one line refused as
-//!   [`InvalidCredentials`](RejectionKind::InvalidCredentials)), or, when the application names
-//!   one, a single header holding both as JSON
-//!   (`{"cf-access-client-id":"…","cf-access-client-secret":"…"}`; any key case and `_` for
-//!   `-`, as Cloudflare's documentation shows them; a value that does not start with `{` is
-//!   someone else's header and ignored). The pair wins over the single header.
+//!   refused as [`InvalidCredentials`](RejectionKind::InvalidCredentials)), and, when the
+//!   application names one, a single header holding both as JSON
+//!   (`{"cf-access-client-id":"…","cf-access-client-secret":"…"}`). The JSON is read strictly:
+//!   at most [`MAX_SINGLE_HEADER_BYTES`] (checked before parsing), one object of string values
+//!   and nothing after it, no key twice; its keys are matched in any case and with `_` for
+//!   `-` (`CF-Access-Client-Id`, `cf_access_client_id`), the spellings Cloudflare's
+//!   documentation shows. A value that does not start with `{` is someone else's header and
+//!   ignored.
 //! - **Credentials before tokens** ([`find`]): a bot presenting credentials is never held back
 //!   by a stale cookie.
 //! - **Forwarding** ([`forward_identity`]): every client-supplied identity header is removed
 //!   (in every `-`/`_` spelling), `Cf-Access-Jwt-Assertion` is set to the verified token,
 //!   `Cf-Access-Authenticated-User-Email` to a user's verified e-mail, and the
 //!   [`AccessIdentity`] goes into the request extensions for the extractor.
-//!   [`remove_credentials`] takes the credentials off a request before it goes on.
+//!   [`remove_credentials`] takes the credentials off a request before it goes on;
+//!   [`set_token_cookie`] makes its `CF_Authorization` cookie the token it was admitted with.
 //! - **Refusals** are logged by [`log_rejection`], at one level on one target
 //!   ([`LOG_TARGET`]), with the reason and where the credential was found, never its value.
 //!
@@ -41,10 +46,11 @@
 //! let found = request::find_token(&headers, &TokenLocation::DEFAULT_ORDER)?.expect("a token");
 //! assert_eq!((found.as_str(), found.location()), ("eyJ.eyJ.sig", TokenLocation::Cookie));
 //!
-//! headers.append("cf-access-token", HeaderValue::from_static("one"));
+//! headers.append("cf-access-token", HeaderValue::from_static("eyJ.eyJ.sig"));
+//! assert!(request::find_token(&headers, &TokenLocation::DEFAULT_ORDER)?.is_some()); // the same one
 //! headers.append("cf-access-token", HeaderValue::from_static("two"));
 //! let refused = request::find(&headers, None, &TokenLocation::DEFAULT_ORDER).unwrap_err();
-//! assert_eq!(refused.kind(), RejectionKind::MalformedToken);
+//! assert_eq!(refused.kind(), RejectionKind::AmbiguousCredentials);
 //!
 //! headers.insert("cf-access-client-id", HeaderValue::from_static("abc.access"));
 //! headers.insert("cf-access-client-secret", HeaderValue::from_static("s3cret"));
@@ -106,32 +112,36 @@ impl TokenLocation {
         }
     }
 
-    /// The token at this location, if any, under the rules of the [module docs](self).
-    fn find(self, headers: &HeaderMap) -> Result<Option<HeaderValue>, Rejection> {
-        let malformed = |detail| Rejection::new(RejectionKind::MalformedToken).with_detail(detail);
-        let header = match self {
-            TokenLocation::JwtAssertionHeader => CF_ACCESS_JWT_ASSERTION,
-            TokenLocation::AccessTokenHeader => CF_ACCESS_TOKEN,
-            TokenLocation::Cookie => return find_cookie(headers),
-        };
-        let Some(value) = single_value(headers, &header)
-            .map_err(|()| malformed("token header sent more than once"))?
-        else {
-            return Ok(None);
-        };
-        let text = value
-            .to_str()
-            .map_err(|_| malformed("token is not visible ASCII"))?;
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            Ok(None)
-        } else if trimmed.len() == text.len() {
-            Ok(Some(value.clone()))
-        } else {
-            HeaderValue::from_str(trimmed)
-                .map(Some)
-                .map_err(|_| malformed("token is not visible ASCII"))
+    /// The header this location reads, or `None` for the cookie.
+    fn header(self) -> Option<HeaderName> {
+        match self {
+            TokenLocation::JwtAssertionHeader => Some(CF_ACCESS_JWT_ASSERTION),
+            TokenLocation::AccessTokenHeader => Some(CF_ACCESS_TOKEN),
+            TokenLocation::Cookie => None,
         }
+    }
+
+    /// Every non-empty token at this location, in order, with its header value when the token
+    /// is the whole of it (forwarded without a copy).
+    fn each<'h>(
+        self,
+        headers: &'h HeaderMap,
+        found: &mut impl FnMut(&'h str, Option<&'h HeaderValue>) -> Result<(), Rejection>,
+    ) -> Result<(), Rejection> {
+        let Some(header) = self.header() else {
+            return each_cookie(headers, COOKIE_NAME, |value| found(value, None));
+        };
+        for value in headers.get_all(header) {
+            let text = value.to_str().map_err(|_| {
+                Rejection::new(RejectionKind::MalformedToken)
+                    .with_detail("token is not visible ASCII")
+            })?;
+            let trimmed = text.trim();
+            if !trimmed.is_empty() {
+                found(trimmed, (trimmed.len() == text.len()).then_some(value))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -141,30 +151,22 @@ impl fmt::Display for TokenLocation {
     }
 }
 
-/// The one value of `name`, `None` when absent, `Err` when sent on more than one line.
-fn single_value<'h>(
+/// Calls `found` with every non-empty value of cookie `name` over every `Cookie` line (lines
+/// that are not visible ASCII skipped, a value in double quotes without them).
+fn each_cookie<'h>(
     headers: &'h HeaderMap,
-    name: &HeaderName,
-) -> Result<Option<&'h HeaderValue>, ()> {
-    let mut values = headers.get_all(name).iter();
-    let first = values.next();
-    if values.next().is_some() {
-        return Err(());
-    }
-    Ok(first)
-}
-
-/// The first non-empty `CF_Authorization` over every `Cookie` line.
-fn find_cookie(headers: &HeaderMap) -> Result<Option<HeaderValue>, Rejection> {
+    name: &str,
+    mut found: impl FnMut(&'h str) -> Result<(), Rejection>,
+) -> Result<(), Rejection> {
     for line in headers.get_all(COOKIE) {
         let Ok(line) = line.to_str() else {
             continue;
         };
         for pair in line.split(';') {
-            let Some((name, value)) = pair.split_once('=') else {
+            let Some((key, value)) = pair.split_once('=') else {
                 continue;
             };
-            if name.trim() != COOKIE_NAME {
+            if key.trim() != name {
                 continue;
             }
             let value = value.trim();
@@ -172,16 +174,16 @@ fn find_cookie(headers: &HeaderMap) -> Result<Option<HeaderValue>, Rejection> {
                 .strip_prefix('"')
                 .and_then(|v| v.strip_suffix('"'))
                 .unwrap_or(value);
-            if value.is_empty() {
-                continue;
+            if !value.is_empty() {
+                found(value)?;
             }
-            return HeaderValue::from_str(value).map(Some).map_err(|_| {
-                Rejection::new(RejectionKind::MalformedToken)
-                    .with_detail("cookie value is not a token")
-            });
         }
     }
-    Ok(None)
+    Ok(())
+}
+
+fn ambiguous(detail: &'static str) -> Rejection {
+    Rejection::new(RejectionKind::AmbiguousCredentials).with_detail(detail)
 }
 
 /// An Access token found in a request, and where.
@@ -218,17 +220,88 @@ impl fmt::Debug for FoundToken {
     }
 }
 
-/// The first token in `order`'s locations, under the rules of the [module docs](self).
+/// The token in `order`'s locations, under the rules of the [module docs](self): every token
+/// presented there must be the same one.
 pub fn find_token(
     headers: &HeaderMap,
     order: &[TokenLocation],
 ) -> Result<Option<FoundToken>, Rejection> {
+    let mut first: Option<(&str, Option<&HeaderValue>, TokenLocation)> = None;
     for &location in order {
-        if let Some(value) = location.find(headers)? {
-            return Ok(Some(FoundToken { value, location }));
+        location.each(headers, &mut |token, value| match first {
+            None => {
+                first = Some((token, value, location));
+                Ok(())
+            }
+            Some((agreed, ..)) if agreed == token => Ok(()),
+            Some(_) => Err(ambiguous("different tokens in one request")),
+        })?;
+    }
+    let Some((token, value, location)) = first else {
+        return Ok(None);
+    };
+    let value = match value {
+        Some(value) => value.clone(),
+        None => HeaderValue::from_str(token).map_err(|_| {
+            Rejection::new(RejectionKind::MalformedToken).with_detail("cookie value is not a token")
+        })?,
+    };
+    Ok(Some(FoundToken { value, location }))
+}
+
+/// Removes the tokens a layer does not read at `locations` (every location but those): the
+/// header, or the `CF_Authorization` cookie, so the inner service never meets a token nobody
+/// checked.
+pub fn strip_tokens(headers: &mut HeaderMap, locations: &[TokenLocation]) {
+    for location in locations {
+        match location.header() {
+            Some(header) => {
+                headers.remove(header);
+            }
+            None => set_token_cookie(headers, None),
         }
     }
-    Ok(None)
+}
+
+/// Rewrites the request's cookies so `CF_Authorization` is `token` (or gone, for `None`),
+/// every other cookie kept, all on one `Cookie` line (RFC 6265 §5.4: a request carries one).
+pub fn set_token_cookie(headers: &mut HeaderMap, token: Option<&str>) {
+    let mut has_token_cookie = false;
+    let mut others: Vec<&str> = Vec::new();
+    for line in headers.get_all(COOKIE) {
+        let Ok(line) = line.to_str() else {
+            continue;
+        };
+        for pair in line.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            if pair
+                .split_once('=')
+                .is_some_and(|(key, _)| key.trim() == COOKIE_NAME)
+            {
+                has_token_cookie = true;
+            } else {
+                others.push(pair);
+            }
+        }
+    }
+    if !has_token_cookie && token.is_none() {
+        return;
+    }
+    let mut line = others.join("; ");
+    if let Some(token) = token {
+        if !line.is_empty() {
+            line.push_str("; ");
+        }
+        line.push_str(COOKIE_NAME);
+        line.push('=');
+        line.push_str(token);
+    }
+    let value = HeaderValue::try_from(line);
+    headers.remove(COOKIE);
+    if let Ok(value) = value
+        && !value.is_empty()
+    {
+        headers.insert(COOKIE, value);
+    }
 }
 
 /// Where service-token credentials came from.
@@ -239,7 +312,12 @@ pub enum CredentialSource {
     HeaderPair,
     /// The application's single header, holding both as JSON.
     SingleHeader(HeaderName),
+    /// Both, naming the same credentials.
+    Both(HeaderName),
 }
+
+/// The longest single-header value read (4 KiB): a longer one is refused before parsing.
+pub const MAX_SINGLE_HEADER_BYTES: usize = 4096;
 
 /// Service-token credentials found in a request. `Debug` never shows the secret.
 #[derive(Clone)]
@@ -280,85 +358,145 @@ fn invalid_credentials(detail: &'static str) -> Rejection {
     Rejection::new(RejectionKind::InvalidCredentials).with_detail(detail)
 }
 
-/// The credential header `name` as trimmed text: `None` when absent or empty.
-fn credential_value(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, Rejection> {
-    let value = single_value(headers, name)
-        .map_err(|()| invalid_credentials("a credential header was sent more than once"))?;
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| invalid_credentials("credentials are not visible ASCII"))?
-        .trim();
-    Ok((!text.is_empty()).then(|| text.to_owned()))
+/// The credential header `name` as trimmed text: `None` when absent or empty, refused when its
+/// non-empty lines differ.
+fn credential_value<'h>(
+    headers: &'h HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'h str>, Rejection> {
+    let mut agreed = None;
+    for value in headers.get_all(name) {
+        let text = value
+            .to_str()
+            .map_err(|_| invalid_credentials("credentials are not visible ASCII"))?
+            .trim();
+        match agreed {
+            _ if text.is_empty() => {}
+            None => agreed = Some(text),
+            Some(first) if first == text => {}
+            Some(_) => return Err(ambiguous("a credential header was sent twice, differently")),
+        }
+    }
+    Ok(agreed)
 }
 
-/// Service-token credentials, under the rules of the [module docs](self): the header pair, or
-/// else JSON in `single_header` when the application names one.
+/// Service-token credentials, under the rules of the [module docs](self): the header pair,
+/// and JSON in `single_header` when the application names one; both present must agree.
 pub fn find_credentials(
     headers: &HeaderMap,
     single_header: Option<&HeaderName>,
 ) -> Result<Option<ServiceCredentials>, Rejection> {
     let client_id = credential_value(headers, &CF_ACCESS_CLIENT_ID)?;
     let secret = credential_value(headers, &CF_ACCESS_CLIENT_SECRET)?;
-    match (client_id, secret) {
-        (Some(client_id), Some(secret)) => {
-            return Ok(Some(ServiceCredentials {
-                client_id,
-                secret,
-                source: CredentialSource::HeaderPair,
-            }));
-        }
+    let pair = match (client_id, secret) {
+        (Some(client_id), Some(secret)) => Some((client_id.to_owned(), secret.to_owned())),
         (Some(_), None) | (None, Some(_)) => {
             return Err(invalid_credentials(
                 "both CF-Access-Client-Id and CF-Access-Client-Secret are needed",
             ));
         }
-        (None, None) => {}
-    }
-    let Some(name) = single_header else {
-        return Ok(None);
+        (None, None) => None,
     };
-    let value = single_value(headers, name)
-        .map_err(|()| invalid_credentials("the credential header was sent more than once"))?;
-    let Some(value) = value else {
-        return Ok(None);
+    let single = match single_header {
+        Some(name) => single_header_credentials(headers, name)?.map(|found| (name, found)),
+        None => None,
     };
-    let text = value.as_bytes().trim_ascii();
-    if !text.starts_with(b"{") {
-        // Not JSON: someone else's use of the header (a bearer token, say), not ours to judge.
-        return Ok(None);
-    }
-    let (client_id, secret) = parse_single_header(text).ok_or_else(|| {
-        invalid_credentials(
-            "single-header credentials must be JSON with cf-access-client-id and cf-access-client-secret",
-        )
-    })?;
+    let (client_id, secret, source) = match (pair, single) {
+        (None, None) => return Ok(None),
+        (Some((id, secret)), None) => (id, secret, CredentialSource::HeaderPair),
+        (None, Some((name, (id, secret)))) => {
+            (id, secret, CredentialSource::SingleHeader(name.clone()))
+        }
+        (Some(pair), Some((name, single))) => {
+            // Byte-identical, or refused: never pick one of two clients.
+            if pair != single {
+                return Err(ambiguous(
+                    "the header pair and the single header name different credentials",
+                ));
+            }
+            (pair.0, pair.1, CredentialSource::Both(name.clone()))
+        }
+    };
     Ok(Some(ServiceCredentials {
         client_id,
         secret,
-        source: CredentialSource::SingleHeader(name.clone()),
+        source,
     }))
 }
 
-/// `{"cf-access-client-id":"…","cf-access-client-secret":"…"}`, any key case, `_` for `-`;
-/// the same credential under two spellings is refused.
+/// The credentials in the application's single header: `None` when absent, empty or not
+/// JSON (someone else's use of the header, a bearer token say, not ours to judge).
+fn single_header_credentials(
+    headers: &HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<(String, String)>, Rejection> {
+    let mut agreed: Option<&[u8]> = None;
+    for value in headers.get_all(name) {
+        let text = value.as_bytes().trim_ascii();
+        match agreed {
+            _ if !text.starts_with(b"{") => {}
+            None => agreed = Some(text),
+            Some(first) if first == text => {}
+            Some(_) => {
+                return Err(ambiguous(
+                    "the credential header was sent twice, differently",
+                ));
+            }
+        }
+    }
+    let Some(json) = agreed else {
+        return Ok(None);
+    };
+    if json.len() > MAX_SINGLE_HEADER_BYTES {
+        return Err(invalid_credentials(
+            "single-header credentials are over 4 KiB",
+        ));
+    }
+    parse_single_header(json).map(Some).ok_or_else(|| {
+        invalid_credentials(
+            "single-header credentials must be one JSON object of strings with cf-access-client-id and cf-access-client-secret",
+        )
+    })
+}
+
+/// `{"cf-access-client-id":"…","cf-access-client-secret":"…"}`, any key case, `_` for `-`:
+/// one object of string values, nothing after it, no key twice (in any spelling).
 fn parse_single_header(json: &[u8]) -> Option<(String, String)> {
-    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(json).ok()?;
+    struct Pairs;
+    impl<'de> serde::de::Visitor<'de> for Pairs {
+        type Value = Vec<(String, String)>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object of strings")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut pairs = Vec::new();
+            while let Some(pair) = map.next_entry::<String, String>()? {
+                pairs.push(pair);
+            }
+            Ok(pairs)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let pairs = serde::Deserializer::deserialize_map(&mut de, Pairs).ok()?;
+    de.end().ok()?;
     let mut client_id = None;
     let mut secret = None;
-    for (key, value) in object {
-        let key = key.to_ascii_lowercase().replace('_', "-");
-        let slot = match key.as_str() {
+    for (i, (key, value)) in pairs.iter().enumerate() {
+        if pairs[..i].iter().any(|(earlier, _)| earlier == key) {
+            return None;
+        }
+        let slot = match key.to_ascii_lowercase().replace('_', "-").as_str() {
             "cf-access-client-id" => &mut client_id,
             "cf-access-client-secret" => &mut secret,
             _ => continue,
         };
         if slot.is_some() {
-            return None;
+            return None; // the same credential under two spellings
         }
-        *slot = Some(value.as_str()?.trim().to_owned());
+        *slot = Some(value.trim().to_owned());
     }
     Some((client_id?, secret?)).filter(|(id, secret)| !id.is_empty() && !secret.is_empty())
 }
@@ -393,11 +531,12 @@ pub fn find(
 }
 
 /// Takes service-token credentials off a request before it goes on: both pair headers, and
-/// the single header when the credentials came from it.
+/// the single header when the credentials came (also) from it.
 pub fn remove_credentials(headers: &mut HeaderMap, credentials: &ServiceCredentials) {
     headers.remove(CF_ACCESS_CLIENT_ID);
     headers.remove(CF_ACCESS_CLIENT_SECRET);
-    if let CredentialSource::SingleHeader(name) = &credentials.source {
+    if let CredentialSource::SingleHeader(name) | CredentialSource::Both(name) = &credentials.source
+    {
         headers.remove(name);
     }
 }
@@ -483,17 +622,36 @@ mod tests {
     fn token_rules() {
         assert_eq!(token(&[]), Ok(None));
         assert_eq!(
-            token(&[("cf-access-jwt-assertion", "a"), ("cf-access-token", "b")]),
+            token(&[("cf-access-jwt-assertion", "a"), ("cf-access-token", "a")]),
             Ok(Some("a".into()))
         );
         assert_eq!(
-            token(&[("cf-access-token", "b"), ("cookie", "CF_Authorization=c")]),
-            Ok(Some("b".into()))
-        );
-        assert_eq!(
             token(&[("cf-access-token", "a"), ("cf-access-token", "a")]),
-            Err(RejectionKind::MalformedToken),
-            "a repeated token header is ambiguous"
+            Ok(Some("a".into())),
+            "the same token twice is one token"
+        );
+        for different in [
+            &[("cf-access-token", "a"), ("cf-access-token", "b")][..],
+            &[("cf-access-jwt-assertion", "a"), ("cf-access-token", "b")],
+            &[("cf-access-token", "a"), ("cookie", "CF_Authorization=b")],
+            &[("cookie", "CF_Authorization=a; CF_Authorization=b")],
+            &[
+                ("cookie", "CF_Authorization=a"),
+                ("cookie", "CF_Authorization=b"),
+            ],
+        ] {
+            assert_eq!(
+                token(different),
+                Err(RejectionKind::AmbiguousCredentials),
+                "{different:?}"
+            );
+        }
+        assert_eq!(
+            token(&[
+                ("cf-access-token", "a"),
+                ("cookie", "CF_Authorization=\"a\"")
+            ]),
+            Ok(Some("a".into()))
         );
         assert_eq!(
             token(&[("cf-access-token", ""), ("cookie", "CF_Authorization=c")]),
@@ -538,7 +696,10 @@ mod tests {
         find_credentials(&headers(pairs), single.as_ref())
             .map(|found| {
                 found.map(|c| {
-                    let from_single = matches!(c.source(), CredentialSource::SingleHeader(_));
+                    let from_single = matches!(
+                        c.source(),
+                        CredentialSource::SingleHeader(_) | CredentialSource::Both(_)
+                    );
                     (
                         c.client_id().to_owned(),
                         c.expose_secret().to_owned(),
@@ -585,8 +746,42 @@ mod tests {
                 ],
                 None
             ),
-            Err(RejectionKind::InvalidCredentials),
-            "a repeated credential header is ambiguous"
+            Err(RejectionKind::AmbiguousCredentials),
+            "two different client IDs"
+        );
+        assert_eq!(
+            credentials(
+                &[
+                    ("cf-access-client-id", "id"),
+                    ("cf-access-client-id", "id"),
+                    ("cf-access-client-secret", "s")
+                ],
+                None
+            ),
+            Ok(Some(("id".into(), "s".into(), false))),
+            "the same line twice"
+        );
+        let json = r#"{"cf-access-client-id":"id","cf-access-client-secret":"s"}"#;
+        let pair = [
+            ("cf-access-client-id", "id"),
+            ("cf-access-client-secret", "s"),
+        ];
+        assert_eq!(
+            credentials(
+                &[pair[0], pair[1], ("authorization", json)],
+                Some("authorization")
+            ),
+            Ok(Some(("id".into(), "s".into(), true))),
+            "the same client in both: once"
+        );
+        let other = r#"{"cf-access-client-id":"other","cf-access-client-secret":"s"}"#;
+        assert_eq!(
+            credentials(
+                &[pair[0], pair[1], ("authorization", other)],
+                Some("authorization")
+            ),
+            Err(RejectionKind::AmbiguousCredentials),
+            "the pair and the single header name different clients"
         );
         for json in [
             r#"{"cf-access-client-id":"i","cf-access-client-secret":"s"}"#,
@@ -602,7 +797,13 @@ mod tests {
         for bad in [
             r#"{"cf-access-client-id":"i"}"#,
             r#"{"cf-access-client-id":"i","cf_access_client_id":"j","cf-access-client-secret":"s"}"#,
+            r#"{"cf-access-client-id":"i","cf-access-client-id":"i","cf-access-client-secret":"s"}"#,
+            r#"{"cf-access-client-id":"j","cf-access-client-secret":"s","cf-access-client-id":"i"}"#,
             r#"{"cf-access-client-id":1,"cf-access-client-secret":"s"}"#,
+            r#"{"cf-access-client-id":"i","cf-access-client-secret":"s","x":{"nested":"v"}}"#,
+            r#"{"cf-access-client-id":"i","cf-access-client-secret":"s","x":null}"#,
+            r#"{"cf-access-client-id":"i","cf-access-client-secret":"s"} trailing"#,
+            r#"{"cf-access-client-id":"i","cf-access-client-secret":"s"}{}"#,
             r#"{"cf-access-client-id":"","cf-access-client-secret":"s"}"#,
             "{not json",
         ] {
@@ -627,6 +828,54 @@ mod tests {
             Ok(None),
             "without the setting the header is not read"
         );
+    }
+
+    #[test]
+    fn single_header_size_is_capped_before_parsing() {
+        let padding = " ".repeat(MAX_SINGLE_HEADER_BYTES);
+        let json =
+            format!(r#"{{"cf-access-client-id":"i",{padding}"cf-access-client-secret":"s"}}"#);
+        let mut map = HeaderMap::new();
+        map.insert("authorization", HeaderValue::from_str(&json).unwrap());
+        let name = HeaderName::from_static("authorization");
+        let refused = find_credentials(&map, Some(&name)).unwrap_err();
+        assert_eq!(refused.kind(), RejectionKind::InvalidCredentials);
+        assert_eq!(
+            refused.detail(),
+            Some("single-header credentials are over 4 KiB")
+        );
+    }
+
+    #[test]
+    fn token_cookie_rewrites() {
+        let mut map = headers(&[
+            ("cookie", "a=1; CF_Authorization=old"),
+            ("cookie", "CF_Authorization=older; b=2"),
+        ]);
+        set_token_cookie(&mut map, Some("new"));
+        assert_eq!(map.get_all(COOKIE).iter().count(), 1);
+        assert_eq!(map[COOKIE], "a=1; b=2; CF_Authorization=new");
+        set_token_cookie(&mut map, None);
+        assert_eq!(map[COOKIE], "a=1; b=2");
+        let mut only = headers(&[("cookie", "CF_Authorization=x")]);
+        set_token_cookie(&mut only, None);
+        assert!(!only.contains_key(COOKIE));
+        let mut none = HeaderMap::new();
+        set_token_cookie(&mut none, None);
+        assert!(none.is_empty());
+        set_token_cookie(&mut none, Some("t"));
+        assert_eq!(none[COOKIE], "CF_Authorization=t");
+
+        let mut map = headers(&[
+            ("cf-access-token", "t"),
+            ("cookie", "CF_Authorization=t; k=v"),
+        ]);
+        strip_tokens(
+            &mut map,
+            &[TokenLocation::AccessTokenHeader, TokenLocation::Cookie],
+        );
+        assert!(!map.contains_key(CF_ACCESS_TOKEN));
+        assert_eq!(map[COOKIE], "k=v");
     }
 
     #[test]

@@ -113,7 +113,7 @@ async fn missing_and_invalid_tokens_answer_401_without_the_token() {
         assert!(!text.contains(part), "the body echoes no part of the token");
     }
 
-    // Sent twice: ambiguous, refused.
+    // Sent twice: the same token is one token; two different ones are ambiguous, refused.
     let token = k[0].service_token(NOW, 3600);
     let response = client
         .get(&url)
@@ -122,9 +122,17 @@ async fn missing_and_invalid_tokens_answer_401_without_the_token() {
         .send()
         .await
         .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = client
+        .get(&url)
+        .header("cf-access-jwt-assertion", &token)
+        .header("cf-access-jwt-assertion", k[0].service_token(NOW, 60))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["reason"], "malformed_token");
+    assert_eq!(body["reason"], "ambiguous_credentials");
 }
 
 #[tokio::test]
@@ -156,11 +164,21 @@ async fn token_order_is_configurable() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    // The cookie wins over a broken cf-access-token.
+    // A broken cf-access-token beside the cookie: two different tokens, never one picked.
     let response = client
         .get(&url)
         .header("cookie", format!("CF_Authorization={token}"))
         .header("cf-access-token", "garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "ambiguous_credentials");
+    // A configured location holding the token: in.
+    let response = client
+        .get(&url)
+        .header("cookie", format!("CF_Authorization={token}"))
         .send()
         .await
         .unwrap();

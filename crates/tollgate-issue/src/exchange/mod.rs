@@ -1,6 +1,8 @@
 //! The service-token exchange, as Cloudflare's edge does it, in front of your service.
 //!
-//! For each request, [`ExchangeLayer`] (built by [`Issuer::exchange_layer`](crate::Issuer::exchange_layer)):
+//! For each request, [`ExchangeLayer`] (built by [`Issuer::exchange_layer`](crate::Issuer::exchange_layer))
+//! finds the credentials or token by [`tollgate_core::request`]'s rules (two different
+//! credentials in one request are refused, never one picked), then:
 //!
 //! 1. removes any client-supplied `Cf-Access-Jwt-Assertion` / `Cf-Access-Authenticated-User-Email`
 //!    (in every `-`/`_` spelling);
@@ -20,7 +22,9 @@
 //!    (an application restricted to listed service tokens refuses user identities: 403);
 //! 4. removes the credentials (`CF-Access-Client-Id`, `CF-Access-Client-Secret`, and the
 //!    application's single header when it carried them), so the inner service never sees a
-//!    secret, and passes the request on with `Cf-Access-Jwt-Assertion: <token>` and the
+//!    secret — after an exchange the `CF_Authorization` cookie it sees is the new token, as
+//!    an origin behind Cloudflare sees on its first request — and passes the request on with
+//!    `Cf-Access-Jwt-Assertion: <token>` and the
 //!    [`AccessIdentity`](tollgate_core::AccessIdentity) in its extensions — or answers 401
 //!    (missing, wrong, expired, revoked) / 403 (policy) with a JSON reason that never echoes a
 //!    secret or a token.
@@ -271,5 +275,41 @@ mod tests {
         let (issuer, _, _) = setup().await;
         let err = issuer.exchange_layer("nope").unwrap_err();
         assert_eq!(err.kind(), crate::ManageErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn the_rejection_handler_answers_every_refusal() {
+        use axum::response::IntoResponse;
+        use tollgate_core::Rejection;
+
+        let (issuer, token, _) = setup().await;
+        let plain = |rejection: Rejection| {
+            (http::StatusCode::IM_A_TEAPOT, rejection.kind().as_str()).into_response()
+        };
+        let service = ServiceBuilder::new()
+            .layer(
+                issuer
+                    .exchange_layer("api")
+                    .unwrap()
+                    .with_rejection_handler(plain),
+            )
+            .service(service_fn(echo));
+        let cases = [
+            (Request::new(Body::empty()), "missing_credentials"),
+            (
+                Request::builder()
+                    .header("cf-access-client-id", &token.client_id)
+                    .header("cf-access-client-secret", "wrong")
+                    .body(Body::empty())
+                    .unwrap(),
+                "invalid_credentials",
+            ),
+            (with_cookie("CF_Authorization=not.a.jwt"), "malformed_token"),
+        ];
+        for (request, reason) in cases {
+            let response = service.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), http::StatusCode::IM_A_TEAPOT);
+            assert_eq!(text(response).await, reason);
+        }
     }
 }

@@ -193,6 +193,11 @@ impl<S> Exchange<S> {
                 .flatten();
             tracing::debug!(app = %app.name, client_id = %client_id, "service token exchanged");
             request::forward_identity(&mut request, token, minted.identity);
+            // A fresh exchange: the inner service sees the new token only, also as the cookie
+            // (an origin reading `CF_Authorization` works on this very first request).
+            let headers = request.headers_mut();
+            request::strip_tokens(headers, &[TokenLocation::AccessTokenHeader]);
+            request::set_token_cookie(headers, Some(&minted.jwt));
             let mut response = inner.call(request).await?;
             if let Some(cookie) = set_cookie {
                 response.headers_mut().append(SET_COOKIE, cookie);

@@ -29,6 +29,8 @@ pub(super) struct Shared {
     pub(super) verifier: Verifier,
     pub(super) mode: Mode,
     pub(super) locations: Vec<TokenLocation>,
+    /// The locations not read, whose tokens are stripped before the inner service.
+    pub(super) ignored: Vec<TokenLocation>,
     pub(super) authorizers: Vec<Arc<DynAuthorize>>,
     pub(super) on_rejection: Arc<dyn OnRejection>,
 }
@@ -61,6 +63,7 @@ impl VerifyLayer {
                 verifier,
                 mode: Mode::Required,
                 locations: TokenLocation::DEFAULT_ORDER.to_vec(),
+                ignored: Vec::new(),
                 authorizers: Vec::new(),
                 on_rejection: Arc::new(DefaultOnRejection),
             }),
@@ -82,7 +85,9 @@ impl VerifyLayer {
         self.with_mode(Mode::Optional)
     }
 
-    /// Where to look for the token, first match wins. Fails on an empty list or repeats.
+    /// Where to look for the token. Every token found in these locations must be the same one
+    /// (otherwise 401 `ambiguous_credentials`); tokens in the other locations are not read and
+    /// are stripped before the inner service. Fails on an empty list or repeats.
     pub fn with_token_order(
         self,
         order: impl IntoIterator<Item = TokenLocation>,
@@ -98,7 +103,14 @@ impl VerifyLayer {
                 "token order must list each location at most once, and at least one",
             ));
         }
-        Ok(self.edit(|s| s.locations = order))
+        let ignored = TokenLocation::DEFAULT_ORDER
+            .into_iter()
+            .filter(|location| !order.contains(location))
+            .collect();
+        Ok(self.edit(|s| {
+            s.locations = order;
+            s.ignored = ignored;
+        }))
     }
 
     /// Adds an authorization predicate; every one must agree, or the answer is 403.

@@ -73,6 +73,7 @@ impl Shared {
             "access granted"
         );
         request::forward_identity(request, token.into_header_value(), identity);
+        request::strip_tokens(request.headers_mut(), &self.ignored);
         Ok(())
     }
 }
@@ -97,6 +98,7 @@ where
             Ok(Some(token)) => token,
             Ok(None) if shared.mode == Mode::Optional => {
                 strip_identity_headers(request.headers_mut());
+                request::strip_tokens(request.headers_mut(), &shared.ignored);
                 return ResponseFuture::called(self.inner.call(request));
             }
             Ok(None) => {
