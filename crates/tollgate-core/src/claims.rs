@@ -480,10 +480,11 @@ fn string(value: Option<Value>, claim: &str) -> Result<Option<String>, ClaimsErr
 }
 
 /// A JWT `NumericDate`: an integer or a finite non-integer number of seconds (floored).
+/// Absent is `None`; `null` is not a time and is refused, never read as absent.
 fn numeric_date(value: Option<Value>, claim: &str) -> Result<Option<i64>, ClaimsError> {
     let invalid = || ClaimsError::new(ClaimsErrorKind::InvalidClaim, claim);
     match value {
-        None | Some(Value::Null) => Ok(None),
+        None => Ok(None),
         Some(Value::Number(n)) => {
             if let Some(i) = n.as_i64() {
                 return Ok(Some(i));

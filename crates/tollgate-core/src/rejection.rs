@@ -47,6 +47,12 @@ pub enum RejectionKind {
     TokenTooLarge,
     /// The token's algorithm is not on the allow-list. 401.
     DisallowedAlgorithm,
+    /// The token's header uses a JOSE feature tollgate does not implement (`crit`, `b64`,
+    /// `zip`, `enc`, `p2c`, `epk`): refused rather than misread. 401.
+    UnsupportedHeader,
+    /// The token is not an Access application token: its header `typ` is not `JWT`, or its
+    /// `type` claim is not `app` (nor `org`, where team-domain tokens are accepted). 401.
+    WrongTokenType,
     /// No key in the key set has the token's `kid`. 401.
     UnknownKey,
     /// The signature does not verify. 401.
@@ -59,8 +65,12 @@ pub enum RejectionKind {
     WrongIssuer,
     /// `aud` names none of the configured audiences. 401.
     WrongAudience,
-    /// A required claim is missing or malformed. 401.
+    /// A required claim is missing. 401.
     MissingClaim,
+    /// A claim has the wrong type (a time that is `null` or not a number, say). 401.
+    InvalidClaim,
+    /// `exp` lies further from `iat` (or from now) than the configured maximum lifetime. 401.
+    LifetimeTooLong,
     /// The token was valid but its credentials have been revoked since. 401.
     Revoked,
     /// The identity is valid, but the policy refuses it. 403.
@@ -82,6 +92,8 @@ impl RejectionKind {
             RejectionKind::MalformedToken => "malformed_token",
             RejectionKind::TokenTooLarge => "token_too_large",
             RejectionKind::DisallowedAlgorithm => "disallowed_algorithm",
+            RejectionKind::UnsupportedHeader => "unsupported_header",
+            RejectionKind::WrongTokenType => "wrong_token_type",
             RejectionKind::UnknownKey => "unknown_key",
             RejectionKind::InvalidSignature => "invalid_signature",
             RejectionKind::Expired => "expired",
@@ -89,6 +101,8 @@ impl RejectionKind {
             RejectionKind::WrongIssuer => "wrong_issuer",
             RejectionKind::WrongAudience => "wrong_audience",
             RejectionKind::MissingClaim => "missing_claim",
+            RejectionKind::InvalidClaim => "invalid_claim",
+            RejectionKind::LifetimeTooLong => "lifetime_too_long",
             RejectionKind::Revoked => "revoked",
             RejectionKind::Forbidden => "forbidden",
             RejectionKind::KeysUnavailable => "keys_unavailable",
@@ -115,6 +129,8 @@ impl RejectionKind {
             RejectionKind::MalformedToken => "token is not a well-formed JWT",
             RejectionKind::TokenTooLarge => "token is too large",
             RejectionKind::DisallowedAlgorithm => "token algorithm is not allowed",
+            RejectionKind::UnsupportedHeader => "token header uses an unsupported feature",
+            RejectionKind::WrongTokenType => "token is not an Access application token",
             RejectionKind::UnknownKey => "token was signed by an unknown key",
             RejectionKind::InvalidSignature => "token signature is not valid",
             RejectionKind::Expired => "token expired",
@@ -122,6 +138,8 @@ impl RejectionKind {
             RejectionKind::WrongIssuer => "token issuer is not accepted",
             RejectionKind::WrongAudience => "token audience is not accepted",
             RejectionKind::MissingClaim => "token lacks a required claim",
+            RejectionKind::InvalidClaim => "token has a claim of the wrong type",
+            RejectionKind::LifetimeTooLong => "token lifetime is longer than allowed",
             RejectionKind::Revoked => "token credentials were revoked",
             RejectionKind::Forbidden => "identity is not allowed by the policy",
             RejectionKind::KeysUnavailable => "signing keys are unavailable",

@@ -10,7 +10,8 @@ use crate::error::{ConfigError, ConfigErrorKind};
 
 /// What a [`Verifier`](crate::Verifier) accepts, and how it keeps its keys.
 ///
-/// Defaults: RS256 only; 60 s leeway on `nbf`/`iat` (`exp` is strict); 16 KiB token cap; a
+/// Defaults: RS256 only; 60 s leeway on `nbf`/`iat` (`exp` is strict); tokens living at most
+/// 31 days; application tokens (`type:"app"`) only; 16 KiB token cap; a
 /// 10,000-entry verified-token cache; keys refreshed per `Cache-Control` (1 h without it, never
 /// more often than every 30 s), unknown-`kid` refetches at most every 10 s, a fetch awaited at
 /// most 10 s, and last good keys served through fetch failures for up to 24 h past their max
@@ -40,7 +41,13 @@ pub struct VerifyConfig {
     pub(crate) refresh_interval: Duration,
     pub(crate) min_refresh_interval: Duration,
     pub(crate) fetch_timeout: Duration,
+    pub(crate) max_lifetime: Duration,
+    pub(crate) accept_org_tokens: bool,
 }
+
+/// The longest token lifetime accepted by default: 31 days, above Cloudflare's longest session
+/// (one month, `730h`).
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(31 * 86_400);
 
 impl VerifyConfig {
     /// A configuration accepting tokens whose `iss` is exactly `issuer` (for Cloudflare,
@@ -61,6 +68,8 @@ impl VerifyConfig {
             refresh_interval: Duration::from_secs(3600),
             min_refresh_interval: Duration::from_secs(30),
             fetch_timeout: Duration::from_secs(10),
+            max_lifetime: DEFAULT_MAX_LIFETIME,
+            accept_org_tokens: false,
         }
     }
 
@@ -163,6 +172,23 @@ impl VerifyConfig {
         self
     }
 
+    /// The longest lifetime a token may have, `exp` minus `iat` (or `nbf`, or now when it has
+    /// neither); longer ones are refused as
+    /// [`LifetimeTooLong`](tollgate_core::RejectionKind::LifetimeTooLong). Default 31 days.
+    #[must_use]
+    pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = lifetime;
+        self
+    }
+
+    /// Also accept team-domain tokens (`type:"org"`), not only application tokens
+    /// (`type:"app"`, the default). Tokens without a `type` claim are accepted either way.
+    #[must_use]
+    pub fn accept_org_tokens(mut self, accept: bool) -> Self {
+        self.accept_org_tokens = accept;
+        self
+    }
+
     /// The issuer.
     pub fn issuer(&self) -> &str {
         &self.issuer
@@ -207,6 +233,12 @@ impl VerifyConfig {
             return Err(ConfigError::new(
                 ConfigErrorKind::InvalidLimit,
                 "max_token_bytes must be at least 64",
+            ));
+        }
+        if self.max_lifetime.is_zero() {
+            return Err(ConfigError::new(
+                ConfigErrorKind::InvalidLimit,
+                "max_lifetime must be positive",
             ));
         }
         if self.fetch_timeout.is_zero() {

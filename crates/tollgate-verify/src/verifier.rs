@@ -23,11 +23,15 @@ use crate::token_cache::{CachedToken, TokenCache, TokenDigest};
 /// Verifies Cloudflare Access JWTs. Cheap to clone (an `Arc` inside); share one per
 /// application.
 ///
-/// What it checks, in order: size cap; compact JWS shape and strict base64url; the header's
-/// `alg` against the allow-list and the key (`jku`, `x5u`, `jwk`, `x5c` are never read; `crit`
-/// is refused); the `kid` in the key set (refetching once, single flight, on an unknown one);
-/// the signature; then the claims — `exp` required and strict, `nbf` and `iat` with the leeway,
-/// `iss` exact, `aud` containing a configured tag — and that they name a user or a service.
+/// What it checks, in order: size cap; compact JWS shape and strict base64url; a UTF-8 header
+/// with no member twice, `typ` (when present) `JWT`, none of `crit`, `b64`, `zip`, `enc`,
+/// `p2c`, `epk`; the header's `alg` against the allow-list and the key (`jku`, `x5u`, `jwk`,
+/// `x5c` are never read); the `kid` in the key set (refetching once, single flight, on an
+/// unknown one); the signature; then the claims — a UTF-8 object with no claim twice, times
+/// that are numbers (`null` is refused), `exp` required and strict, `nbf` and `iat` with the
+/// leeway, a lifetime of at most [`max_lifetime`](VerifyConfig::max_lifetime) (31 days),
+/// `type` (when present) `app`, `iss` exact, `aud` containing a configured tag — and that they
+/// name a user or a service.
 /// Verified tokens are cached by SHA-256 until `exp` or until their key leaves the set.
 ///
 /// A tokio runtime (with timers) must be running when [`verify`](Self::verify) is called; the
@@ -100,13 +104,32 @@ enum Checked<'t> {
     NeedKeys,
 }
 
+/// The JOSE header members tollgate reads. A member named twice is refused by serde; the
+/// unsupported ones are caught by name, whatever their value (`null` included).
 #[derive(Deserialize)]
 struct Header {
     alg: String,
     #[serde(default)]
     kid: Option<String>,
     #[serde(default)]
-    crit: Option<IgnoredAny>,
+    typ: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+    #[serde(default, deserialize_with = "present")]
+    b64: bool,
+    #[serde(default, deserialize_with = "present")]
+    zip: bool,
+    #[serde(default, deserialize_with = "present")]
+    enc: bool,
+    #[serde(default, deserialize_with = "present")]
+    p2c: bool,
+    #[serde(default, deserialize_with = "present")]
+    epk: bool,
+}
+
+/// A header member that is there at all (its value is not looked at).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
 impl Verifier {
@@ -328,13 +351,17 @@ impl Verifier {
         let payload = URL_SAFE_NO_PAD.decode(jws.payload).map_err(|_| {
             Rejection::new(RejectionKind::MalformedToken).with_detail("payload is not base64url")
         })?;
+        if std::str::from_utf8(&payload).is_err() {
+            return Err(
+                Rejection::new(RejectionKind::MalformedToken).with_detail("payload is not UTF-8")
+            );
+        }
         let claims = AccessClaims::from_json(&payload).map_err(|err| match err.kind() {
             ClaimsErrorKind::DuplicateClaim => {
                 Rejection::new(RejectionKind::MalformedToken).with_detail("a claim appears twice")
             }
             ClaimsErrorKind::MissingClaim => Rejection::new(RejectionKind::MissingClaim),
-            ClaimsErrorKind::InvalidClaim => Rejection::new(RejectionKind::MissingClaim)
-                .with_detail("a claim has the wrong type"),
+            ClaimsErrorKind::InvalidClaim => Rejection::new(RejectionKind::InvalidClaim),
             _ => Rejection::new(RejectionKind::MalformedToken)
                 .with_detail("payload is not a JSON object"),
         })?;
@@ -350,6 +377,19 @@ impl Verifier {
         {
             if not_before > now.saturating_add(leeway) {
                 return Err(Rejection::not_yet_valid(not_before, now));
+            }
+        }
+        let max_lifetime = i64::try_from(config.max_lifetime.as_secs()).unwrap_or(i64::MAX);
+        let start = claims.issued_at().or(claims.not_before()).unwrap_or(now);
+        if exp.saturating_sub(start) > max_lifetime {
+            return Err(Rejection::new(RejectionKind::LifetimeTooLong));
+        }
+        match claims.token_type() {
+            None | Some("app") => {}
+            Some("org") if config.accept_org_tokens => {}
+            Some(_) => {
+                return Err(Rejection::new(RejectionKind::WrongTokenType)
+                    .with_detail("the type claim is not app"));
             }
         }
         if claims.issuer() != config.issuer {
@@ -391,10 +431,23 @@ impl<'a> Jws<'a> {
         let header_json = URL_SAFE_NO_PAD
             .decode(header_b64)
             .map_err(|_| malformed("header is not base64url"))?;
+        // serde_json skips the members it ignores without checking their UTF-8.
+        if std::str::from_utf8(&header_json).is_err() {
+            return Err(malformed("header is not UTF-8"));
+        }
         let header: Header = serde_json::from_slice(&header_json)
             .map_err(|_| malformed("header is not a valid JOSE header"))?;
-        if header.crit.is_some() {
-            return Err(malformed("critical header extensions are not supported"));
+        if header.crit || header.b64 || header.zip || header.enc || header.p2c || header.epk {
+            return Err(Rejection::new(RejectionKind::UnsupportedHeader)
+                .with_detail("crit, b64, zip, enc, p2c and epk are not supported"));
+        }
+        if header
+            .typ
+            .as_deref()
+            .is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT"))
+        {
+            return Err(Rejection::new(RejectionKind::WrongTokenType)
+                .with_detail("the header's typ is not JWT"));
         }
         let signature = URL_SAFE_NO_PAD
             .decode(signature)

@@ -257,7 +257,7 @@ async fn duplicate_claims_and_header_members_are_refused() {
     let crit = r#"{"alg":"RS256","kid":"key-a","crit":["b64"],"b64":false}"#;
     assert_eq!(
         reject(&verifier, &k.sign(crit, &service_payload(NOW, 60))).await,
-        RejectionKind::MalformedToken
+        RejectionKind::UnsupportedHeader
     );
 }
 
@@ -475,5 +475,162 @@ async fn pem_keys_get_the_spki_kid() {
     assert!(
         StaticKeySource::from_pem("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----")
             .is_err()
+    );
+}
+
+/// Signs raw header and payload bytes (for bytes that are not UTF-8).
+fn sign_bytes(k: &tollgate_test::keys::TestKey, header: &[u8], payload: &[u8]) -> String {
+    let input = format!("{}.{}", b64(header), b64(payload));
+    let signature = k.sign_raw(input.as_bytes());
+    format!("{input}.{}", b64(signature))
+}
+
+#[tokio::test]
+async fn jose_header_members_that_change_the_meaning_are_refused() {
+    let (verifier, _) = verifier();
+    let k = &keys()[0];
+    let payload = service_payload(NOW, 60);
+    for typ in ["JWT", "jwt", "Jwt"] {
+        let header = format!(r#"{{"alg":"RS256","kid":"key-a","typ":"{typ}"}}"#);
+        assert!(
+            verifier.verify(&k.sign(&header, &payload)).await.is_ok(),
+            "{typ}"
+        );
+    }
+    let untyped = r#"{"alg":"RS256","kid":"key-a"}"#;
+    assert!(verifier.verify(&k.sign(untyped, &payload)).await.is_ok());
+    for typ in [r#""at+jwt""#, r#""JOSE""#, r#""""#] {
+        let header = format!(r#"{{"alg":"RS256","kid":"key-a","typ":{typ}}}"#);
+        assert_eq!(
+            reject(&verifier, &k.sign(&header, &payload)).await,
+            RejectionKind::WrongTokenType,
+            "{typ}"
+        );
+    }
+    let numeric_typ = r#"{"alg":"RS256","kid":"key-a","typ":1}"#;
+    assert_eq!(
+        reject(&verifier, &k.sign(numeric_typ, &payload)).await,
+        RejectionKind::MalformedToken
+    );
+    for member in ["crit", "b64", "zip", "enc", "p2c", "epk"] {
+        for value in [r#"false"#, "null", r#""DEF""#, "{}"] {
+            let header = format!(r#"{{"alg":"RS256","kid":"key-a","{member}":{value}}}"#);
+            assert_eq!(
+                reject(&verifier, &k.sign(&header, &payload)).await,
+                RejectionKind::UnsupportedHeader,
+                "{header}"
+            );
+        }
+    }
+    // Invalid UTF-8 in a member nobody reads, in the header and in the payload.
+    let header = b"{\"alg\":\"RS256\",\"kid\":\"key-a\",\"x\":\"\xff\xfe\"}";
+    assert_eq!(
+        reject(&verifier, &sign_bytes(k, header, payload.as_bytes())).await,
+        RejectionKind::MalformedToken
+    );
+    let mut bad_payload = payload.trim_end_matches('}').as_bytes().to_vec();
+    bad_payload.extend_from_slice(b",\"x\":\"\xc3\x28\"}");
+    assert_eq!(
+        reject(
+            &verifier,
+            &sign_bytes(k, k.header().as_bytes(), &bad_payload)
+        )
+        .await,
+        RejectionKind::MalformedToken
+    );
+}
+
+#[tokio::test]
+async fn time_claims_must_be_numbers_and_lifetimes_bounded() {
+    let (verifier, _) = verifier();
+    let k = &keys()[0];
+    let with = |changes: Value| {
+        let mut claims: Value = serde_json::from_str(&service_payload(NOW, 60)).unwrap();
+        for (key, value) in changes.as_object().unwrap() {
+            claims[key] = value.clone();
+        }
+        k.sign(&k.header(), &claims.to_string())
+    };
+    for changes in [
+        json!({"nbf": null}),
+        json!({"iat": null}),
+        json!({"exp": null}),
+        json!({"iat": "1700000000"}),
+        json!({"nbf": true}),
+        json!({"exp": [NOW + 60]}),
+    ] {
+        assert_eq!(
+            reject(&verifier, &with(changes.clone())).await,
+            RejectionKind::InvalidClaim,
+            "{changes}"
+        );
+    }
+    // 31 days is the longest accepted by default; a second more, or year 10000, is refused.
+    let month = 31 * 86_400;
+    assert!(
+        verifier
+            .verify(&with(json!({"exp": NOW + month})))
+            .await
+            .is_ok()
+    );
+    for exp in [NOW + month + 1, 253_402_300_800] {
+        assert_eq!(
+            reject(&verifier, &with(json!({"exp": exp}))).await,
+            RejectionKind::LifetimeTooLong,
+            "{exp}"
+        );
+    }
+    // Without iat the lifetime counts from now.
+    let mut claims: Value = serde_json::from_str(&service_payload(NOW, month + 10)).unwrap();
+    claims.as_object_mut().unwrap().remove("iat");
+    assert_eq!(
+        reject(&verifier, &k.sign(&k.header(), &claims.to_string())).await,
+        RejectionKind::LifetimeTooLong
+    );
+    let k = keys();
+    let (relaxed, _) = verifier_with(
+        VerifyConfig::new(ISS)
+            .audience(AUD)
+            .max_lifetime(Duration::from_secs(400 * 86_400)),
+        vec![k[0].jwk()],
+    );
+    let year = k[0].service_token(NOW, 365 * 86_400);
+    assert!(relaxed.verify(&year).await.is_ok(), "configurable");
+}
+
+#[tokio::test]
+async fn only_application_tokens_unless_org_tokens_are_accepted() {
+    let (verifier, _) = verifier();
+    let k = keys();
+    let org = {
+        let mut claims: Value =
+            serde_json::from_str(&user_payload("jane@example.com", NOW, 600)).unwrap();
+        claims["type"] = json!("org");
+        k[0].sign(&k[0].header(), &claims.to_string())
+    };
+    assert_eq!(reject(&verifier, &org).await, RejectionKind::WrongTokenType);
+    let mut other: Value = serde_json::from_str(&service_payload(NOW, 60)).unwrap();
+    other["type"] = json!("ssh");
+    let other = k[0].sign(&k[0].header(), &other.to_string());
+    assert_eq!(
+        reject(&verifier, &other).await,
+        RejectionKind::WrongTokenType
+    );
+    let mut untyped: Value = serde_json::from_str(&service_payload(NOW, 60)).unwrap();
+    untyped.as_object_mut().unwrap().remove("type");
+    let untyped = k[0].sign(&k[0].header(), &untyped.to_string());
+    assert!(
+        verifier.verify(&untyped).await.is_ok(),
+        "no type claim: accepted"
+    );
+
+    let (accepting, _) = verifier_with(
+        VerifyConfig::new(ISS).audience(AUD).accept_org_tokens(true),
+        vec![k[0].jwk()],
+    );
+    assert!(accepting.verify(&org).await.is_ok());
+    assert_eq!(
+        reject(&accepting, &other).await,
+        RejectionKind::WrongTokenType
     );
 }
