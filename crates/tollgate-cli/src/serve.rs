@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use axum::{Json, Router};
 use clap::Args;
 use tollgate_core::{AccessIdentity, TeamDomain};
-use tollgate_issue::{AppSettings, Issuer, ManageErrorKind};
+use tollgate_issue::{AppSettings, Issuer, ManageErrorKind, Throttle};
 
 use crate::{CliResult, clock, describe_database, open_store, warn_if_keys_unencrypted};
 
@@ -21,6 +21,18 @@ pub(crate) struct ServeArgs {
     /// [default: http://ADDR].
     #[arg(long, value_name = "URL")]
     team_domain: Option<TeamDomain>,
+    /// Failed exchanges allowed a minute for one client address and client ID before 429
+    /// (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    throttle_per_client: u32,
+    /// Failed exchanges allowed a minute from one client address, all client IDs together,
+    /// before 429 (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 300)]
+    throttle_per_address: u32,
+    /// A proxy (address or CIDR block, repeatable) trusted to name the client in
+    /// X-Forwarded-For; otherwise the socket's peer is the client.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxies: Vec<String>,
 }
 
 /// Every protected path answers with the caller's identity.
@@ -29,6 +41,13 @@ async fn whoami(identity: AccessIdentity) -> Json<AccessIdentity> {
 }
 
 pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
+    // Bad flags fail before anything is opened or created.
+    let mut throttle = Throttle::default()
+        .per_client(args.throttle_per_client)
+        .per_address(args.throttle_per_address);
+    for cidr in &args.trusted_proxies {
+        throttle = throttle.trust_proxy(cidr)?;
+    }
     let store = open_store(database).await?;
     warn_if_keys_unencrypted(&store);
     let listener = tokio::net::TcpListener::bind(args.addr)
@@ -62,7 +81,7 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
 
     let protected = Router::new()
         .fallback(whoami)
-        .layer(issuer.exchange_layer(&app.name)?);
+        .layer(issuer.exchange_layer(&app.name)?.with_throttle(throttle));
     let router = issuer.routes().merge(protected);
 
     let base = format!("http://{addr}");
@@ -87,14 +106,18 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
     }
     println!("Press Ctrl-C to stop.");
 
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            // If the signal handler cannot be installed, serve until killed.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        })
-        .await?;
+    // The peer address reaches the exchange throttle as `ConnectInfo`.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        // If the signal handler cannot be installed, serve until killed.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    })
+    .await?;
     // Last-use times are written in batches; write the pending ones before exiting.
     issuer.flush_last_seen().await;
     Ok(())

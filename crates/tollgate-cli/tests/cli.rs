@@ -121,6 +121,22 @@ fn token_errors_are_one_line_and_change_nothing() {
     assert!(error.contains("sqlite:"), "{error}");
     let error = env.fails(&["--database", "sqlite:///no/such/dir/t.db", "token", "list"]);
     assert!(error.contains("/no/such/dir/t.db"), "{error}");
+
+    // serve refuses a bad trusted proxy before it opens or creates anything.
+    let fresh = scratch();
+    let db = fresh.dir().join("never.db");
+    let database = format!("sqlite://{}", db.display());
+    let error = fresh.fails(&[
+        "--database",
+        &database,
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--trusted-proxy",
+        "10.0.0.0/99",
+    ]);
+    assert!(error.contains("CIDR"), "{error}");
+    assert!(!db.exists(), "nothing was created");
 }
 
 #[test]

@@ -26,7 +26,7 @@
 use std::fmt;
 
 use axum_core::response::{IntoResponse, Response};
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 
 /// The category of a [`Rejection`].
@@ -75,6 +75,9 @@ pub enum RejectionKind {
     Revoked,
     /// The identity is valid, but the policy refuses it. 403.
     Forbidden,
+    /// Too many failed exchanges from this source lately; `Retry-After` says when to try
+    /// again. 429.
+    TooManyFailures,
     /// No signing keys are available to verify with (the certs endpoint is unreachable and
     /// nothing usable is cached). 503.
     KeysUnavailable,
@@ -105,6 +108,7 @@ impl RejectionKind {
             RejectionKind::LifetimeTooLong => "lifetime_too_long",
             RejectionKind::Revoked => "revoked",
             RejectionKind::Forbidden => "forbidden",
+            RejectionKind::TooManyFailures => "too_many_failures",
             RejectionKind::KeysUnavailable => "keys_unavailable",
             RejectionKind::Misconfigured => "misconfigured",
         }
@@ -114,6 +118,7 @@ impl RejectionKind {
     pub fn status(self) -> StatusCode {
         match self {
             RejectionKind::Forbidden => StatusCode::FORBIDDEN,
+            RejectionKind::TooManyFailures => StatusCode::TOO_MANY_REQUESTS,
             RejectionKind::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             RejectionKind::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
@@ -142,6 +147,7 @@ impl RejectionKind {
             RejectionKind::LifetimeTooLong => "token lifetime is longer than allowed",
             RejectionKind::Revoked => "token credentials were revoked",
             RejectionKind::Forbidden => "identity is not allowed by the policy",
+            RejectionKind::TooManyFailures => "too many failed attempts; retry later",
             RejectionKind::KeysUnavailable => "signing keys are unavailable",
             RejectionKind::Misconfigured => "server is misconfigured",
         }
@@ -203,6 +209,25 @@ impl Rejection {
         }
     }
 
+    /// Too many failures from this source: try again in `retry_after` seconds (at least 1).
+    pub fn throttled(retry_after: i64) -> Self {
+        Self {
+            kind: RejectionKind::TooManyFailures,
+            detail: None,
+            times: Some(Times {
+                claim: retry_after.max(1),
+                checked_at: 0,
+            }),
+        }
+    }
+
+    /// For [`RejectionKind::TooManyFailures`]: seconds until the source may try again.
+    pub fn retry_after(&self) -> Option<i64> {
+        self.times
+            .filter(|_| self.kind == RejectionKind::TooManyFailures)
+            .map(|t| t.claim)
+    }
+
     /// A token not valid yet: its `nbf` (or `iat`) and the time it was checked at.
     pub fn not_yet_valid(not_before: i64, checked_at: i64) -> Self {
         Self {
@@ -246,7 +271,9 @@ impl Rejection {
 
     /// For time-based rejections: when the check was made.
     pub fn checked_at(&self) -> Option<i64> {
-        self.times.map(|t| t.checked_at)
+        self.times
+            .filter(|_| self.kind != RejectionKind::TooManyFailures)
+            .map(|t| t.checked_at)
     }
 
     /// The JSON body this rejection answers with.
@@ -255,6 +282,7 @@ impl Rejection {
             StatusCode::UNAUTHORIZED => "unauthorized",
             StatusCode::FORBIDDEN => "forbidden",
             StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
             _ => "internal",
         };
         serde_json::json!({
@@ -300,6 +328,11 @@ impl IntoResponse for Rejection {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(seconds) = self.retry_after()
+            && let Ok(value) = HeaderValue::try_from(seconds.to_string())
+        {
+            headers.insert(RETRY_AFTER, value);
+        }
         if self.kind.is_unauthenticated() {
             // RFC 6750 §3: no error code when the request carried no credentials at all.
             let challenge = if self.kind == RejectionKind::MissingCredentials {
@@ -373,6 +406,18 @@ mod tests {
         assert_eq!(response.status(), 403);
         assert!(!response.headers().contains_key(WWW_AUTHENTICATE));
         assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+    }
+
+    #[test]
+    fn throttled_answers_429_with_retry_after() {
+        let rejection = Rejection::throttled(42);
+        assert_eq!(rejection.retry_after(), Some(42));
+        assert_eq!(rejection.checked_at(), None);
+        let response = rejection.into_response();
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()[RETRY_AFTER], "42");
+        assert!(!response.headers().contains_key(WWW_AUTHENTICATE));
+        assert_eq!(Rejection::throttled(0).retry_after(), Some(1));
     }
 
     #[test]

@@ -83,7 +83,7 @@ mod store;
 pub use applications::{AppSettings, Applications, DEFAULT_SESSION_DURATION, MAX_SESSION_DURATION};
 pub use duration::{DEFAULT_TOKEN_DURATION, DurationError, format_duration, parse_duration};
 pub use error::{ManageError, ManageErrorKind};
-pub use exchange::ExchangeLayer;
+pub use exchange::{ExchangeLayer, Throttle};
 pub use issuer::{
     DEFAULT_LAST_SEEN_FLUSH, DEFAULT_POLL_INTERVAL, Issuer, IssuerBuilder, IssuerKeySource,
     ZERO_SESSION_TOKEN_LIFETIME,

@@ -9,6 +9,7 @@ use tollgate_verify::Verifier;
 use tower_layer::Layer;
 
 use super::Exchange;
+use super::throttle::{Failures, Throttle};
 use crate::Issuer;
 use crate::error::ManageError;
 use crate::records::ApplicationRecord;
@@ -20,6 +21,7 @@ use crate::records::ApplicationRecord;
 pub struct ExchangeLayer {
     pub(super) shared: Arc<Shared>,
     on_rejection: Arc<dyn OnRejection>,
+    failures: Arc<Failures>,
 }
 
 pub(super) struct Shared {
@@ -73,6 +75,7 @@ impl ExchangeLayer {
                 secure_by_default,
             }),
             on_rejection: Arc::new(DefaultOnRejection),
+            failures: Arc::new(Failures::new(Throttle::default())),
         }
     }
 
@@ -80,6 +83,14 @@ impl ExchangeLayer {
     /// `VerifyLayer::with_rejection_handler` does. Refusals are logged before the handler runs.
     pub fn with_rejection_handler(mut self, handler: impl OnRejection) -> Self {
         self.on_rejection = Arc::new(handler);
+        self
+    }
+
+    /// Throttles failed exchanges by `throttle` instead of the default (30 failures a minute
+    /// per address and client ID, 300 per address); [`Throttle::disabled`] turns it off. The
+    /// counters start afresh.
+    pub fn with_throttle(mut self, throttle: Throttle) -> Self {
+        self.failures = Arc::new(Failures::new(throttle));
         self
     }
 
@@ -129,6 +140,7 @@ impl<S> Layer<S> for ExchangeLayer {
             inner,
             shared: self.shared.clone(),
             on_rejection: self.on_rejection.clone(),
+            failures: self.failures.clone(),
         }
     }
 }

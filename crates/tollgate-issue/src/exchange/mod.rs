@@ -20,7 +20,11 @@
 //!    (an application deleted and recreated under the same name refuses the old one's
 //!    tokens), then checks that its service token still exists, is unexpired and is allowed
 //!    (an application restricted to listed service tokens refuses user identities: 403);
-//! 4. removes the credentials (`CF-Access-Client-Id`, `CF-Access-Client-Secret`, and the
+//! 4. counts failed exchanges per source: past a [`Throttle`]'s limits (30 a minute for one
+//!    address and client ID, 300 for one address, by default) the source gets 429 with
+//!    `Retry-After` before any secret is checked (the address comes from axum's `ConnectInfo`;
+//!    see [`Throttle`]);
+//! 5. removes the credentials (`CF-Access-Client-Id`, `CF-Access-Client-Secret`, and the
 //!    application's single header when it carried them), so the inner service never sees a
 //!    secret — after an exchange the `CF_Authorization` cookie it sees is the new token, as
 //!    an origin behind Cloudflare sees on its first request — and passes the request on with
@@ -61,9 +65,11 @@
 
 mod layer;
 mod service;
+mod throttle;
 
 pub use layer::ExchangeLayer;
 pub use service::Exchange;
+pub use throttle::Throttle;
 /// The response future of [`Exchange`]: shared with tollgate-verify's `Verify`.
 pub use tollgate_verify::layer::ResponseFuture;
 

@@ -18,6 +18,7 @@ use tower_service::Service;
 
 use super::ResponseFuture;
 use super::layer::Shared;
+use super::throttle::Failures;
 use crate::issuer::Snapshot;
 use crate::records::ApplicationRecord;
 
@@ -26,6 +27,7 @@ pub struct Exchange<S> {
     pub(super) inner: S,
     pub(super) shared: Arc<Shared>,
     pub(super) on_rejection: Arc<dyn OnRejection>,
+    pub(super) failures: Arc<Failures>,
 }
 
 impl<S> Exchange<S> {
@@ -51,6 +53,7 @@ impl<S: Clone> Clone for Exchange<S> {
             inner: self.inner.clone(),
             shared: self.shared.clone(),
             on_rejection: self.on_rejection.clone(),
+            failures: self.failures.clone(),
         }
     }
 }
@@ -125,6 +128,23 @@ where
                 Rejection::new(RejectionKind::MissingCredentials),
                 context(&app.name, None, None),
             ),
+            Err(rejection) if is_credential_failure(&rejection) => {
+                // Credentials too garbled or ambiguous to name a client: counted per address.
+                let now = self.shared.issuer.now();
+                let rejection = match self.failures.source(&request) {
+                    Some(source) => {
+                        self.failures
+                            .check(source, None, now)
+                            .err()
+                            .unwrap_or_else(|| {
+                                self.failures.record(source, None, now);
+                                rejection
+                            })
+                    }
+                    None => rejection,
+                };
+                refuse.now(rejection, context(&app.name, None, None))
+            }
             Err(rejection) => refuse.now(rejection, context(&app.name, None, None)),
         }
     }
@@ -158,6 +178,17 @@ impl<S> Exchange<S> {
         let shared = self.shared.clone();
         let now = shared.issuer.now();
         let client_id = credentials.client_id();
+        let location = source_of(credentials.source());
+        let source = self.failures.source(&request);
+        // A throttled source is answered before any secret is hashed.
+        if let Some(source) = source
+            && let Err(rejection) = self.failures.check(source, Some(client_id), now)
+        {
+            return refuse.now(
+                rejection,
+                context(&app.name, Some(location), Some(client_id)),
+            );
+        }
         let checked = shared.issuer.check_credentials(
             &snapshot,
             &app,
@@ -166,8 +197,15 @@ impl<S> Exchange<S> {
             now,
         );
         if let Err(rejection) = checked {
-            let source = source_of(credentials.source());
-            return refuse.now(rejection, context(&app.name, Some(source), Some(client_id)));
+            if let Some(source) = source
+                && is_credential_failure(&rejection)
+            {
+                self.failures.record(source, Some(client_id), now);
+            }
+            return refuse.now(
+                rejection,
+                context(&app.name, Some(location), Some(client_id)),
+            );
         }
         // The inner service gets the identity, never the credentials.
         request::remove_credentials(request.headers_mut(), &credentials);
@@ -266,6 +304,15 @@ fn context<'a>(
         client_id,
         identity: None,
     }
+}
+
+/// Wrong, unknown, expired or ambiguous credentials: what the throttle counts (a policy's 403
+/// is not a guess).
+fn is_credential_failure(rejection: &Rejection) -> bool {
+    matches!(
+        rejection.kind(),
+        RejectionKind::InvalidCredentials | RejectionKind::AmbiguousCredentials
+    )
 }
 
 fn source_of(source: &request::CredentialSource) -> &'static str {
