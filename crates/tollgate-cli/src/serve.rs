@@ -66,18 +66,31 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
         .build()
         .await?;
 
+    // First run: create the application and a demo token. Replicas started together on a
+    // fresh store race here; the one that loses (a Conflict) uses what the winner created.
     let app = match issuer.apps().get(&args.app).await {
         Ok(app) => app,
         Err(e) if e.kind() == ManageErrorKind::NotFound => {
-            issuer.apps().create(&args.app, AppSettings::new()).await?
+            match issuer.apps().create(&args.app, AppSettings::new()).await {
+                Err(e) if e.kind() == ManageErrorKind::Conflict => {
+                    issuer.apps().get(&args.app).await?
+                }
+                created => created?,
+            }
         }
         Err(e) => return Err(e.into()),
     };
     let first_token = if issuer.tokens().list().await?.is_empty() {
-        Some(issuer.tokens().create("demo", Default::default()).await?)
+        match issuer.tokens().create("demo", Default::default()).await {
+            Err(e) if e.kind() == ManageErrorKind::Conflict => None,
+            created => Some(created?),
+        }
     } else {
         None
     };
+    // What another replica created a moment ago reaches the snapshot (which the layer is
+    // built from) now rather than at the next poll.
+    issuer.reload().await?;
 
     let protected = Router::new()
         .fallback(whoami)

@@ -520,3 +520,49 @@ async fn key_rotation_on_one_instance_fails_no_request_on_another() {
     })
     .await;
 }
+
+/// Replicas started at the same moment on a fresh store all come up, with one signing key and
+/// at most one first-run demo token (the loser of the first-run race used to exit with "a
+/// service token named demo already exists").
+fn replicas_start_together(database: String) {
+    let mut env = scratch();
+    env.database = database;
+    let env = std::sync::Arc::new(env);
+    let starting: Vec<_> = (0..3)
+        .map(|_| {
+            let env = env.clone();
+            std::thread::spawn(move || env.serve(&["--team-domain", "https://team.example.com"]))
+        })
+        .collect();
+    let servers: Vec<ServeProcess> = starting.into_iter().map(|t| t.join().unwrap()).collect();
+    let printed = servers.iter().filter(|s| s.first_token.is_some()).count();
+    assert!(printed <= 1, "{printed} demo tokens printed");
+    assert_eq!(env.count(&["token", "list", "--json"]), 1);
+    assert_eq!(env.count(&["keys", "list", "--json"]), 1);
+}
+
+#[test]
+fn replicas_start_together_on_one_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..5 {
+        replicas_start_together(format!(
+            "sqlite://{}/fresh-{round}.db",
+            dir.path().display()
+        ));
+    }
+}
+
+#[tokio::test]
+async fn replicas_start_together_on_postgres() {
+    for round in 0..3 {
+        tollgate_test::postgres::with_database(
+            &format!("replicas_{round}"),
+            |database| async move {
+                tokio::task::spawn_blocking(move || replicas_start_together(database))
+                    .await
+                    .unwrap();
+            },
+        )
+        .await;
+    }
+}

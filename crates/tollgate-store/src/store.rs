@@ -347,22 +347,45 @@ async fn connect_sqlite(url: &str, options: &StoreOptions) -> Result<Pool, Error
         )
     };
     let filename = connect_options.get_filename().display().to_string();
-    let pool = pool_options
-        .connect_with(connect_options)
-        .await
-        .map_err(|e| {
-            Error::with_source(
-                ErrorKind::Connect,
-                format!("cannot open SQLite database {filename}"),
-                e,
-            )
-        })?;
+    // Switching a fresh file to WAL takes a lock SQLite's busy handler does not wait for, so
+    // processes opening one file at once can see SQLITE_BUSY here: retry a few times.
+    let mut attempt = 0;
+    let pool = loop {
+        match pool_options
+            .clone()
+            .connect_with(connect_options.clone())
+            .await
+        {
+            Ok(pool) => break pool,
+            Err(e) if attempt < 20 && is_busy(&e) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(10 * attempt)).await;
+            }
+            Err(e) => {
+                return Err(Error::with_source(
+                    ErrorKind::Connect,
+                    format!("cannot open SQLite database {filename}"),
+                    e,
+                ));
+            }
+        }
+    };
     // Two processes opening a fresh file at once can race to create the schema; the loser sees
     // the winner's migrations on a second look.
     if SQLITE_MIGRATIONS.run(&pool).await.is_err() {
         SQLITE_MIGRATIONS.run(&pool).await.map_err(migrate_error)?;
     }
     Ok(Pool::Sqlite(pool))
+}
+
+/// SQLITE_BUSY (5) or SQLITE_LOCKED (6), in any of their extended forms.
+#[cfg(feature = "sqlite")]
+fn is_busy(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .and_then(|code| code.parse::<u32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 #[cfg(not(feature = "sqlite"))]
