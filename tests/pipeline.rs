@@ -13,7 +13,9 @@ use axum::http::HeaderMap;
 use axum::routing::get;
 use serde_json::Value;
 use tollgate::AccessIdentity;
-use tollgate::issue::{AppSettings, Issuer, MemoryStore};
+use tollgate::issue::{
+    AppSettings, ApplicationRecord, ClientSecret, Issuer, MemoryStore, ServiceTokenRecord,
+};
 use tollgate::verify::layer::TokenLocation;
 use tollgate::verify::{Verifier, VerifyLayer};
 
@@ -40,6 +42,26 @@ async fn exchange_at(client: &reqwest::Client, url: &str, client_id: &str, secre
     token.trim_start_matches("CF_Authorization=").to_owned()
 }
 
+/// An issuer on a fresh memory store for `team_domain`, its application `api` with
+/// `settings`, and a service token named `bot`.
+async fn issuer_with(
+    team_domain: &str,
+    settings: AppSettings,
+) -> (Issuer, ApplicationRecord, ServiceTokenRecord, ClientSecret) {
+    let issuer = Issuer::builder(team_domain)
+        .store(Arc::new(MemoryStore::new()))
+        .build()
+        .await
+        .unwrap();
+    let app = issuer.apps().create("api", settings).await.unwrap();
+    let (bot, secret) = issuer
+        .tokens()
+        .create("bot", Default::default())
+        .await
+        .unwrap();
+    (issuer, app, bot, secret)
+}
+
 async fn serve(router: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -55,21 +77,7 @@ struct Stacks {
 }
 
 async fn stacks() -> Stacks {
-    let issuer = Issuer::builder("team.example.com")
-        .store(Arc::new(MemoryStore::new()))
-        .build()
-        .await
-        .unwrap();
-    let app = issuer
-        .apps()
-        .create("api", AppSettings::new())
-        .await
-        .unwrap();
-    let (bot, secret) = issuer
-        .tokens()
-        .create("bot", Default::default())
-        .await
-        .unwrap();
+    let (issuer, app, bot, secret) = issuer_with("team.example.com", AppSettings::new()).await;
 
     let verify = Router::new()
         .route("/", get(echo))
@@ -260,22 +268,8 @@ async fn forged_identity_headers_never_reach_the_inner_service() {
 async fn an_issuer_and_a_remote_verifier_agree_on_any_spelling_of_the_team_domain() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let issuer = Issuer::builder(format!("http://LocalHost:{port}/"))
-        .store(Arc::new(MemoryStore::new()))
-        .build()
-        .await
-        .unwrap();
-    assert_eq!(issuer.issuer_url(), format!("http://localhost:{port}"));
-    let app = issuer
-        .apps()
-        .create("api", AppSettings::new())
-        .await
-        .unwrap();
-    let (bot, secret) = issuer
-        .tokens()
-        .create("bot", Default::default())
-        .await
-        .unwrap();
+    let spelling = format!("http://LocalHost:{port}/");
+    let (issuer, app, bot, secret) = issuer_with(&spelling, AppSettings::new()).await;
     let router = Router::new()
         .route("/", get(echo))
         .layer(issuer.exchange_layer("api").unwrap())
@@ -330,18 +324,8 @@ async fn inner_view(headers: HeaderMap) -> String {
 
 #[tokio::test]
 async fn credentials_are_never_ambiguous_and_never_forwarded() {
-    let issuer = Issuer::builder("team.example.com")
-        .store(Arc::new(MemoryStore::new()))
-        .build()
-        .await
-        .unwrap();
     let settings = AppSettings::new().read_service_tokens_from_header("Authorization");
-    issuer.apps().create("api", settings).await.unwrap();
-    let (bot, secret) = issuer
-        .tokens()
-        .create("bot", Default::default())
-        .await
-        .unwrap();
+    let (issuer, _, bot, secret) = issuer_with("team.example.com", settings).await;
     let (other, other_secret) = issuer
         .tokens()
         .create("other", Default::default())
@@ -455,21 +439,7 @@ async fn token_view(headers: HeaderMap) -> String {
 
 #[tokio::test]
 async fn a_verifier_reading_one_location_ignores_and_strips_the_others() {
-    let issuer = Issuer::builder("team.example.com")
-        .store(Arc::new(MemoryStore::new()))
-        .build()
-        .await
-        .unwrap();
-    let app = issuer
-        .apps()
-        .create("api", AppSettings::new())
-        .await
-        .unwrap();
-    let (bot, secret) = issuer
-        .tokens()
-        .create("bot", Default::default())
-        .await
-        .unwrap();
+    let (issuer, app, bot, secret) = issuer_with("team.example.com", AppSettings::new()).await;
     let exchange = serve(
         Router::new()
             .route("/", get(echo))
