@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use axum::{Json, Router};
 use clap::Args;
 use tollgate_core::{AccessIdentity, TeamDomain};
-use tollgate_issue::{AppSettings, Issuer, ManageErrorKind, Throttle};
+use tollgate_issue::{
+    AppSettings, ApplicationRecord, ClientSecret, Issuer, ManageErrorKind, ServiceTokenRecord,
+    Throttle,
+};
 
 use crate::{CliResult, clock, describe_database, open_store, warn_if_keys_unencrypted};
 
@@ -40,14 +43,54 @@ async fn whoami(identity: AccessIdentity) -> Json<AccessIdentity> {
     Json(identity)
 }
 
-pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
-    // Bad flags fail before anything is opened or created.
+/// The throttle the flags describe; a bad `--trusted-proxy` fails here, before anything is
+/// opened or created.
+fn throttle(args: &ServeArgs) -> CliResult<Throttle> {
     let mut throttle = Throttle::default()
         .per_client(args.throttle_per_client)
         .per_address(args.throttle_per_address);
     for cidr in &args.trusted_proxies {
         throttle = throttle.trust_proxy(cidr)?;
     }
+    Ok(throttle)
+}
+
+/// First run: the application, created if missing, and a demo token when the store has none.
+/// Replicas started together on a fresh store race here; the one that loses (a Conflict) uses
+/// what the winner created.
+async fn first_run(
+    issuer: &Issuer,
+    app: &str,
+) -> CliResult<(
+    ApplicationRecord,
+    Option<(ServiceTokenRecord, ClientSecret)>,
+)> {
+    let app = match issuer.apps().get(app).await {
+        Ok(found) => found,
+        Err(e) if e.kind() == ManageErrorKind::NotFound => {
+            match issuer.apps().create(app, AppSettings::new()).await {
+                Err(e) if e.kind() == ManageErrorKind::Conflict => issuer.apps().get(app).await?,
+                created => created?,
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let first_token = if issuer.tokens().list().await?.is_empty() {
+        match issuer.tokens().create("demo", Default::default()).await {
+            Err(e) if e.kind() == ManageErrorKind::Conflict => None,
+            created => Some(created?),
+        }
+    } else {
+        None
+    };
+    // What another replica created a moment ago reaches the snapshot (which the layer is
+    // built from) now rather than at the next poll.
+    issuer.reload().await?;
+    Ok((app, first_token))
+}
+
+pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
+    let throttle = throttle(&args)?;
     let store = open_store(database).await?;
     warn_if_keys_unencrypted(&store);
     let listener = tokio::net::TcpListener::bind(args.addr)
@@ -65,32 +108,7 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
         .clock(clock())
         .build()
         .await?;
-
-    // First run: create the application and a demo token. Replicas started together on a
-    // fresh store race here; the one that loses (a Conflict) uses what the winner created.
-    let app = match issuer.apps().get(&args.app).await {
-        Ok(app) => app,
-        Err(e) if e.kind() == ManageErrorKind::NotFound => {
-            match issuer.apps().create(&args.app, AppSettings::new()).await {
-                Err(e) if e.kind() == ManageErrorKind::Conflict => {
-                    issuer.apps().get(&args.app).await?
-                }
-                created => created?,
-            }
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let first_token = if issuer.tokens().list().await?.is_empty() {
-        match issuer.tokens().create("demo", Default::default()).await {
-            Err(e) if e.kind() == ManageErrorKind::Conflict => None,
-            created => Some(created?),
-        }
-    } else {
-        None
-    };
-    // What another replica created a moment ago reaches the snapshot (which the layer is
-    // built from) now rather than at the next poll.
-    issuer.reload().await?;
+    let (app, first_token) = first_run(&issuer, &args.app).await?;
 
     let protected = Router::new()
         .fallback(whoami)
