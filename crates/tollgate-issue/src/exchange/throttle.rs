@@ -24,6 +24,7 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use http::{HeaderMap, Request};
 use tollgate_core::Rejection;
+use tollgate_core::request::is_client_id;
 
 /// How failed exchanges are throttled. [`Default`]: 30 failures a minute for one
 /// (address, client ID) pair, 300 a minute from one address, 100,000 sources remembered.
@@ -285,7 +286,7 @@ impl Failures {
         let address = self
             .addresses
             .blocked(&source, self.config.per_address, now, window);
-        let pair = client_id.and_then(|id| {
+        let pair = client_id.filter(|id| is_client_id(id)).and_then(|id| {
             self.pairs
                 .blocked(&(source, id.into()), self.config.per_client, now, window)
         });
@@ -301,8 +302,10 @@ impl Failures {
         if self.config.per_address > 0 {
             self.addresses.record(source, now, window);
         }
+        // Only well-formed client IDs get a pair of their own: a request-chosen string of any
+        // length must not be what the bounded map holds. Malformed ones count per address.
         if self.config.per_client > 0
-            && let Some(id) = client_id
+            && let Some(id) = client_id.filter(|id| is_client_id(id))
         {
             self.pairs.record((source, id.into()), now, window);
         }
@@ -393,31 +396,56 @@ mod tests {
     fn windows_count_block_and_reset() {
         let failures = Failures::new(Throttle::default().per_client(3).per_address(5));
         let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
+        let id = |n: u8| format!("{n:032x}.access");
+        let (bot, other, x, new) = (id(1), id(2), id(3), id(4));
+        let (bot, other, x, new) = (bot.as_str(), other.as_str(), x.as_str(), new.as_str());
         for _ in 0..3 {
-            assert!(failures.check(a, Some("bot"), 100).is_ok());
-            failures.record(a, Some("bot"), 100);
+            assert!(failures.check(a, Some(bot), 100).is_ok());
+            failures.record(a, Some(bot), 100);
         }
-        let refused = failures.check(a, Some("bot"), 110).unwrap_err();
+        let refused = failures.check(a, Some(bot), 110).unwrap_err();
         assert_eq!(refused.retry_after(), Some(50));
         assert!(
-            failures.check(a, Some("other"), 110).is_ok(),
+            failures.check(a, Some(other), 110).is_ok(),
             "another client"
         );
+        assert!(failures.check(b, Some(bot), 110).is_ok(), "another address");
         assert!(
-            failures.check(b, Some("bot"), 110).is_ok(),
-            "another address"
-        );
-        assert!(
-            failures.check(a, Some("bot"), 160).is_ok(),
+            failures.check(a, Some(bot), 160).is_ok(),
             "the window ended"
         );
-        failures.record(a, Some("x"), 110);
+        failures.record(a, Some(x), 110);
         failures.record(a, None, 110);
         assert!(
-            failures.check(a, Some("new"), 110).is_err(),
+            failures.check(a, Some(new), 110).is_err(),
             "the whole address"
         );
         assert!(failures.check(b, None, 110).is_ok());
+    }
+
+    #[test]
+    fn malformed_client_ids_count_per_address_only() {
+        let failures = Failures::new(Throttle::default().per_client(1).per_address(3));
+        let a = ip("192.0.2.9");
+        let long = "x".repeat(8_000);
+        failures.record(a, Some(&long), 0);
+        assert!(
+            failures
+                .pairs
+                .shards
+                .iter()
+                .all(|s| s.lock().unwrap().is_empty())
+        );
+        assert!(
+            failures.check(a, Some(&long), 0).is_ok(),
+            "one failure, limit 3"
+        );
+        failures.record(a, Some(&long), 0);
+        failures.record(a, Some(&long), 0);
+        assert!(
+            failures.check(a, Some(&long), 0).is_err(),
+            "the address is throttled"
+        );
     }
 
     #[test]
@@ -425,7 +453,7 @@ mod tests {
         let failures = Failures::new(Throttle::default().capacity(64));
         for i in 0..10_000u32 {
             let source = IpAddr::from(std::net::Ipv4Addr::from(i));
-            failures.record(source, Some(&i.to_string()), i64::from(i));
+            failures.record(source, Some(&format!("{i:032x}.access")), i64::from(i));
         }
         let held: usize = failures
             .pairs
