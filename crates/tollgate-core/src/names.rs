@@ -51,22 +51,48 @@ pub const IDENTITY_HEADERS: [HeaderName; 2] =
 /// assert_eq!(headers.len(), 1);
 /// ```
 pub fn strip_identity_headers(headers: &mut HeaderMap) {
-    // Fast path: nothing that even starts like an Access header.
-    if !headers.keys().any(|name| is_identity_header(name.as_str())) {
-        return;
-    }
-    let doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| is_identity_header(name.as_str()))
-        .cloned()
-        .collect();
-    for name in doomed {
-        headers.remove(name);
+    let present = strip_other_spellings(headers);
+    for (name, present) in IDENTITY_HEADERS.iter().zip(present) {
+        if present {
+            headers.remove(name);
+        }
     }
 }
 
-fn is_identity_header(name: &str) -> bool {
-    IDENTITY_HEADERS.iter().any(|wanted| {
+/// Removes the spellings of the identity headers other than the canonical ones (`_` for a
+/// `-`), and answers which canonical ones are present — so a caller about to set them
+/// replaces them without another lookup. One pass over the names; only a request carrying an
+/// odd spelling pays for a list.
+pub(crate) fn strip_other_spellings(headers: &mut HeaderMap) -> [bool; 2] {
+    let mut canonical = [false; 2];
+    let mut odd_spelling = false;
+    for name in headers.keys() {
+        if let Some(i) = identity_header_index(name.as_str()) {
+            if *name == IDENTITY_HEADERS[i] {
+                canonical[i] = true;
+            } else {
+                odd_spelling = true;
+            }
+        }
+    }
+    if odd_spelling {
+        let doomed: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| {
+                identity_header_index(name.as_str()).is_some_and(|i| **name != IDENTITY_HEADERS[i])
+            })
+            .cloned()
+            .collect();
+        for name in doomed {
+            headers.remove(name);
+        }
+    }
+    canonical
+}
+
+/// Which of [`IDENTITY_HEADERS`] `name` spells, `_` standing for `-`.
+fn identity_header_index(name: &str) -> Option<usize> {
+    IDENTITY_HEADERS.iter().position(|wanted| {
         let wanted = wanted.as_str().as_bytes();
         name.len() == wanted.len()
             && name

@@ -68,7 +68,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use crate::identity::AccessIdentity;
 use crate::names::{
     CF_ACCESS_AUTHENTICATED_USER_EMAIL, CF_ACCESS_CLIENT_ID, CF_ACCESS_CLIENT_SECRET,
-    CF_ACCESS_JWT_ASSERTION, CF_ACCESS_TOKEN, COOKIE_NAME, strip_identity_headers,
+    CF_ACCESS_JWT_ASSERTION, CF_ACCESS_TOKEN, COOKIE_NAME, strip_other_spellings,
 };
 use crate::rejection::{Rejection, RejectionKind};
 
@@ -122,23 +122,26 @@ impl TokenLocation {
     }
 
     /// Every non-empty token at this location, in order, with its header value when the token
-    /// is the whole of it (forwarded without a copy).
+    /// is the whole of it (forwarded without a copy). Tokens are handed over as bytes, checked
+    /// to be ASCII (a header value holds no other control characters, so that is visible ASCII
+    /// and tabs, what [`HeaderValue::to_str`] accepts): the one that is used becomes text once.
     fn each<'h>(
         self,
         headers: &'h HeaderMap,
-        found: &mut impl FnMut(&'h str, Option<&'h HeaderValue>) -> Result<(), Rejection>,
+        found: &mut impl FnMut(&'h [u8], Option<&'h HeaderValue>) -> Result<(), Rejection>,
     ) -> Result<(), Rejection> {
         let Some(header) = self.header() else {
-            return each_cookie(headers, COOKIE_NAME, |value| found(value, None));
+            return each_cookie(headers, COOKIE_NAME, |value| found(value.as_bytes(), None));
         };
         for value in headers.get_all(header) {
-            let text = value.to_str().map_err(|_| {
-                Rejection::new(RejectionKind::MalformedToken)
-                    .with_detail("token is not visible ASCII")
-            })?;
-            let trimmed = text.trim();
+            let bytes = value.as_bytes();
+            if !bytes.is_ascii() {
+                return Err(Rejection::new(RejectionKind::MalformedToken)
+                    .with_detail("token is not visible ASCII"));
+            }
+            let trimmed = bytes.trim_ascii();
             if !trimmed.is_empty() {
-                found(trimmed, (trimmed.len() == text.len()).then_some(value))?;
+                found(trimmed, (trimmed.len() == bytes.len()).then_some(value))?;
             }
         }
         Ok(())
@@ -159,7 +162,7 @@ fn each_cookie<'h>(
     mut found: impl FnMut(&'h str) -> Result<(), Rejection>,
 ) -> Result<(), Rejection> {
     for line in headers.get_all(COOKIE) {
-        let Ok(line) = line.to_str() else {
+        let Some(line) = visible_ascii(line) else {
             continue;
         };
         for pair in line.split(';') {
@@ -182,6 +185,18 @@ fn each_cookie<'h>(
     Ok(())
 }
 
+/// The value as text when it is visible ASCII (and tabs), as [`HeaderValue::to_str`] answers
+/// it, but checked a word at a time: a header value never holds other control characters, so
+/// ASCII is the same test, and tokens are checked on every request.
+fn visible_ascii(value: &HeaderValue) -> Option<&str> {
+    let bytes = value.as_bytes();
+    if bytes.is_ascii() {
+        std::str::from_utf8(bytes).ok()
+    } else {
+        None
+    }
+}
+
 fn ambiguous(detail: &'static str) -> Rejection {
     Rejection::new(RejectionKind::AmbiguousCredentials).with_detail(detail)
 }
@@ -197,7 +212,7 @@ impl FoundToken {
     /// The token (visible ASCII, non-empty).
     pub fn as_str(&self) -> &str {
         // Checked when found: a token is visible ASCII.
-        self.value.to_str().unwrap_or_default()
+        visible_ascii(&self.value).unwrap_or_default()
     }
 
     /// Where it was found.
@@ -226,7 +241,7 @@ pub fn find_token(
     headers: &HeaderMap,
     order: &[TokenLocation],
 ) -> Result<Option<FoundToken>, Rejection> {
-    let mut first: Option<(&str, Option<&HeaderValue>, TokenLocation)> = None;
+    let mut first: Option<(&[u8], Option<&HeaderValue>, TokenLocation)> = None;
     for &location in order {
         location.each(headers, &mut |token, value| match first {
             None => {
@@ -242,7 +257,7 @@ pub fn find_token(
     };
     let value = match value {
         Some(value) => value.clone(),
-        None => HeaderValue::from_str(token).map_err(|_| {
+        None => HeaderValue::from_bytes(token).map_err(|_| {
             Rejection::new(RejectionKind::MalformedToken).with_detail("cookie value is not a token")
         })?,
     };
@@ -547,12 +562,17 @@ pub fn remove_credentials(headers: &mut HeaderMap, credentials: &ServiceCredenti
 /// request extensions.
 pub fn forward_identity<B>(request: &mut Request<B>, token: HeaderValue, identity: AccessIdentity) {
     let headers = request.headers_mut();
-    strip_identity_headers(headers);
+    // Every client copy goes: the odd spellings here, the canonical ones replaced below.
+    let [_, had_email] = strip_other_spellings(headers);
     headers.insert(CF_ACCESS_JWT_ASSERTION, token);
-    if let Some(email) = identity.email()
-        && let Ok(value) = HeaderValue::from_str(email)
-    {
-        headers.insert(CF_ACCESS_AUTHENTICATED_USER_EMAIL, value);
+    match identity.email_header() {
+        Some(email) => {
+            headers.insert(CF_ACCESS_AUTHENTICATED_USER_EMAIL, email.clone());
+        }
+        None if had_email => {
+            headers.remove(CF_ACCESS_AUTHENTICATED_USER_EMAIL);
+        }
+        None => {}
     }
     request.extensions_mut().insert(identity);
 }

@@ -18,7 +18,7 @@ use crate::error::{ConfigError, FetchError};
 use crate::key_cache::{KeyCache, Reason, Slot};
 use crate::key_source::KeySource;
 use crate::public_key::PublicKey;
-use crate::token_cache::{CachedToken, TokenCache, TokenDigest};
+use crate::token_cache::{CachedToken, TokenCache};
 
 /// Verifies Cloudflare Access JWTs. Cheap to clone (an `Arc` inside); share one per
 /// application.
@@ -32,7 +32,8 @@ use crate::token_cache::{CachedToken, TokenCache, TokenDigest};
 /// leeway, a lifetime of at most [`max_lifetime`](VerifyConfig::max_lifetime) (31 days),
 /// `type` (when present) `app`, `iss` exact, `aud` containing a configured tag — and that they
 /// name a user or a service.
-/// Verified tokens are cached by SHA-256 until `exp` or until their key leaves the set.
+/// Verified tokens are cached (exact match, bounded) until `exp` or until their key leaves
+/// the set.
 ///
 /// A tokio runtime (with timers) must be running when [`verify`](Self::verify) is called; the
 /// constructor needs none. The background key refresh starts on the first verification and
@@ -245,10 +246,10 @@ impl Verifier {
         }
         let now = inner.config.clock.now();
         let now_secs = unix_seconds(now);
-        let digest = TokenDigest::of(token);
+        let hash = inner.tokens.hash(token);
         let snapshot = inner.keys.load();
         if inner.tokens.enabled() {
-            let hit = inner.tokens.get(&digest, |entry| {
+            let hit = inner.tokens.get(token, hash, |entry| {
                 now_secs < entry.exp && snapshot.usable(now) && snapshot.holds(&entry.key)
             });
             if let Some(identity) = hit {
@@ -267,7 +268,8 @@ impl Verifier {
         if let Ok(identity) = &result {
             let current = inner.keys.load_full();
             inner.tokens.insert(
-                digest,
+                token,
+                hash,
                 CachedToken {
                     identity: identity.clone(),
                     exp: identity.claims().expires_at(),
