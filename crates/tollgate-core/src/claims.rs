@@ -20,7 +20,7 @@
 //! # Ok::<(), tollgate_core::claims::ClaimsError>(())
 //! ```
 
-use std::collections::HashSet;
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -236,11 +236,15 @@ impl AccessClaims {
         self
     }
 
-    /// Parses a JWT payload (the decoded JSON bytes).
+    /// Parses a JWT payload (the decoded JSON bytes): one pass, the standard claims read
+    /// straight into their fields, only custom claims kept as JSON values. A syntax error or a
+    /// claim named twice is reported first; then the first claim of the wrong type; then a
+    /// missing `aud`, `exp` or `iss`.
     pub fn from_json(payload: &[u8]) -> Result<Self, ClaimsError> {
+        let mut fault = None;
         let mut de = serde_json::Deserializer::from_slice(payload);
-        let map = match de.deserialize_map(UniqueMapVisitor) {
-            Ok(map) => map,
+        let partial = match de.deserialize_map(ClaimsVisitor { fault: &mut fault }) {
+            Ok(partial) => partial,
             Err(err) => return Err(decode_error(&err)),
         };
         if de.end().is_err() {
@@ -249,42 +253,10 @@ impl AccessClaims {
                 claim: None,
             });
         }
-        Self::from_map(map)
-    }
-
-    fn from_map(mut map: Map<String, Value>) -> Result<Self, ClaimsError> {
-        let aud = match map.remove("aud") {
-            Some(Value::String(one)) => Audience::One(one),
-            Some(Value::Array(many)) => Audience::Many(
-                many.into_iter()
-                    .map(|v| match v {
-                        Value::String(s) => Ok(s),
-                        _ => Err(ClaimsError::new(ClaimsErrorKind::InvalidClaim, "aud")),
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-            Some(_) => return Err(ClaimsError::new(ClaimsErrorKind::InvalidClaim, "aud")),
-            None => return Err(ClaimsError::new(ClaimsErrorKind::MissingClaim, "aud")),
-        };
-        let exp = numeric_date(map.remove("exp"), "exp")?
-            .ok_or_else(|| ClaimsError::new(ClaimsErrorKind::MissingClaim, "exp"))?;
-        let iss = string(map.remove("iss"), "iss")?
-            .ok_or_else(|| ClaimsError::new(ClaimsErrorKind::MissingClaim, "iss"))?;
-        Ok(Self {
-            token_type: string(map.remove("type"), "type")?,
-            aud,
-            email: string(map.remove("email"), "email")?,
-            exp,
-            iat: numeric_date(map.remove("iat"), "iat")?,
-            nbf: numeric_date(map.remove("nbf"), "nbf")?,
-            iss,
-            common_name: string(map.remove("common_name"), "common_name")?,
-            identity_nonce: string(map.remove("identity_nonce"), "identity_nonce")?,
-            sub: string(map.remove("sub"), "sub")?.unwrap_or_default(),
-            country: string(map.remove("country"), "country")?,
-            policy_id: string(map.remove("policy_id"), "policy_id")?,
-            extra: map,
-        })
+        match fault {
+            Some(fault) => Err(fault),
+            None => partial.finish(),
+        }
     }
 
     /// `type` (`"app"` for application tokens).
@@ -425,35 +397,150 @@ impl Serialize for AccessClaims {
 
 impl<'de> Deserialize<'de> for AccessClaims {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let map = deserializer.deserialize_map(UniqueMapVisitor)?;
-        Self::from_map(map).map_err(de::Error::custom)
+        let mut fault = None;
+        let partial = deserializer.deserialize_map(ClaimsVisitor { fault: &mut fault })?;
+        match fault {
+            Some(fault) => Err(de::Error::custom(fault)),
+            None => partial.finish().map_err(de::Error::custom),
+        }
     }
 }
 
-/// Collects a JSON object, refusing any key seen twice.
-struct UniqueMapVisitor;
+/// The claims read so far.
+#[derive(Default)]
+struct Partial {
+    token_type: Option<String>,
+    aud: Option<Audience>,
+    email: Option<String>,
+    exp: Option<i64>,
+    iat: Option<i64>,
+    nbf: Option<i64>,
+    iss: Option<String>,
+    common_name: Option<String>,
+    identity_nonce: Option<String>,
+    sub: Option<String>,
+    country: Option<String>,
+    policy_id: Option<String>,
+    extra: Map<String, Value>,
+}
+
+impl Partial {
+    /// Reads standard claim number `index` of [`KNOWN`].
+    fn set(&mut self, index: usize, value: Value) -> Result<(), ClaimsError> {
+        let claim = KNOWN[index];
+        match claim {
+            "type" => self.token_type = string(value, claim)?,
+            "aud" => self.aud = Some(audience(value)?),
+            "email" => self.email = string(value, claim)?,
+            "exp" => self.exp = Some(numeric_date(value, claim)?),
+            "iat" => self.iat = Some(numeric_date(value, claim)?),
+            "nbf" => self.nbf = Some(numeric_date(value, claim)?),
+            "iss" => self.iss = string(value, claim)?,
+            "common_name" => self.common_name = string(value, claim)?,
+            "identity_nonce" => self.identity_nonce = string(value, claim)?,
+            "sub" => self.sub = string(value, claim)?,
+            "country" => self.country = string(value, claim)?,
+            _ => self.policy_id = string(value, claim)?,
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<AccessClaims, ClaimsError> {
+        let missing = |claim| ClaimsError::new(ClaimsErrorKind::MissingClaim, claim);
+        let aud = self.aud.ok_or_else(|| missing("aud"))?;
+        let exp = self.exp.ok_or_else(|| missing("exp"))?;
+        let iss = self.iss.ok_or_else(|| missing("iss"))?;
+        Ok(AccessClaims {
+            token_type: self.token_type,
+            aud,
+            email: self.email,
+            exp,
+            iat: self.iat,
+            nbf: self.nbf,
+            iss,
+            common_name: self.common_name,
+            identity_nonce: self.identity_nonce,
+            sub: self.sub.unwrap_or_default(),
+            country: self.country,
+            policy_id: self.policy_id,
+            extra: self.extra,
+        })
+    }
+}
+
+/// Reads a JSON object of claims, refusing any claim named twice. A claim of the wrong type
+/// is remembered in `fault` (the first one) while the rest is still read, so a syntax error
+/// or a duplicate later in the payload is what gets reported.
+struct ClaimsVisitor<'f> {
+    fault: &'f mut Option<ClaimsError>,
+}
 
 const DUPLICATE_MARKER: &str = "tollgate: duplicate claim ";
 
-impl<'de> Visitor<'de> for UniqueMapVisitor {
-    type Value = Map<String, Value>;
+fn duplicate<E: de::Error>(claim: &str) -> E {
+    let shown: String = claim.chars().take(64).collect();
+    E::custom(format_args!("{DUPLICATE_MARKER}{shown}"))
+}
+
+impl<'de> Visitor<'de> for ClaimsVisitor<'_> {
+    type Value = Partial;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object of claims")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-        let mut map = Map::new();
-        let mut seen = HashSet::new();
-        while let Some(key) = access.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
-                let shown: String = key.chars().take(64).collect();
-                return Err(de::Error::custom(format_args!("{DUPLICATE_MARKER}{shown}")));
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Partial, A::Error> {
+        let mut partial = Partial::default();
+        let mut seen = 0u16;
+        while let Some(ClaimName(name)) = access.next_key::<ClaimName<'de>>()? {
+            match KNOWN.iter().position(|known| *known == name) {
+                Some(index) => {
+                    if seen & (1 << index) != 0 {
+                        return Err(duplicate(&name));
+                    }
+                    seen |= 1 << index;
+                    let value: Value = access.next_value()?;
+                    if let Err(fault) = partial.set(index, value)
+                        && self.fault.is_none()
+                    {
+                        *self.fault = Some(fault);
+                    }
+                }
+                None => {
+                    if partial.extra.contains_key(name.as_ref()) {
+                        return Err(duplicate(&name));
+                    }
+                    let value: Value = access.next_value()?;
+                    partial.extra.insert(name.into_owned(), value);
+                }
             }
-            let value: Value = access.next_value()?;
-            map.insert(key, value);
         }
-        Ok(map)
+        Ok(partial)
+    }
+}
+
+/// A claim name, borrowed from the payload when it has no escapes.
+struct ClaimName<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for ClaimName<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = ClaimName<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a claim name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, name: &'de str) -> Result<Self::Value, E> {
+                Ok(ClaimName(Cow::Borrowed(name)))
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+                Ok(ClaimName(Cow::Owned(name.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, name: String) -> Result<Self::Value, E> {
+                Ok(ClaimName(Cow::Owned(name)))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
     }
 }
 
@@ -471,30 +558,47 @@ fn decode_error(err: &serde_json::Error) -> ClaimsError {
     }
 }
 
-fn string(value: Option<Value>, claim: &str) -> Result<Option<String>, ClaimsError> {
+/// A string claim; `null` reads as absent.
+fn string(value: Value, claim: &str) -> Result<Option<String>, ClaimsError> {
     match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ClaimsError::new(ClaimsErrorKind::InvalidClaim, claim)),
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        _ => Err(ClaimsError::new(ClaimsErrorKind::InvalidClaim, claim)),
+    }
+}
+
+/// `aud`: a string or an array of strings.
+fn audience(value: Value) -> Result<Audience, ClaimsError> {
+    let invalid = || ClaimsError::new(ClaimsErrorKind::InvalidClaim, "aud");
+    match value {
+        Value::String(one) => Ok(Audience::One(one)),
+        Value::Array(many) => many
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                _ => Err(invalid()),
+            })
+            .collect::<Result<_, _>>()
+            .map(Audience::Many),
+        _ => Err(invalid()),
     }
 }
 
 /// A JWT `NumericDate`: an integer or a finite non-integer number of seconds (floored).
-/// Absent is `None`; `null` is not a time and is refused, never read as absent.
-fn numeric_date(value: Option<Value>, claim: &str) -> Result<Option<i64>, ClaimsError> {
+/// `null` is not a time and is refused, never read as absent.
+fn numeric_date(value: Value, claim: &str) -> Result<i64, ClaimsError> {
     let invalid = || ClaimsError::new(ClaimsErrorKind::InvalidClaim, claim);
     match value {
-        None => Ok(None),
-        Some(Value::Number(n)) => {
+        Value::Number(n) => {
             if let Some(i) = n.as_i64() {
-                return Ok(Some(i));
+                return Ok(i);
             }
             match n.as_f64() {
-                Some(f) if f.is_finite() && f.abs() < 9.0e15 => Ok(Some(f.floor() as i64)),
+                Some(f) if f.is_finite() && f.abs() < 9.0e15 => Ok(f.floor() as i64),
                 _ => Err(invalid()),
             }
         }
-        Some(_) => Err(invalid()),
+        _ => Err(invalid()),
     }
 }
 
@@ -588,6 +692,33 @@ mod tests {
                 None,
             ),
             (r#"["aud"]"#, ClaimsErrorKind::NotAnObject, None),
+            // A wrong type early does not hide a duplicate or a syntax error later.
+            (
+                r#"{"aud":[1],"iss":"i","exp":1,"aud":"b"}"#,
+                ClaimsErrorKind::DuplicateClaim,
+                Some("aud"),
+            ),
+            (
+                r#"{"iss":5,"aud":"a","exp":1} trailing"#,
+                ClaimsErrorKind::NotAnObject,
+                None,
+            ),
+            // An escaped name is the same claim.
+            (
+                r#"{"\u0061ud":"a","iss":"i","exp":1,"aud":"b"}"#,
+                ClaimsErrorKind::DuplicateClaim,
+                Some("aud"),
+            ),
+            (
+                r#"{"aud":"a","iss":"i","exp":1,"x":1,"\u0078":2}"#,
+                ClaimsErrorKind::DuplicateClaim,
+                Some("x"),
+            ),
+            (
+                r#"{"aud":"a","iss":"i","exp":null}"#,
+                ClaimsErrorKind::InvalidClaim,
+                Some("exp"),
+            ),
             (
                 r#"{"aud":"a","iss":"i","exp":1} trailing"#,
                 ClaimsErrorKind::NotAnObject,
