@@ -58,6 +58,8 @@ struct Inner {
     /// A user's e-mail as the `Cf-Access-Authenticated-User-Email` value, made once per
     /// verified token rather than once per request.
     email_header: Option<HeaderValue>,
+    /// The token the identity was verified from, when a verifier made it.
+    token: Option<HeaderValue>,
 }
 
 impl AccessIdentity {
@@ -65,6 +67,17 @@ impl AccessIdentity {
     /// an `email` or a non-empty `sub` makes a user identity. Claims with neither are refused
     /// ([`RejectionKind::MissingClaim`]).
     pub fn from_claims(claims: AccessClaims) -> Result<Self, Rejection> {
+        Self::build(claims, None)
+    }
+
+    /// As [`from_claims`](Self::from_claims), for claims verified from `token`, which the
+    /// identity then carries ([`token`](Self::token)): a verifier's cache hands it on with the
+    /// identity, so forwarding it as `Cf-Access-Jwt-Assertion` costs no check per request.
+    pub fn from_verified(claims: AccessClaims, token: &str) -> Result<Self, Rejection> {
+        Self::build(claims, HeaderValue::from_str(token).ok())
+    }
+
+    fn build(claims: AccessClaims, token: Option<HeaderValue>) -> Result<Self, Rejection> {
         let kind = if claims.common_name().is_some_and(|cn| !cn.is_empty()) {
             IdentityKind::Service
         } else if claims.email().is_some_and(|e| !e.is_empty()) || !claims.subject().is_empty() {
@@ -85,6 +98,7 @@ impl AccessIdentity {
                 kind,
                 claims,
                 email_header,
+                token,
             }),
         })
     }
@@ -107,6 +121,15 @@ impl AccessIdentity {
             IdentityKind::User => self.inner.claims.email(),
             IdentityKind::Service => None,
         }
+    }
+    /// The token this identity was verified from ([`from_verified`](Self::from_verified)):
+    /// what to send on to a service that checks it again. A bearer credential: never log it.
+    pub fn token(&self) -> Option<&str> {
+        self.token_header().and_then(|value| value.to_str().ok())
+    }
+    /// [`token`](Self::token) as a header value.
+    pub(crate) fn token_header(&self) -> Option<&HeaderValue> {
+        self.inner.token.as_ref()
     }
     /// [`email`](Self::email) as a header value (`None` too for an e-mail that cannot be one).
     pub(crate) fn email_header(&self) -> Option<&HeaderValue> {

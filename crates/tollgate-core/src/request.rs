@@ -62,6 +62,7 @@
 
 use std::fmt;
 
+use bytes::Bytes;
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 
@@ -204,15 +205,30 @@ fn ambiguous(detail: &'static str) -> Rejection {
 /// An Access token found in a request, and where.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FoundToken {
-    value: HeaderValue,
+    value: Found,
     location: TokenLocation,
 }
 
+/// A token that is a whole header value, or a piece of a `Cookie` line (copied, not checked
+/// again: a piece of a header value is one).
+#[derive(Clone, PartialEq, Eq)]
+enum Found {
+    Header(HeaderValue),
+    Cookie(Bytes),
+}
+
 impl FoundToken {
+    fn bytes(&self) -> &[u8] {
+        match &self.value {
+            Found::Header(value) => value.as_bytes(),
+            Found::Cookie(bytes) => bytes,
+        }
+    }
+
     /// The token (visible ASCII, non-empty).
     pub fn as_str(&self) -> &str {
-        // Checked when found: a token is visible ASCII.
-        visible_ascii(&self.value).unwrap_or_default()
+        // Checked when found: a token is ASCII.
+        std::str::from_utf8(self.bytes()).unwrap_or_default()
     }
 
     /// Where it was found.
@@ -222,7 +238,23 @@ impl FoundToken {
 
     /// The token as a header value, ready to forward as `Cf-Access-Jwt-Assertion`.
     pub fn into_header_value(self) -> HeaderValue {
-        self.value
+        match self.value {
+            Found::Header(value) => value,
+            // Never fails: the piece of a valid header value is ASCII without control bytes.
+            Found::Cookie(bytes) => {
+                HeaderValue::from_maybe_shared(bytes).unwrap_or(HeaderValue::from_static(""))
+            }
+        }
+    }
+
+    /// [`into_header_value`](Self::into_header_value), taken from `identity` when it was
+    /// verified from this very token ([`AccessIdentity::from_verified`]): a cached
+    /// verification then forwards a cookie's token without checking its bytes again.
+    pub fn into_assertion(self, identity: &AccessIdentity) -> HeaderValue {
+        match identity.token_header() {
+            Some(verified) if verified.as_bytes() == self.bytes() => verified.clone(),
+            _ => self.into_header_value(),
+        }
     }
 }
 
@@ -230,7 +262,7 @@ impl fmt::Debug for FoundToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FoundToken")
             .field("location", &self.location)
-            .field("bytes", &self.value.len())
+            .field("bytes", &self.bytes().len())
             .finish_non_exhaustive()
     }
 }
@@ -256,10 +288,8 @@ pub fn find_token(
         return Ok(None);
     };
     let value = match value {
-        Some(value) => value.clone(),
-        None => HeaderValue::from_bytes(token).map_err(|_| {
-            Rejection::new(RejectionKind::MalformedToken).with_detail("cookie value is not a token")
-        })?,
+        Some(value) => Found::Header(value.clone()),
+        None => Found::Cookie(Bytes::copy_from_slice(token)),
     };
     Ok(Some(FoundToken { value, location }))
 }

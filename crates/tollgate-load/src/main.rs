@@ -66,7 +66,7 @@ enum Command {
     },
     /// Calls one variant's service directly, without sockets, for callgrind.
     Profile {
-        /// bare, hit or miss.
+        /// bare, hit, miss (VerifyLayer) or cookie (ExchangeLayer, cookie reuse).
         #[arg(long, default_value = "hit")]
         variant: String,
         /// Requests to make.

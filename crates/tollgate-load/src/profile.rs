@@ -13,7 +13,7 @@ use tollgate::verify::VerifyLayer;
 use tower_service::Service;
 
 use crate::tokens::Fixture;
-use crate::variants::verifier;
+use crate::variants::{issuer, verifier};
 
 async fn ok() -> &'static str {
     "ok"
@@ -25,14 +25,36 @@ pub(crate) fn run(variant: &str, requests: usize) {
         .build()
         .expect("a runtime");
     let fixture = Arc::new(Fixture::load());
-    let token = fixture.user_token(0);
+    let user_token = fixture.user_token(0);
     runtime.block_on(async {
         let base = Router::new().route("/", get(ok));
+        let mut header = ("cf-access-jwt-assertion", user_token.clone());
         let mut router = match variant {
             "bare" => base,
             "hit" => base.layer(VerifyLayer::new(verifier(&fixture, 10_000).await)),
             "miss" => base.layer(VerifyLayer::new(verifier(&fixture, 0).await)),
-            other => panic!("unknown variant {other:?}: bare, hit or miss"),
+            "cookie" => {
+                let (issuer, _, _, client_id, secret) = issuer().await;
+                let mut router = base.layer(issuer.exchange_layer("bench").expect("the app"));
+                let exchange = Request::builder()
+                    .uri("/")
+                    .header("cf-access-client-id", client_id)
+                    .header("cf-access-client-secret", secret)
+                    .body(Body::empty())
+                    .expect("a request");
+                let response = router.call(exchange).await.expect("infallible");
+                let cookie = response
+                    .headers()
+                    .get("set-cookie")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.split(';').next())
+                    .expect("the exchange sets a cookie")
+                    .to_owned();
+                header = ("cookie", cookie);
+                std::mem::forget(issuer);
+                router
+            }
+            other => panic!("unknown variant {other:?}: bare, hit, miss or cookie"),
         };
         let mut statuses = 0usize;
         let started = std::time::Instant::now();
@@ -41,7 +63,7 @@ pub(crate) fn run(variant: &str, requests: usize) {
             let request = Request::builder()
                 .uri("/")
                 .header("host", "bench.example.com")
-                .header("cf-access-jwt-assertion", token.as_str())
+                .header(header.0, header.1.as_str())
                 .body(Body::empty())
                 .expect("a request");
             let response = router.call(request).await.expect("infallible");

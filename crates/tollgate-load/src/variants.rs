@@ -234,7 +234,7 @@ pub(crate) async fn start(fixture: Arc<Fixture>, inputs: Inputs) -> Vec<Variant>
 
 /// An issuer on a memory store with one application and one service token; answers the
 /// issuer, its signing key (PKCS#8, kid) and the token's credentials.
-async fn issuer() -> (Issuer, Vec<u8>, String, String, String) {
+pub(crate) async fn issuer() -> (Issuer, Vec<u8>, String, String, String) {
     let store = Arc::new(MemoryStore::new());
     let issuer = Issuer::builder("team.example.com")
         .store(store.clone())

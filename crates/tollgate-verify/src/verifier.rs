@@ -264,7 +264,7 @@ impl Verifier {
             Checked::Refused(rejection) => return Attempt::Done(Err(rejection)),
             Checked::NeedKeys => return Attempt::NeedsKeyFetch,
         };
-        let result = self.check_claims(&jws, now);
+        let result = self.check_claims(token, &jws, now);
         if let Ok(identity) = &result {
             let current = inner.keys.load_full();
             inner.tokens.insert(
@@ -348,7 +348,12 @@ impl Verifier {
         }
     }
 
-    fn check_claims(&self, jws: &Jws<'_>, now: SystemTime) -> Result<AccessIdentity, Rejection> {
+    fn check_claims(
+        &self,
+        token: &str,
+        jws: &Jws<'_>,
+        now: SystemTime,
+    ) -> Result<AccessIdentity, Rejection> {
         let config = &self.inner.config;
         let payload = URL_SAFE_NO_PAD.decode(jws.payload).map_err(|_| {
             Rejection::new(RejectionKind::MalformedToken).with_detail("payload is not base64url")
@@ -404,7 +409,7 @@ impl Verifier {
         {
             return Err(Rejection::new(RejectionKind::WrongAudience));
         }
-        AccessIdentity::from_claims(claims)
+        AccessIdentity::from_verified(claims, token)
     }
 }
 

@@ -267,7 +267,8 @@ impl<S> Exchange<S> {
         match current.verifier.try_verify(token.as_str()) {
             Attempt::Done(verified) => match admit(&self.shared, &app, verified, location) {
                 Ok(identity) => {
-                    request::forward_identity(&mut request, token.into_header_value(), identity);
+                    let token = token.into_assertion(&identity);
+                    request::forward_identity(&mut request, token, identity);
                     ResponseFuture::called(self.inner.call(request))
                 }
                 Err((rejection, refusal)) => refuse.now(rejection, refusal.as_context()),
@@ -279,7 +280,7 @@ impl<S> Exchange<S> {
                     let verified = current.verifier.verify(token.as_str()).await;
                     match admit(&shared, &app, verified, location) {
                         Ok(identity) => {
-                            let token = token.into_header_value();
+                            let token = token.into_assertion(&identity);
                             request::forward_identity(&mut request, token, identity);
                             inner.call(request).await
                         }

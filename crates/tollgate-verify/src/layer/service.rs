@@ -72,7 +72,8 @@ impl Shared {
             kind = identity.kind().as_str(),
             "access granted"
         );
-        request::forward_identity(request, token.into_header_value(), identity);
+        let token = token.into_assertion(&identity);
+        request::forward_identity(request, token, identity);
         request::strip_tokens(request.headers_mut(), &self.ignored);
         Ok(())
     }
