@@ -99,12 +99,23 @@ impl CliEnv {
 
     /// Starts `tollgate serve --addr 127.0.0.1:0 <extra>` and waits for its banner.
     pub fn serve(&self, extra: &[&str]) -> ServeProcess {
+        self.serve_with_stderr(extra, Stdio::null())
+    }
+
+    /// [`serve`](Self::serve) with its log (stderr) written to `log`, a file in [`dir`](Self::dir)
+    /// the test reads afterwards (it is gone with the directory).
+    pub fn serve_logged(&self, extra: &[&str], log: &str) -> ServeProcess {
+        let file = std::fs::File::create(self.dir().join(log)).unwrap();
+        self.serve_with_stderr(extra, file.into())
+    }
+
+    fn serve_with_stderr(&self, extra: &[&str], stderr: Stdio) -> ServeProcess {
         let mut args = vec!["serve", "--addr", "127.0.0.1:0"];
         args.extend_from_slice(extra);
         let mut child = self
             .command(&args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -163,6 +174,11 @@ impl ServeProcess {
     /// The protected URL, `<base>/`.
     pub fn url(&self) -> String {
         format!("{}/", self.base)
+    }
+
+    /// Whether the process is still running (it has not exited or crashed).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 }
 

@@ -10,6 +10,8 @@
 //! - [`independent`]: checks a token with jsonwebtoken against a certs document, and its
 //!   header and claims against Cloudflare's exact shape;
 //! - [`jwks`]: a certs endpoint on 127.0.0.1:0 that serves, rotates, fails, stalls and counts;
+//! - [`flaky_certs`]: a certs endpoint on a fixed port switched between serving, failing and
+//!   refusing connections (an outage of hours, driven with a manual clock);
 //! - [`http`]: serving a router on loopback, reading replies, credential headers, cookies,
 //!   polling until something happens;
 //! - [`logs`]: a process-wide capture of every `tracing` event;
@@ -17,7 +19,8 @@
 //!
 //! Behind features: `issue` (an issuer on a `MemoryStore` with its protected app), `store-contract`
 //! (the storage contract suite, generic over the store traits), `cli` (the `tollgate` binary in
-//! a scratch directory), `postgres` (a fresh PostgreSQL database per test).
+//! a scratch directory), `postgres` (a fresh PostgreSQL database per test, and a throwaway
+//! PostgreSQL server to stop and restart).
 //!
 //! The default build depends on no tollgate crate: tollgate-verify's tests use it without a
 //! second copy of tollgate-verify in their build.
@@ -29,6 +32,7 @@
 )]
 
 pub mod claims;
+pub mod flaky_certs;
 pub mod http;
 pub mod independent;
 pub mod jwks;
@@ -40,6 +44,8 @@ pub mod wycheproof;
 pub mod cli;
 #[cfg(feature = "issue")]
 pub mod issue;
+#[cfg(feature = "postgres")]
+pub mod pg_cluster;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "store-contract")]
