@@ -152,7 +152,8 @@ proptest! {
 #[test]
 fn float_claims_read_back_exactly() {
     let written = 200_931_216_581_439.62_f64;
-    let text = format!(r#"{{"aud":"a","exp":0,"iss":"","x_a":[{written}],"iat":1700000000.9999999}}"#);
+    let text =
+        format!(r#"{{"aud":"a","exp":0,"iss":"","x_a":[{written}],"iat":1700000000.9999999}}"#);
     let claims = AccessClaims::from_json(text.as_bytes()).unwrap();
     assert_eq!(claims.get("x_a"), Some(json!([written])));
     let again = AccessClaims::from_json(&serde_json::to_vec(&claims).unwrap()).unwrap();
