@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target in fuzz/ for SECONDS each (or only the TARGETs named), starting from
 # the committed seeds (fuzz/seeds/<target>/) copied into a working corpus (fuzz/corpus/<target>/,
-# kept between runs, gitignored). Exits non-zero if any target crashed, after printing where
+# kept between runs, gitignored; logs in fuzz/logs/). Exits non-zero if any target crashed, after printing where
 # libFuzzer wrote the crashing input (fuzz/artifacts/<target>/).
 #
 #   scripts/fuzz.sh 60                       # every target, a minute each
@@ -46,7 +46,7 @@ failed=()
 for target in "${targets[@]}"; do
   corpus=fuzz/corpus/$target
   artifacts=fuzz/artifacts/$target
-  mkdir -p "$corpus" "$artifacts"
+  mkdir -p "$corpus" "$artifacts" fuzz/logs
   if [ -d "fuzz/seeds/$target" ]; then
     cp -n "fuzz/seeds/$target"/* "$corpus"/ 2>/dev/null || true
   fi
@@ -54,12 +54,17 @@ for target in "${targets[@]}"; do
   if [ -f "fuzz/dicts/$target.dict" ]; then
     dict=("-dict=fuzz/dicts/$target.dict")
   fi
-  log=$artifacts/last-run.log
+  # Not in the artifacts folder: after a crash cargo-fuzz replays the newest file there.
+  log=fuzz/logs/$target.log
   echo "=== $target: ${seconds}s ($(date -u +%H:%M:%S))"
-  if "${fuzz[@]}" run "${flags[@]}" "$target" "$corpus" -- \
+  status=0
+  TIMEFORMAT="cpu: %U s user, %S s system, %R s wall"
+  { time "${fuzz[@]}" run "${flags[@]}" "$target" "$corpus" -- \
     -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2048 \
-    -artifact_prefix="$artifacts/" "${dict[@]}" >"$log" 2>&1; then
-    grep -E '^(#[0-9]+ *DONE|Done [0-9]+ runs|stat::number_of_executed_units|stat::peak_rss_mb)' "$log" || true
+    -artifact_prefix="$artifacts/" "${dict[@]}" >"$log" 2>&1; } 2>"$log.time" || status=$?
+  cat "$log.time"
+  if [ "$status" -eq 0 ]; then
+    grep -E '^(Done [0-9]+ runs|stat::number_of_executed_units|stat::peak_rss_mb)' "$log" || true
     grep -E '^#[0-9]+' "$log" | tail -n 1 || true
   else
     failed+=("$target")
