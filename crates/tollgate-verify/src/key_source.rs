@@ -73,13 +73,16 @@ impl KeySet {
     }
 
     /// Parses a JWK Set document, `{"keys":[…]}`. Other members (Cloudflare's `public_cert`,
-    /// `public_certs`) are ignored.
+    /// `public_certs`) are ignored, but the whole document must be UTF-8 (serde_json would skip
+    /// an ignored member's bytes unchecked; found by the `jwks` fuzz target).
     pub fn from_jwks_json(json: &[u8]) -> Result<Self, FetchError> {
         #[derive(Deserialize)]
         struct Jwks {
             keys: Vec<Value>,
         }
-        let jwks: Jwks = serde_json::from_slice(json)
+        let json = std::str::from_utf8(json)
+            .map_err(|e| FetchError::with_source(FetchErrorKind::InvalidKeySet, e))?;
+        let jwks: Jwks = serde_json::from_str(json)
             .map_err(|e| FetchError::with_source(FetchErrorKind::InvalidKeySet, e))?;
         Ok(Self::from_jwks(jwks.keys))
     }

@@ -525,3 +525,17 @@ fn background_refresh_restarts_on_a_new_runtime() {
         wait_for(|| server.hits() >= before + 2).await;
     });
 }
+
+#[test]
+fn a_key_set_document_must_be_utf8_even_in_members_nobody_reads() {
+    // Found by the `jwks` fuzz target: serde_json skips an ignored member's bytes unchecked.
+    let mut doc = br#"{"keys":[],"public_cert":{"kid":"x","cert":""#.to_vec();
+    doc.extend_from_slice(&[0xff, 0xfe]);
+    doc.extend_from_slice(br#""}}"#);
+    let err = tollgate_verify::KeySet::from_jwks_json(&doc).expect_err("invalid UTF-8");
+    assert_eq!(err.kind(), FetchErrorKind::InvalidKeySet);
+    assert!(
+        tollgate_verify::KeySet::from_jwks_json(br#"{"keys":[],"public_cert":{"cert":"ok"}}"#)
+            .is_ok()
+    );
+}
