@@ -12,7 +12,7 @@
 //! - **Shards**: the map is split into shards, each an immutable table behind an [`ArcSwap`]:
 //!   a lookup is an atomic load and a probe, with no lock. Inserts (only after a full
 //!   verification, which costs far more) copy the shard under a per-shard mutex.
-//! - **Admission**: while a shard has room every verified token goes in. Once it is full, a
+//! - **Admission**: until a shard has been full every verified token goes in. From then on a
 //!   token is admitted on its second verification within a while (a one-slot-per-hash
 //!   "doorkeeper", as TinyLFU's): a flood of distinct tokens, each seen once, then costs a
 //!   table probe rather than a shard copy each, and cannot push out the tokens bots reuse.
@@ -21,7 +21,7 @@
 //!   expiry, so the next inserts find room without another sweep.
 
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
@@ -50,6 +50,10 @@ type Table = HashTable<Arc<Entry>>;
 struct Shard {
     table: ArcSwap<Table>,
     write: Mutex<()>,
+    /// Set once the shard has been full: from then on only tokens the doorkeeper has seen
+    /// before get in, also into the room an eviction made (else every eviction would let the
+    /// next distinct tokens of a flood straight in, each a shard copy).
+    saturated: AtomicBool,
 }
 
 /// How many of a token's last bytes are hashed: its signature's, random for every token a key
@@ -92,6 +96,7 @@ impl TokenCache {
                 .map(|_| Shard {
                     table: ArcSwap::from_pointee(Table::new()),
                     write: Mutex::new(()),
+                    saturated: AtomicBool::new(false),
                 })
                 .collect(),
             shard_capacity,
@@ -145,8 +150,13 @@ impl TokenCache {
             return;
         }
         let shard = self.shard(hash);
-        if shard.table.load().len() >= self.shard_capacity && !self.admit_when_full(hash) {
-            return;
+        let saturated = shard.saturated.load(Ordering::Relaxed)
+            || shard.table.load().len() >= self.shard_capacity;
+        if saturated {
+            shard.saturated.store(true, Ordering::Relaxed);
+            if !self.admit_when_full(hash) {
+                return;
+            }
         }
         let _writer = shard.write.lock().unwrap_or_else(PoisonError::into_inner);
         let current = shard.table.load_full();
