@@ -64,7 +64,8 @@ fn cookie_tokens(headers: &HeaderMap) -> Vec<String> {
             {
                 let value = value.trim();
                 let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
-                    Some(inner) => inner,
+                    // Spaces inside the quotes are not part of the token either.
+                    Some(inner) => inner.trim(),
                     None => value,
                 };
                 if !value.is_empty() {
