@@ -10,11 +10,14 @@
 //! - [`request`]: the request pipeline every layer shares — where tokens and service-token
 //!   credentials are found, how the verified identity is forwarded, how refusals are logged;
 //! - [`team_domain`]: [`TeamDomain`], an Access team domain parsed and spelled one way;
+//! - [`app_domain`]: [`AppDomain`], where an application lives (`host`, `host/path`, `*.host`),
+//!   and [`DomainTable`], which finds the application a request belongs to;
 //! - [`clock`]: [`Clock`], so "now" can be fixed in tests and audits.
 //!
 //! [`AccessIdentity`] is also an axum extractor (and `Option<AccessIdentity>` for optional routes):
 //! it reads the identity a verifying layer put in the request extensions.
 
+pub mod app_domain;
 pub mod claims;
 pub mod clock;
 mod extract;
@@ -24,6 +27,7 @@ pub mod rejection;
 pub mod request;
 pub mod team_domain;
 
+pub use app_domain::{AppDomain, DomainTable, OriginUrl};
 pub use claims::{AccessClaims, Audience};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use identity::{AccessIdentity, IdentityKind};

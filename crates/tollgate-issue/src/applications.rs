@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
-use tollgate_core::SharedClock;
+use tollgate_core::{AppDomain, OriginUrl, SharedClock};
 
 use crate::cas;
 use crate::error::ManageError;
@@ -53,6 +53,8 @@ pub struct AppSettings {
     http_only: Option<bool>,
     secure: Option<Option<bool>>,
     policy: Option<ServiceAuthPolicy>,
+    domain: Option<Option<String>>,
+    origin: Option<Option<String>>,
 }
 
 impl AppSettings {
@@ -100,7 +102,56 @@ impl AppSettings {
         self
     }
 
+    /// Where the application lives: `host`, `host/path` or `*.host`, with an optional
+    /// `:port` (see [`AppDomain`]). Stored in its canonical spelling; a domain another
+    /// application already has is refused (a conflict), so no request is ever ambiguous.
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(Some(domain.into()));
+        self
+    }
+
+    /// No domain: the application is not routed by `Host` and path.
+    pub fn no_domain(mut self) -> Self {
+        self.domain = Some(None);
+        self
+    }
+
+    /// The origin a gateway proxies the application's requests to (`http://` or `https://`,
+    /// optional path prefix; see [`OriginUrl`]).
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(Some(origin.into()));
+        self
+    }
+
+    /// No origin: tollgate answers the application's requests itself.
+    pub fn no_origin(mut self) -> Self {
+        self.origin = Some(None);
+        self
+    }
+
     fn apply(self, app: &mut ApplicationRecord) -> Result<(), ManageError> {
+        if let Some(domain) = self.domain {
+            app.domain = match domain {
+                Some(domain) => Some(
+                    AppDomain::parse(&domain)
+                        .map_err(|e| ManageError::invalid(e.to_string()))?
+                        .as_str()
+                        .to_owned(),
+                ),
+                None => None,
+            };
+        }
+        if let Some(origin) = self.origin {
+            app.origin = match origin {
+                Some(origin) => Some(
+                    OriginUrl::parse(&origin)
+                        .map_err(|e| ManageError::invalid(e.to_string()))?
+                        .as_str()
+                        .to_owned(),
+                ),
+                None => None,
+            };
+        }
         if let Some(duration) = self.session_duration {
             if duration > MAX_SESSION_DURATION {
                 return Err(ManageError::invalid(
@@ -178,6 +229,8 @@ impl Applications {
             cookie_secure: None,
             policy: ServiceAuthPolicy::AnyValidServiceToken,
             created_at: self.clock.unix_now(),
+            domain: None,
+            origin: None,
         };
         settings.apply(&mut app)?;
         self.store.insert_app(&app).await?;

@@ -195,6 +195,23 @@ impl KeyStore for MemoryStore {
     }
 }
 
+/// The other application that already has `app`'s domain.
+fn domain_holder<'a>(
+    mut apps: impl Iterator<Item = &'a ApplicationRecord>,
+    app: &ApplicationRecord,
+) -> Option<&'a ApplicationRecord> {
+    let domain = app.domain.as_ref()?;
+    apps.find(|a| a.name != app.name && a.domain.as_ref() == Some(domain))
+}
+
+fn domain_conflict(app: &ApplicationRecord, other: &ApplicationRecord) -> StoreError {
+    StoreError::Conflict(format!(
+        "the domain {} (application {:?} has it)",
+        app.domain.as_deref().unwrap_or_default(),
+        other.name
+    ))
+}
+
 impl AppStore for MemoryStore {
     fn insert_app<'a>(&'a self, app: &'a ApplicationRecord) -> StoreFuture<'a, ()> {
         let mut inner = self.lock();
@@ -202,6 +219,8 @@ impl AppStore for MemoryStore {
             Err(StoreError::Conflict(format!("application {}", app.name)))
         } else if inner.apps.values().any(|a| a.aud == app.aud) {
             Err(StoreError::Conflict(format!("application AUD {}", app.aud)))
+        } else if let Some(other) = domain_holder(inner.apps.values(), app) {
+            Err(domain_conflict(app, other))
         } else {
             inner.apps.insert(app.name.clone(), app.clone());
             self.bump();
@@ -238,6 +257,8 @@ impl AppStore for MemoryStore {
                 "an application with AUD tag {}",
                 app.aud
             )))
+        } else if let Some(other) = domain_holder(inner.apps.values(), app) {
+            Err(domain_conflict(app, other))
         } else {
             match inner.apps.get_mut(&expected.name) {
                 Some(stored) if stored != expected => Ok(false),
@@ -307,6 +328,8 @@ mod tests {
             cookie_secure: None,
             policy: ServiceAuthPolicy::Tokens(vec![token.client_id.clone(), "other.access".into()]),
             created_at: 1,
+            domain: None,
+            origin: None,
         };
         store.insert_token(&token).await.unwrap();
         store.insert_app(&app).await.unwrap();
@@ -351,6 +374,8 @@ mod tests {
             cookie_secure: None,
             policy: ServiceAuthPolicy::AnyValidServiceToken,
             created_at: 1,
+            domain: None,
+            origin: None,
         };
         store.insert_app(&app).await.unwrap();
         let mut changed = app.clone();

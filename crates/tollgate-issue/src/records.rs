@@ -102,6 +102,12 @@ pub struct ApplicationRecord {
     pub policy: ServiceAuthPolicy,
     /// Creation time.
     pub created_at: i64,
+    /// Where the application lives, as [`AppDomain`](tollgate_core::AppDomain)'s canonical
+    /// spelling (`host`, `host/path`, `*.host`); `None`: not routed by domain. Unique per store.
+    pub domain: Option<String>,
+    /// The origin the gateway proxies the application's requests to (an `http://` or
+    /// `https://` URL, canonical); `None`: tollgate answers them itself.
+    pub origin: Option<String>,
 }
 
 impl ServiceTokenRecord {
@@ -227,6 +233,8 @@ mod tests {
             cookie_secure: None,
             policy: ServiceAuthPolicy::AnyValidServiceToken,
             created_at: 0,
+            domain: None,
+            origin: None,
         };
         assert!(app.admits(&identity(Some("a.access"))).is_ok());
         assert!(app.admits(&identity(None)).is_ok());

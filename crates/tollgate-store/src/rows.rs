@@ -199,7 +199,7 @@ impl<'a> NewKeyRow<'a> {
 macro_rules! app_columns {
     () => {
         "name, aud, session_duration, read_service_tokens_from_header, cookie_http_only, \
-         cookie_secure, policy, created_at"
+         cookie_secure, policy, created_at, domain, origin"
     };
 }
 pub(crate) use app_columns;
@@ -214,6 +214,8 @@ pub(crate) struct AppRow {
     cookie_secure: Option<bool>,
     policy: String,
     created_at: i64,
+    domain: Option<String>,
+    origin: Option<String>,
 }
 
 impl AppRow {
@@ -233,6 +235,8 @@ impl AppRow {
             cookie_secure: self.cookie_secure,
             policy,
             created_at: self.created_at,
+            domain: self.domain,
+            origin: self.origin,
         })
     }
 }

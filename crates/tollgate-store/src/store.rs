@@ -823,6 +823,14 @@ fn group_allowed(rows: Vec<(String, String)>) -> HashMap<String, Vec<String>> {
     allowed
 }
 
+/// The conflict message for a domain `holder` already has.
+fn domain_taken(app: &ApplicationRecord, holder: &str) -> String {
+    format!(
+        "the domain {} (application {holder:?} has it)",
+        app.domain.as_deref().unwrap_or_default()
+    )
+}
+
 impl AppStore for Store {
     fn insert_app<'a>(&'a self, app: &'a ApplicationRecord) -> StoreFuture<'a, ()> {
         Box::pin(async move {
@@ -831,24 +839,28 @@ impl AppStore for Store {
             finish(with_pool!(self, |pool| async {
                 let mut tx = pool.begin_write().await?;
                 let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
-                let clash: Option<(String,)> =
-                    sqlx::query_as("SELECT name FROM applications WHERE name = $1 OR aud = $2")
-                        .bind(&app.name)
-                        .bind(&app.aud)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if let Some((name,)) = clash {
+                let clash: Option<(String, String)> = sqlx::query_as(
+                    "SELECT name, aud FROM applications WHERE name = $1 OR aud = $2 OR domain = $3",
+                )
+                .bind(&app.name)
+                .bind(&app.aud)
+                .bind(app.domain.as_deref())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((name, aud)) = clash {
                     return Err(StoreError::Conflict(if name == app.name {
                         format!("application {name:?}")
-                    } else {
+                    } else if aud == app.aud {
                         format!("an application with AUD tag {}", app.aud)
+                    } else {
+                        domain_taken(app, &name)
                     })
                     .into());
                 }
                 sqlx::query(concat!(
                     "INSERT INTO applications (",
                     app_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                 ))
                 .bind(&app.name)
                 .bind(&app.aud)
@@ -858,6 +870,8 @@ impl AppStore for Store {
                 .bind(app.cookie_secure)
                 .bind(policy)
                 .bind(app.created_at)
+                .bind(app.domain.as_deref())
+                .bind(app.origin.as_deref())
                 .execute(&mut *tx)
                 .await?;
                 for (position, client_id) in (0_i64..).zip(allowed) {
@@ -998,10 +1012,21 @@ impl AppStore for Store {
                     ))
                     .into());
                 }
+                let holder: Option<String> = sqlx::query_scalar(
+                    "SELECT name FROM applications WHERE domain = $1 AND name <> $2",
+                )
+                .bind(app.domain.as_deref())
+                .bind(&app.name)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(holder) = holder {
+                    return Err(StoreError::Conflict(domain_taken(app, &holder)).into());
+                }
                 sqlx::query(
                     "UPDATE applications SET aud = $2, session_duration = $3, \
                      read_service_tokens_from_header = $4, cookie_http_only = $5, \
-                     cookie_secure = $6, policy = $7, created_at = $8 WHERE name = $1",
+                     cookie_secure = $6, policy = $7, created_at = $8, domain = $9, \
+                     origin = $10 WHERE name = $1",
                 )
                 .bind(&app.name)
                 .bind(&app.aud)
@@ -1011,6 +1036,8 @@ impl AppStore for Store {
                 .bind(app.cookie_secure)
                 .bind(policy)
                 .bind(app.created_at)
+                .bind(app.domain.as_deref())
+                .bind(app.origin.as_deref())
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query("DELETE FROM application_allowed_tokens WHERE application = $1")

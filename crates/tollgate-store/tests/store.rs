@@ -108,6 +108,7 @@ store_tests!(
     keys_encrypted_at_rest_with_master_key,
     wrong_or_missing_master_key_is_a_clear_error,
     reopening_keeps_data_and_schema,
+    a_previous_release_database_is_migrated_and_keeps_its_data,
 );
 
 fn kind_of(error: &StoreError) -> Option<ErrorKind> {
@@ -198,6 +199,110 @@ async fn reopening_keeps_data_and_schema(db: Db) {
     assert_eq!(again.list_tokens().await.unwrap(), [token("alice", 1)]);
     assert_eq!(again.load_ring().await.unwrap(), (1, vec![key(1)]));
     assert_eq!(again.revision().await.unwrap(), 2);
+}
+
+/// The rows release 0.1 (schema v1, migration 0001 only) wrote: a token, an application with an
+/// allow-list, the meta row at revision 4. `HASH` stands for a 32-byte literal, spelled per backend.
+const V1_ROWS: [&str; 5] = [
+    "INSERT INTO service_tokens (id, name, client_id, secret_hash, duration_seconds, \
+     created_at, updated_at, expires_at) VALUES ('00000000-0000-4000-8000-000000000001', \
+     'bot', '01010101010101010101010101010101.access', HASH, 31536000, \
+     1700000000, 1700000000, 1731536000)",
+    "INSERT INTO applications (name, aud, session_duration, read_service_tokens_from_header, \
+     cookie_http_only, cookie_secure, policy, created_at) VALUES ('api', \
+     'abababababababababababababababababababababababababababababababab', 3600, \
+     'authorization', FALSE, TRUE, 'tokens', 1700000001)",
+    "INSERT INTO application_allowed_tokens (application, position, client_id) \
+     VALUES ('api', 0, '01010101010101010101010101010101.access')",
+    "INSERT INTO applications (name, aud, session_duration, cookie_http_only, policy, \
+     created_at) VALUES ('demo', \
+     'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd', 86400, TRUE, 'any', \
+     1700000002)",
+    "UPDATE tollgate_meta SET revision = 4 WHERE id = 1",
+];
+
+/// A database exactly as release 0.1 left it: its migrations (0001) and its rows.
+async fn make_v1_database(db: &Db) {
+    let dir = match db.backend {
+        Backend::Postgres => "postgres",
+        _ => "sqlite",
+    };
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(dir);
+    let v1 = sqlx::migrate::Migrator::new(migrations).await.unwrap();
+    match db.backend {
+        Backend::Postgres => {
+            #[cfg(feature = "postgres")]
+            {
+                let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+                v1.run_to(1, &pool).await.unwrap();
+                let hash = format!("decode('{}', 'hex')", "01".repeat(32));
+                for sql in V1_ROWS {
+                    let sql = sqlx::AssertSqlSafe(sql.replace("HASH", &hash));
+                    sqlx::query(sql).execute(&pool).await.unwrap();
+                }
+                pool.close().await;
+            }
+        }
+        _ => {
+            let options: sqlx::sqlite::SqliteConnectOptions = db.url.parse().unwrap();
+            let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
+                .await
+                .unwrap();
+            v1.run_to(1, &pool).await.unwrap();
+            let hash = format!("X'{}'", "01".repeat(32));
+            for sql in V1_ROWS {
+                let sql = sqlx::AssertSqlSafe(sql.replace("HASH", &hash));
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+    }
+}
+
+async fn a_previous_release_database_is_migrated_and_keeps_its_data(db: Db) {
+    use tollgate_issue::{AppStore as _, ServiceAuthPolicy};
+    make_v1_database(&db).await;
+    let store = db.store().await;
+    // Everything v1 wrote is there, unchanged; the new columns are empty.
+    let tokens = store.list_tokens().await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].name, "bot");
+    assert_eq!(tokens[0].secret_hash, [1; 32]);
+    assert_eq!(tokens[0].expires_at, Some(1_731_536_000));
+    let api = store.get_app("api").await.unwrap().unwrap();
+    assert_eq!(api.aud, "ab".repeat(32));
+    assert_eq!(api.session_duration, 3600);
+    assert_eq!(api.read_service_tokens_from_header.as_deref(), Some("authorization"));
+    assert!(!api.cookie_http_only);
+    assert_eq!(api.cookie_secure, Some(true));
+    assert_eq!(
+        api.policy,
+        ServiceAuthPolicy::Tokens(vec!["01010101010101010101010101010101.access".into()])
+    );
+    assert_eq!((api.domain.as_deref(), api.origin.as_deref()), (None, None));
+    assert_eq!(store.list_apps().await.unwrap().len(), 2);
+    assert_eq!(store.revision().await.unwrap(), 4, "migrating is not a write");
+
+    // The new columns work on migrated rows, and stay unique.
+    let mut routed = api.clone();
+    routed.domain = Some("example.com/api".into());
+    routed.origin = Some("http://127.0.0.1:5000".into());
+    assert!(store.update_app(&api, &routed).await.unwrap());
+    assert_eq!(store.get_app("api").await.unwrap(), Some(routed.clone()));
+    let demo = store.get_app("demo").await.unwrap().unwrap();
+    let mut clash = demo.clone();
+    clash.domain = routed.domain.clone();
+    let error = store.update_app(&demo, &clash).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
+    assert!(error.to_string().contains("example.com/api"), "{error}");
+    assert_eq!(store.get_app("demo").await.unwrap(), Some(demo));
+    store.close().await;
+
+    // Reopening applies nothing more.
+    let again = db.store().await;
+    assert_eq!(again.get_app("api").await.unwrap(), Some(routed));
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -78,6 +78,7 @@ macro_rules! __store_contract_cases {
         __store_contract_case!(concurrent_writers_all_land);
         __store_contract_case!(app_crud_and_policies);
         __store_contract_case!(app_conflicts_and_not_found);
+        __store_contract_case!(app_domains_are_unique);
         __store_contract_case!(deleting_a_token_removes_it_from_allow_lists);
         __store_contract_case!(stale_updates_lose_and_change_nothing);
         __store_contract_case!(interleaved_token_updates_from_two_instances_lose_nothing);
@@ -126,7 +127,46 @@ pub fn app(name: &str, n: u8) -> ApplicationRecord {
         cookie_secure: None,
         policy: ServiceAuthPolicy::AnyValidServiceToken,
         created_at: 1_700_000_000,
+        domain: None,
+        origin: None,
     }
+}
+
+/// Domains and origins round-trip; a domain another application has is a conflict on insert
+/// and on update, and changes nothing; no domain at all is never a clash.
+pub async fn app_domains_are_unique<D: Database>(db: D) {
+    let store: Arc<dyn AppStore> = db.open().await;
+    let mut bots = app("bots", 1);
+    bots.domain = Some("example.com/service-token".to_owned());
+    bots.origin = Some("http://127.0.0.1:5000/app".to_owned());
+    store.insert_app(&bots).await.unwrap();
+    store.insert_app(&app("plain-1", 2)).await.unwrap();
+    store.insert_app(&app("plain-2", 3)).await.unwrap();
+    assert_eq!(store.get_app("bots").await.unwrap(), Some(bots.clone()));
+    let revision = store.revision().await.unwrap();
+
+    let mut twin = app("twin", 4);
+    twin.domain = bots.domain.clone();
+    let error = store.insert_app(&twin).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
+    assert!(error.to_string().contains("example.com/service-token"), "{error}");
+    assert_eq!(store.get_app("twin").await.unwrap(), None);
+
+    let plain = store.get_app("plain-1").await.unwrap().unwrap();
+    let mut moved = plain.clone();
+    moved.domain = bots.domain.clone();
+    let error = store.update_app(&plain, &moved).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
+    assert_eq!(store.get_app("plain-1").await.unwrap(), Some(plain.clone()));
+    assert_eq!(store.revision().await.unwrap(), revision, "refusals write nothing");
+
+    // Another domain is fine; so is keeping one's own.
+    moved.domain = Some("*.example.com".to_owned());
+    assert!(store.update_app(&plain, &moved).await.unwrap());
+    let mut same = bots.clone();
+    same.origin = None;
+    assert!(store.update_app(&bots, &same).await.unwrap());
+    assert_eq!(store.get_app("bots").await.unwrap(), Some(same));
 }
 
 /// Insert, get, list (byte order of names), update and delete tokens.

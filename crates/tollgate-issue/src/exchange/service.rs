@@ -410,6 +410,8 @@ mod tests {
             cookie_secure: None,
             policy: ServiceAuthPolicy::AnyValidServiceToken,
             created_at: 0,
+            domain: None,
+            origin: None,
         }
     }
 
