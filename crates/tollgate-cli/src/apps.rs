@@ -1,8 +1,8 @@
 //! `tollgate app …`
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use tollgate_issue::parse_duration;
-use tollgate_issue::{AppSettings, Applications};
+use tollgate_issue::{AppSettings, ApplicationRecord, Applications, ServiceAuthPolicy};
 
 use crate::output::{app_json, print_json, print_table, session};
 use crate::tokens::Json;
@@ -14,12 +14,8 @@ pub(crate) enum AppCommand {
     Create {
         /// A unique name.
         name: String,
-        /// Application-token (cookie) lifetime, e.g. 24h (the default), 30m; 0 = no cookie.
-        #[arg(long, value_parser = parse_duration)]
-        session_duration: Option<std::time::Duration>,
-        /// Accept both credentials as JSON in this one header (e.g. Authorization).
-        #[arg(long, value_name = "HEADER")]
-        read_service_tokens_from_header: Option<String>,
+        #[command(flatten)]
+        settings: SettingArgs,
         #[command(flatten)]
         json: Json,
     },
@@ -35,19 +31,24 @@ pub(crate) enum AppCommand {
         #[command(flatten)]
         json: Json,
     },
-    /// Change an application's settings.
+    /// Change an application's settings (those given; the rest stay).
     Set {
         /// The application's name.
         name: String,
-        /// Application-token (cookie) lifetime, e.g. 24h; 0 = no cookie.
-        #[arg(long, value_parser = parse_duration)]
-        session_duration: Option<std::time::Duration>,
-        /// Accept both credentials as JSON in this one header (e.g. Authorization).
-        #[arg(long, value_name = "HEADER")]
-        read_service_tokens_from_header: Option<String>,
+        #[command(flatten)]
+        settings: SettingArgs,
         /// Stop accepting credentials in a single header.
         #[arg(long, conflicts_with = "read_service_tokens_from_header")]
         no_read_service_tokens_from_header: bool,
+        /// Remove the domain: `serve` no longer routes requests to the application by host.
+        #[arg(long, conflicts_with = "domain")]
+        no_domain: bool,
+        /// Remove the origin: `serve` answers the application's requests itself.
+        #[arg(long, conflicts_with = "origin")]
+        no_origin: bool,
+        /// Admit any valid service token again (drops the --allow-token list).
+        #[arg(long, conflicts_with = "allow_tokens")]
+        any_token: bool,
         #[command(flatten)]
         json: Json,
     },
@@ -58,38 +59,75 @@ pub(crate) enum AppCommand {
     },
 }
 
-fn settings(
+/// The settings `create` and `set` share.
+#[derive(Debug, Args)]
+pub(crate) struct SettingArgs {
+    /// Application-token (cookie) lifetime, e.g. 24h (the default), 30m; 0 = no cookie.
+    #[arg(long, value_parser = parse_duration)]
     session_duration: Option<std::time::Duration>,
-    header: Option<String>,
-    no_header: bool,
-) -> AppSettings {
-    let mut settings = AppSettings::new();
-    if let Some(duration) = session_duration {
-        settings = settings.session_duration(duration);
-    }
-    if let Some(header) = header {
-        settings = settings.read_service_tokens_from_header(header);
-    }
-    if no_header {
-        settings = settings.no_single_header();
-    }
-    settings
+    /// Accept both credentials as JSON in this one header (e.g. Authorization).
+    #[arg(long, value_name = "HEADER")]
+    read_service_tokens_from_header: Option<String>,
+    /// Where the application lives, for `serve` to route by: host, host/path or *.host, with
+    /// an optional :port (e.g. example.com/service-token). Unique among applications.
+    #[arg(long, value_name = "DOMAIN")]
+    domain: Option<String>,
+    /// The origin `serve` proxies the application's authenticated requests to
+    /// (http:// or https:// URL, optional path prefix).
+    #[arg(long, value_name = "URL")]
+    origin: Option<String>,
+    /// Admit only this service token (a client ID; repeat the flag for several) instead of
+    /// any valid one.
+    #[arg(long = "allow-token", value_name = "CLIENT_ID")]
+    allow_tokens: Vec<String>,
 }
 
-fn show(app: &tollgate_issue::ApplicationRecord, json: bool) {
+impl SettingArgs {
+    fn into_settings(self) -> AppSettings {
+        let mut settings = AppSettings::new();
+        if let Some(duration) = self.session_duration {
+            settings = settings.session_duration(duration);
+        }
+        if let Some(header) = self.read_service_tokens_from_header {
+            settings = settings.read_service_tokens_from_header(header);
+        }
+        if let Some(domain) = self.domain {
+            settings = settings.domain(domain);
+        }
+        if let Some(origin) = self.origin {
+            settings = settings.origin(origin);
+        }
+        if !self.allow_tokens.is_empty() {
+            settings = settings.policy(ServiceAuthPolicy::Tokens(self.allow_tokens));
+        }
+        settings
+    }
+}
+
+fn dash(value: Option<&str>) -> &str {
+    value.unwrap_or("-")
+}
+
+fn show(app: &ApplicationRecord, json: bool) {
     if json {
         print_json(&app_json(app));
         return;
     }
     println!("Application {:?}", app.name);
     println!("  AUD tag:          {}", app.aud);
+    println!("  Domain:           {}", dash(app.domain.as_deref()));
+    println!("  Origin:           {}", dash(app.origin.as_deref()));
     println!("  Session duration: {}", session(app.session_duration));
     println!(
         "  Single header:    {}",
-        app.read_service_tokens_from_header
-            .as_deref()
-            .unwrap_or("-")
+        dash(app.read_service_tokens_from_header.as_deref())
     );
+    match &app.policy {
+        ServiceAuthPolicy::AnyValidServiceToken => {
+            println!("  Service tokens:   any valid one");
+        }
+        ServiceAuthPolicy::Tokens(ids) => println!("  Service tokens:   {}", ids.join(", ")),
+    }
 }
 
 pub(crate) async fn run(database: &str, command: AppCommand) -> CliResult {
@@ -97,16 +135,10 @@ pub(crate) async fn run(database: &str, command: AppCommand) -> CliResult {
     match command {
         AppCommand::Create {
             name,
-            session_duration,
-            read_service_tokens_from_header,
+            settings,
             json,
         } => {
-            let app = apps
-                .create(
-                    &name,
-                    settings(session_duration, read_service_tokens_from_header, false),
-                )
-                .await?;
+            let app = apps.create(&name, settings.into_settings()).await?;
             show(&app, json.json);
         }
         AppCommand::List { json } => {
@@ -120,34 +152,50 @@ pub(crate) async fn run(database: &str, command: AppCommand) -> CliResult {
                         vec![
                             a.name.clone(),
                             a.aud.clone(),
+                            dash(a.domain.as_deref()).to_owned(),
+                            dash(a.origin.as_deref()).to_owned(),
                             session(a.session_duration),
-                            a.read_service_tokens_from_header
-                                .clone()
-                                .unwrap_or_else(|| "-".to_owned()),
+                            dash(a.read_service_tokens_from_header.as_deref()).to_owned(),
                         ]
                     })
                     .collect();
-                print_table(&["NAME", "AUD", "SESSION", "SINGLE HEADER"], &rows);
+                print_table(
+                    &[
+                        "NAME",
+                        "AUD",
+                        "DOMAIN",
+                        "ORIGIN",
+                        "SESSION",
+                        "SINGLE HEADER",
+                    ],
+                    &rows,
+                );
             }
         }
         AppCommand::Show { name, json } => show(&apps.get(&name).await?, json.json),
         AppCommand::Set {
             name,
-            session_duration,
-            read_service_tokens_from_header,
+            settings,
             no_read_service_tokens_from_header,
+            no_domain,
+            no_origin,
+            any_token,
             json,
         } => {
-            let app = apps
-                .update(
-                    &name,
-                    settings(
-                        session_duration,
-                        read_service_tokens_from_header,
-                        no_read_service_tokens_from_header,
-                    ),
-                )
-                .await?;
+            let mut settings = settings.into_settings();
+            if no_read_service_tokens_from_header {
+                settings = settings.no_single_header();
+            }
+            if no_domain {
+                settings = settings.no_domain();
+            }
+            if no_origin {
+                settings = settings.no_origin();
+            }
+            if any_token {
+                settings = settings.policy(ServiceAuthPolicy::AnyValidServiceToken);
+            }
+            let app = apps.update(&name, settings).await?;
             show(&app, json.json);
         }
         AppCommand::Delete { name } => {

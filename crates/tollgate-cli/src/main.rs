@@ -5,6 +5,7 @@
 //! default `sqlite://tollgate.db`). Errors are one line on stderr and a non-zero exit.
 
 mod apps;
+mod gateway;
 mod keys;
 mod output;
 mod serve;
@@ -54,7 +55,8 @@ enum Command {
     /// Signing keys: list, rotate now.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// Serve the certs and get-identity routes and a protected demo application.
+    /// Serve the certs and get-identity routes and every application by its domain: proxied
+    /// to its origin, or answered with the caller's identity (the demo).
     Serve(serve::ServeArgs),
     /// Verify an Access JWT (from Cloudflare or tollgate) and print its identity and claims.
     Verify(verify::VerifyArgs),

@@ -38,6 +38,8 @@ pub(crate) fn app_json(app: &ApplicationRecord) -> serde_json::Value {
         "cookie_http_only": app.cookie_http_only,
         "cookie_secure": app.cookie_secure,
         "allowed_service_tokens": allowed,
+        "domain": app.domain,
+        "origin": app.origin,
         "created_at": rfc3339(app.created_at),
     })
 }

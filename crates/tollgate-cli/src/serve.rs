@@ -1,7 +1,10 @@
-//! `tollgate serve`: the certs and get-identity routes and a protected demo application.
+//! `tollgate serve`: the certs and get-identity routes on every host, and every application
+//! routed by its domain — proxied to its origin, or answered with the caller's identity.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use axum::serve::ListenerExt as _;
 use axum::{Json, Router};
 use clap::Args;
 use tollgate_core::{AccessIdentity, TeamDomain};
@@ -9,17 +12,24 @@ use tollgate_issue::{
     AppSettings, ApplicationRecord, ClientSecret, Issuer, ManageErrorKind, ServiceTokenRecord,
     Throttle,
 };
+use tower::util::BoxCloneSyncService;
 
+use crate::gateway::{AppRouter, AppService, Fallback, MakeOrigin};
 use crate::{CliResult, clock, describe_database, open_store, warn_if_keys_unencrypted};
+
+/// The application served while no application has a domain (and no `--app` is given).
+const DEMO_APP: &str = "demo";
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
-    /// The application to protect (created if missing).
-    #[arg(long, default_value = "demo")]
-    app: String,
+    /// The application for requests no application's domain covers (created if missing).
+    /// Without it, `demo` serves them while no application has a domain, and they get 404
+    /// once one does.
+    #[arg(long, value_name = "NAME")]
+    app: Option<String>,
     /// The team domain: `iss` of minted tokens and base of the certs URL
     /// [default: http://ADDR].
     #[arg(long, value_name = "URL")]
@@ -38,7 +48,7 @@ pub(crate) struct ServeArgs {
     trusted_proxies: Vec<String>,
 }
 
-/// Every protected path answers with the caller's identity.
+/// Applications without an origin answer with the caller's identity.
 async fn whoami(identity: AccessIdentity) -> Json<AccessIdentity> {
     Json(identity)
 }
@@ -55,38 +65,54 @@ fn throttle(args: &ServeArgs) -> CliResult<Throttle> {
     Ok(throttle)
 }
 
-/// First run: the application, created if missing, and a demo token when the store has none.
-/// Replicas started together on a fresh store race here; the one that loses (a Conflict) uses
-/// what the winner created.
-async fn first_run(
-    issuer: &Issuer,
-    app: &str,
-) -> CliResult<(
-    ApplicationRecord,
-    Option<(ServiceTokenRecord, ClientSecret)>,
-)> {
-    let app = match issuer.apps().get(app).await {
+/// The fallback application, created if missing: `--app`, or `demo` while no application has
+/// a domain. Replicas started together on a fresh store race here; the one that loses (a
+/// Conflict) uses what the winner created.
+async fn fallback_app(issuer: &Issuer, app: Option<&str>) -> CliResult<Option<ApplicationRecord>> {
+    let name = match app {
+        Some(name) => name,
+        None if issuer
+            .apps()
+            .list()
+            .await?
+            .iter()
+            .all(|a| a.domain.is_none()) =>
+        {
+            DEMO_APP
+        }
+        None => return Ok(None),
+    };
+    let app = match issuer.apps().get(name).await {
         Ok(found) => found,
         Err(e) if e.kind() == ManageErrorKind::NotFound => {
-            match issuer.apps().create(app, AppSettings::new()).await {
-                Err(e) if e.kind() == ManageErrorKind::Conflict => issuer.apps().get(app).await?,
+            match issuer.apps().create(name, AppSettings::new()).await {
+                Err(e) if e.kind() == ManageErrorKind::Conflict => issuer.apps().get(name).await?,
                 created => created?,
             }
         }
         Err(e) => return Err(e.into()),
     };
-    let first_token = if issuer.tokens().list().await?.is_empty() {
-        match issuer.tokens().create("demo", Default::default()).await {
-            Err(e) if e.kind() == ManageErrorKind::Conflict => None,
-            created => Some(created?),
-        }
-    } else {
-        None
-    };
-    // What another replica created a moment ago reaches the snapshot (which the layer is
-    // built from) now rather than at the next poll.
-    issuer.reload().await?;
-    Ok((app, first_token))
+    Ok(Some(app))
+}
+
+/// First run: a demo token when the store has none.
+async fn first_token(issuer: &Issuer) -> CliResult<Option<(ServiceTokenRecord, ClientSecret)>> {
+    if !issuer.tokens().list().await?.is_empty() {
+        return Ok(None);
+    }
+    match issuer.tokens().create("demo", Default::default()).await {
+        Err(e) if e.kind() == ManageErrorKind::Conflict => Ok(None),
+        created => Ok(Some(created?)),
+    }
+}
+
+/// The proxy for applications with an origin.
+fn make_origin() -> MakeOrigin {
+    Arc::new(|origin| {
+        Err(format!(
+            "cannot proxy to {origin}: this build has no gateway"
+        ))
+    })
 }
 
 pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
@@ -108,18 +134,39 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
         .clock(clock())
         .build()
         .await?;
-    let (app, first_token) = first_run(&issuer, &args.app).await?;
+    let fallback = fallback_app(&issuer, args.app.as_deref()).await?;
+    let first_token = first_token(&issuer).await?;
+    // What another replica created a moment ago reaches the snapshot (which the router is
+    // built from) now rather than at the next poll.
+    issuer.reload().await?;
 
-    let protected = Router::new()
-        .fallback(whoami)
-        .layer(issuer.exchange_layer(&app.name)?.with_throttle(throttle));
-    let router = issuer.routes().merge(protected);
+    let echo: AppService = BoxCloneSyncService::new(Router::new().fallback(whoami));
+    let fallback_rule = match &args.app {
+        Some(name) => Fallback::App(name.clone()),
+        None => Fallback::WhileNoDomains(DEMO_APP.to_owned()),
+    };
+    let router = AppRouter::new(issuer.clone(), throttle, fallback_rule, echo, make_origin())?;
+    let app = issuer.routes().fallback_service(router.clone());
 
     let base = format!("http://{addr}");
-    println!(
-        "tollgate: serving application {:?} (AUD {}) on {base}",
-        app.name, app.aud
-    );
+    let (routed, fallback_name) = router.describe();
+    match (&fallback, fallback_name) {
+        (Some(app), Some(_)) => println!(
+            "tollgate: serving application {:?} (AUD {}) on {base}",
+            app.name, app.aud
+        ),
+        _ => println!("tollgate: serving on {base}"),
+    }
+    for (domain, name) in &routed {
+        println!("  domain:   {domain} → application {name:?}");
+    }
+    if !routed.is_empty() {
+        let other = match &fallback {
+            Some(app) if args.app.is_some() => format!("application {:?}", app.name),
+            _ => "404 (no application)".to_owned(),
+        };
+        println!("  other:    {other}");
+    }
     println!("  issuer:   {}", issuer.issuer_url());
     println!("  certs:    {base}/cdn-cgi/access/certs");
     println!("  database: {}", describe_database(database, &store));
@@ -137,10 +184,16 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
     }
     println!("Press Ctrl-C to stop.");
 
-    // The peer address reaches the exchange throttle as `ConnectInfo`.
+    // Small requests and responses go out at once, not after Nagle's delay.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
+    // The peer address reaches the exchange throttle (and X-Forwarded-For) as `ConnectInfo`.
     axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async {
         // If the signal handler cannot be installed, serve until killed.

@@ -447,9 +447,9 @@ impl OriginUrl {
     /// Parses `http[s]://host[:port][/path]`: no user name or password, query or fragment.
     pub fn parse(input: &str) -> Result<Self, OriginError> {
         let input = input.trim();
-        let (scheme, rest) = input
-            .split_once("://")
-            .ok_or(OriginError("write http://host[:port] or https://host[:port]"))?;
+        let (scheme, rest) = input.split_once("://").ok_or(OriginError(
+            "write http://host[:port] or https://host[:port]",
+        ))?;
         let https = match scheme.to_ascii_lowercase().as_str() {
             "http" => false,
             "https" => true,
@@ -484,7 +484,10 @@ impl OriginUrl {
             None => host,
         };
         Ok(Self {
-            canonical: format!("{}://{authority}{path}", if https { "https" } else { "http" }),
+            canonical: format!(
+                "{}://{authority}{path}",
+                if https { "https" } else { "http" }
+            ),
             https,
             authority_len: authority.len(),
         })
@@ -516,7 +519,11 @@ impl OriginUrl {
     }
 
     fn scheme_len(&self) -> usize {
-        if self.https { "https://".len() } else { "http://".len() }
+        if self.https {
+            "https://".len()
+        } else {
+            "http://".len()
+        }
     }
 }
 
@@ -703,7 +710,10 @@ mod tests {
             "[not-v6]",
         ] {
             let error = AppDomain::parse(input).unwrap_err();
-            assert!(error.to_string().starts_with("not an application domain"), "{input}");
+            assert!(
+                error.to_string().starts_with("not an application domain"),
+                "{input}"
+            );
         }
     }
 
@@ -781,7 +791,10 @@ mod tests {
         assert_eq!(find("example.com", "/Service-Token/x"), Some("bots"));
         assert_eq!(find("example.com", "/service-tokens"), Some("root"));
         assert_eq!(find("example.com", "/service-token/admin/x"), Some("admin"));
-        assert_eq!(find("example.com:8443", "/service-token/x"), Some("bots-8443"));
+        assert_eq!(
+            find("example.com:8443", "/service-token/x"),
+            Some("bots-8443")
+        );
         assert_eq!(find("example.com:8080", "/service-token/x"), Some("bots"));
         assert_eq!(find("example.com:8443", "/other"), Some("root"));
         // Exact host over wildcard, even with a longer wildcard path.
@@ -806,7 +819,10 @@ mod tests {
         };
         // Out of an application, into another.
         assert_eq!(route("/service-token/../admin"), Some("root"));
-        assert_eq!(route("/service-token/%2e%2e/service-token/admin"), Some("admin"));
+        assert_eq!(
+            route("/service-token/%2e%2e/service-token/admin"),
+            Some("admin")
+        );
         // Into an application by an encoded name.
         assert_eq!(route("/%73ervice-token/x"), Some("bots"));
         assert_eq!(route("//service-token//admin"), Some("admin"));
@@ -818,15 +834,33 @@ mod tests {
     #[test]
     fn origins_are_spelled_one_way() {
         for (input, canonical, base, prefix) in [
-            ("http://127.0.0.1:5000", "http://127.0.0.1:5000", "http://127.0.0.1:5000", ""),
-            ("HTTPS://API.internal/", "https://api.internal", "https://api.internal", ""),
-            ("http://[::1]:8080/app/v1/", "http://[::1]:8080/app/v1", "http://[::1]:8080", "/app/v1"),
+            (
+                "http://127.0.0.1:5000",
+                "http://127.0.0.1:5000",
+                "http://127.0.0.1:5000",
+                "",
+            ),
+            (
+                "HTTPS://API.internal/",
+                "https://api.internal",
+                "https://api.internal",
+                "",
+            ),
+            (
+                "http://[::1]:8080/app/v1/",
+                "http://[::1]:8080/app/v1",
+                "http://[::1]:8080",
+                "/app/v1",
+            ),
         ] {
             let origin = OriginUrl::parse(input).unwrap();
             assert_eq!(origin.as_str(), canonical);
             assert_eq!(origin.base(), base);
             assert_eq!(origin.path_prefix(), prefix);
-            assert_eq!(format!("{}{}", origin.base(), origin.path_prefix()), canonical);
+            assert_eq!(
+                format!("{}{}", origin.base(), origin.path_prefix()),
+                canonical
+            );
         }
         for bad in [
             "",
@@ -849,7 +883,11 @@ mod tests {
     #[test]
     fn the_same_domain_twice_is_refused() {
         let mut table = table();
-        for same in ["Example.com/Service-Token/*", "example.com.", "*.EXAMPLE.com"] {
+        for same in [
+            "Example.com/Service-Token/*",
+            "example.com.",
+            "*.EXAMPLE.com",
+        ] {
             let error = table.insert(domain(same), "dup").unwrap_err();
             assert_eq!(error.domain(), domain(same).as_str());
         }

@@ -83,6 +83,11 @@ pub enum RejectionKind {
     KeysUnavailable,
     /// The server is misconfigured (e.g. an extractor used without its layer). 500.
     Misconfigured,
+    /// The request's host or path has no single meaning (an encoded `/`, a `..;` segment, two
+    /// different hosts): a gateway refuses to guess which application it is for. 400.
+    AmbiguousRequest,
+    /// No application is served at the request's host and path. 404.
+    NoApplication,
 }
 
 impl RejectionKind {
@@ -111,6 +116,8 @@ impl RejectionKind {
             RejectionKind::TooManyFailures => "too_many_failures",
             RejectionKind::KeysUnavailable => "keys_unavailable",
             RejectionKind::Misconfigured => "misconfigured",
+            RejectionKind::AmbiguousRequest => "ambiguous_request",
+            RejectionKind::NoApplication => "no_application",
         }
     }
 
@@ -121,6 +128,8 @@ impl RejectionKind {
             RejectionKind::TooManyFailures => StatusCode::TOO_MANY_REQUESTS,
             RejectionKind::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             RejectionKind::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
+            RejectionKind::AmbiguousRequest => StatusCode::BAD_REQUEST,
+            RejectionKind::NoApplication => StatusCode::NOT_FOUND,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -150,6 +159,8 @@ impl RejectionKind {
             RejectionKind::TooManyFailures => "too many failed attempts; retry later",
             RejectionKind::KeysUnavailable => "signing keys are unavailable",
             RejectionKind::Misconfigured => "server is misconfigured",
+            RejectionKind::AmbiguousRequest => "the request's host or path is ambiguous",
+            RejectionKind::NoApplication => "no application is served here",
         }
     }
 
@@ -283,6 +294,8 @@ impl Rejection {
             StatusCode::FORBIDDEN => "forbidden",
             StatusCode::SERVICE_UNAVAILABLE => "unavailable",
             StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
+            StatusCode::BAD_REQUEST => "bad_request",
+            StatusCode::NOT_FOUND => "not_found",
             _ => "internal",
         };
         serde_json::json!({

@@ -177,6 +177,15 @@ impl AppSettings {
             app.cookie_secure = secure;
         }
         if let Some(policy) = self.policy {
+            if let ServiceAuthPolicy::Tokens(ids) = &policy
+                && let Some(bad) = ids
+                    .iter()
+                    .find(|id| !tollgate_core::request::is_client_id(id))
+            {
+                return Err(ManageError::invalid(format!(
+                    "{bad:?} is not a client ID (32 hex digits and .access)"
+                )));
+            }
             app.policy = policy;
         }
         Ok(())
@@ -311,7 +320,10 @@ mod tests {
                 "api",
                 AppSettings::new()
                     .read_service_tokens_from_header("Authorization")
-                    .policy(ServiceAuthPolicy::Tokens(vec!["a.access".into()])),
+                    .policy(ServiceAuthPolicy::Tokens(vec![format!(
+                        "{}.access",
+                        "a".repeat(32)
+                    )])),
             )
             .await
             .unwrap();
@@ -345,5 +357,57 @@ mod tests {
         );
         apps.delete("api").await.unwrap();
         assert!(apps.list().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn domains_and_origins() {
+        let apps = Applications::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(ManualClock::at_unix(5)),
+        );
+        let bots = apps
+            .create(
+                "bots",
+                AppSettings::new()
+                    .domain("Example.COM/Service-Token/*")
+                    .origin("HTTP://127.0.0.1:5000/"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(bots.domain.as_deref(), Some("example.com/service-token"));
+        assert_eq!(bots.origin.as_deref(), Some("http://127.0.0.1:5000"));
+        let kind = |r: Result<ApplicationRecord, ManageError>| r.unwrap_err().kind();
+        // The same domain, however spelled, is a conflict; nothing is created.
+        let twin = AppSettings::new().domain("example.com./service-token");
+        assert_eq!(
+            kind(apps.create("twin", twin).await),
+            ManageErrorKind::Conflict
+        );
+        assert_eq!(apps.list().await.unwrap().len(), 1);
+        for bad in [
+            AppSettings::new().domain("https://example.com"),
+            AppSettings::new().domain("example.com/a%2fb"),
+            AppSettings::new().origin("ftp://example.com"),
+            AppSettings::new().origin("http://user:pw@example.com"),
+            AppSettings::new().policy(ServiceAuthPolicy::Tokens(vec!["bot".into()])),
+        ] {
+            assert_eq!(
+                kind(apps.create("bad", bad.clone()).await),
+                ManageErrorKind::InvalidArgument
+            );
+            assert_eq!(
+                kind(apps.update("bots", bad).await),
+                ManageErrorKind::InvalidArgument
+            );
+        }
+        assert_eq!(apps.get("bots").await.unwrap(), bots);
+        let plain = apps
+            .update("bots", AppSettings::new().no_domain().no_origin())
+            .await
+            .unwrap();
+        assert_eq!((plain.domain, plain.origin), (None, None));
+        // Freed: another application may take it now.
+        let twin = AppSettings::new().domain("example.com/service-token");
+        apps.create("twin", twin).await.unwrap();
     }
 }

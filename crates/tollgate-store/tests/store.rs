@@ -274,7 +274,10 @@ async fn a_previous_release_database_is_migrated_and_keeps_its_data(db: Db) {
     let api = store.get_app("api").await.unwrap().unwrap();
     assert_eq!(api.aud, "ab".repeat(32));
     assert_eq!(api.session_duration, 3600);
-    assert_eq!(api.read_service_tokens_from_header.as_deref(), Some("authorization"));
+    assert_eq!(
+        api.read_service_tokens_from_header.as_deref(),
+        Some("authorization")
+    );
     assert!(!api.cookie_http_only);
     assert_eq!(api.cookie_secure, Some(true));
     assert_eq!(
@@ -283,7 +286,11 @@ async fn a_previous_release_database_is_migrated_and_keeps_its_data(db: Db) {
     );
     assert_eq!((api.domain.as_deref(), api.origin.as_deref()), (None, None));
     assert_eq!(store.list_apps().await.unwrap().len(), 2);
-    assert_eq!(store.revision().await.unwrap(), 4, "migrating is not a write");
+    assert_eq!(
+        store.revision().await.unwrap(),
+        4,
+        "migrating is not a write"
+    );
 
     // The new columns work on migrated rows, and stay unique.
     let mut routed = api.clone();

@@ -137,9 +137,11 @@ impl CliEnv {
             let line = lines
                 .recv_timeout(Duration::from_secs(30))
                 .expect("serve printed its banner");
-            if let Some(rest) = line.strip_prefix("tollgate: serving application") {
+            if let Some(rest) = line.strip_prefix("tollgate: serving") {
                 server.base = rest.rsplit(' ').next().unwrap().to_owned();
-                server.aud = rest.split("(AUD ").nth(1).unwrap()[..64].to_owned();
+                if let Some(aud) = rest.split("(AUD ").nth(1) {
+                    server.aud = aud[..64].to_owned();
+                }
             }
             if line.trim_start().starts_with("curl -i -c") {
                 let header = |name: &str| {
@@ -164,7 +166,8 @@ pub struct ServeProcess {
     child: Child,
     /// Its origin, as its banner printed it.
     pub base: String,
-    /// The AUD tag of the application it serves.
+    /// The AUD tag of the application it serves for requests no domain covers (empty when
+    /// there is none).
     pub aud: String,
     /// The demo token's `(client ID, secret)` printed on a first run, if any.
     pub first_token: Option<(String, String)>,

@@ -149,7 +149,10 @@ pub async fn app_domains_are_unique<D: Database>(db: D) {
     twin.domain = bots.domain.clone();
     let error = store.insert_app(&twin).await.unwrap_err();
     assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
-    assert!(error.to_string().contains("example.com/service-token"), "{error}");
+    assert!(
+        error.to_string().contains("example.com/service-token"),
+        "{error}"
+    );
     assert_eq!(store.get_app("twin").await.unwrap(), None);
 
     let plain = store.get_app("plain-1").await.unwrap().unwrap();
@@ -158,7 +161,11 @@ pub async fn app_domains_are_unique<D: Database>(db: D) {
     let error = store.update_app(&plain, &moved).await.unwrap_err();
     assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
     assert_eq!(store.get_app("plain-1").await.unwrap(), Some(plain.clone()));
-    assert_eq!(store.revision().await.unwrap(), revision, "refusals write nothing");
+    assert_eq!(
+        store.revision().await.unwrap(),
+        revision,
+        "refusals write nothing"
+    );
 
     // Another domain is fine; so is keeping one's own.
     moved.domain = Some("*.example.com".to_owned());

@@ -160,7 +160,10 @@ mod tests {
             .apps()
             .update(
                 "api",
-                AppSettings::new().policy(ServiceAuthPolicy::Tokens(vec!["x.access".into()])),
+                AppSettings::new().policy(ServiceAuthPolicy::Tokens(vec![format!(
+                    "{}.access",
+                    "0".repeat(32)
+                )])),
             )
             .await
             .unwrap();

@@ -236,6 +236,25 @@ impl Issuer {
             .map(|a| ApplicationRecord::clone(a))
     }
 
+    /// Every application in the snapshot (in no particular order), with the application
+    /// store's revision it was loaded at. The revision moves whenever an application may have
+    /// changed, so whatever is built from the list (a router by domain) knows when to rebuild.
+    pub fn applications(&self) -> (u64, Vec<ApplicationRecord>) {
+        let snapshot = self.inner.snapshot.load();
+        let apps = snapshot
+            .apps
+            .values()
+            .map(|a| ApplicationRecord::clone(a))
+            .collect();
+        (snapshot.revisions.2, apps)
+    }
+
+    /// The application store's revision the snapshot was loaded at (see
+    /// [`applications`](Issuer::applications)): one atomic load.
+    pub fn applications_revision(&self) -> u64 {
+        self.inner.snapshot.load().revisions.2
+    }
+
     fn reload_handle(&self) -> ReloadHandle {
         let target: Weak<dyn Reload> = Arc::downgrade(&self.inner) as Weak<dyn Reload>;
         ReloadHandle::new(target)
