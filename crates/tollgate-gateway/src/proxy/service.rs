@@ -1,0 +1,165 @@
+//! [`Proxy`]: the service that hands authenticated requests to the origin.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::uri::Scheme;
+use http::{HeaderValue, Request};
+use tower_service::Service;
+
+use super::forward;
+use super::future::ResponseFuture;
+use crate::client::OriginClient;
+use crate::error::ProxyError;
+use crate::origin::Origin;
+
+/// Which `Host` the origin is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum HostHeader {
+    /// The client's, as Cloudflare forwards it (HTTP/2's `:authority` when the client sent no
+    /// `Host`). The default.
+    #[default]
+    Client,
+    /// The origin's own authority, for origins that route on `Host` (virtual hosts, most
+    /// hosted platforms). The client's still reaches the origin as `X-Forwarded-Host`.
+    Origin,
+}
+
+/// A reverse proxy to one origin, as a tower [`Service`]: see the [module docs](super).
+#[derive(Clone)]
+#[must_use]
+pub struct Proxy {
+    pub(crate) config: Arc<Config>,
+    pub(crate) client: OriginClient,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) origin: Origin,
+    pub(crate) response_timeout: Duration,
+    pub(crate) body_limit: u64,
+    pub(crate) host: HostHeader,
+    pub(crate) forwarded_proto: HeaderValue,
+    pub(crate) http2_only: bool,
+}
+
+/// Cloudflare's: how long the origin may take to send its response headers.
+const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(100);
+/// Cloudflare's free-plan request body limit.
+const DEFAULT_BODY_LIMIT: u64 = 100 * 1024 * 1024;
+
+impl Proxy {
+    /// A proxy to `origin` (`http://` or `https://`, an optional port and path prefix), with a
+    /// client of its own ([`OriginClient::new`]). Proxies to several origins should share one
+    /// client: [`with_client`](Self::with_client).
+    ///
+    /// # Errors
+    ///
+    /// A [`ProxyError`] for an origin that is not such a URL, or that carries user
+    /// information, a query or a fragment.
+    pub fn new(origin: &str) -> Result<Self, ProxyError> {
+        let origin = Origin::parse(origin)?;
+        Ok(Self::build(origin, OriginClient::new()?))
+    }
+
+    /// A proxy to `origin` sending through `client` (and its pools).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_client(origin: &str, client: OriginClient) -> Result<Self, ProxyError> {
+        Ok(Self::build(Origin::parse(origin)?, client))
+    }
+
+    fn build(origin: Origin, client: OriginClient) -> Self {
+        Self {
+            config: Arc::new(Config {
+                origin,
+                response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+                body_limit: DEFAULT_BODY_LIMIT,
+                host: HostHeader::default(),
+                forwarded_proto: HeaderValue::from_static("http"),
+                http2_only: false,
+            }),
+            client,
+        }
+    }
+
+    fn config(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        change(Arc::make_mut(&mut self.config));
+        self
+    }
+
+    /// How long the origin may take to send its response headers, connecting and a retry
+    /// included (default 100 s, as Cloudflare's); past it the client gets 504. The body then
+    /// streams for as long as it takes.
+    pub fn with_response_timeout(self, timeout: Duration) -> Self {
+        self.config(|c| c.response_timeout = timeout)
+    }
+
+    /// The largest request body forwarded, in bytes (default 100 MB, as Cloudflare's). A
+    /// larger `Content-Length` is answered 413 before the origin is asked; a body without one
+    /// is counted while it streams and the request cut off, answered 413, when it goes over.
+    pub fn with_body_limit(self, bytes: u64) -> Self {
+        self.config(|c| c.body_limit = bytes)
+    }
+
+    /// Which `Host` the origin sees (default [`HostHeader::Client`]).
+    pub fn with_host(self, host: HostHeader) -> Self {
+        self.config(|c| c.host = host)
+    }
+
+    /// The scheme sent as `X-Forwarded-Proto` (default `http`): set `https` when TLS ends in
+    /// front of this server.
+    pub fn with_forwarded_proto(self, scheme: Scheme) -> Self {
+        let value =
+            HeaderValue::from_str(scheme.as_str()).unwrap_or(HeaderValue::from_static("http"));
+        self.config(|c| c.forwarded_proto = value)
+    }
+
+    /// Speaks HTTP/2 to the origin: with prior knowledge (h2c) over `http://`, ALPN `h2` only
+    /// over `https://` (default off: HTTP/1.1, where upgrades such as WebSocket work).
+    pub fn with_http2_only(self, http2_only: bool) -> Self {
+        self.config(|c| c.http2_only = http2_only)
+    }
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proxy")
+            .field("origin", &self.config.origin.authority())
+            .field("response_timeout", &self.config.response_timeout)
+            .field("body_limit", &self.config.body_limit)
+            .field("host", &self.config.host)
+            .field("http2_only", &self.config.http2_only)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service<Request<Body>> for Proxy {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // The client is always ready; connections are made per request.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        match forward::prepare(&self.config, request) {
+            Ok(prepared) => {
+                let config = self.config.clone();
+                let client = self.client.clone();
+                ResponseFuture::forwarding(forward::send(config, client, prepared))
+            }
+            Err(rejection) => ResponseFuture::refused(rejection.into_response()),
+        }
+    }
+}
