@@ -371,3 +371,16 @@ async fn the_front_fixture_serves_with_connect_info() {
         .unwrap();
     assert_eq!(text(response).await.1, "127.0.0.1");
 }
+
+#[tokio::test]
+async fn connect_is_refused_without_connecting() {
+    let origin = origin().await;
+    let proxy = Proxy::new(&origin.url()).unwrap();
+    let tunnel = request("app.example.com:443")
+        .method("CONNECT")
+        .body(Body::empty())
+        .unwrap();
+    let response = proxy.oneshot(authenticated(tunnel, user())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(origin.accepts(), 0);
+}

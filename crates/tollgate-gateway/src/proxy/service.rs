@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::uri::Scheme;
-use http::{HeaderValue, Request};
+use http::{HeaderValue, Method, Request, StatusCode};
 use tower_service::Service;
 
 use super::forward;
@@ -96,9 +96,10 @@ impl Proxy {
         self
     }
 
-    /// How long the origin may take to send its response headers, connecting and a retry
-    /// included (default 100 s, as Cloudflare's); past it the client gets 504. The body then
-    /// streams for as long as it takes.
+    /// How long the origin may take to send its response headers (default 100 s, as
+    /// Cloudflare's), counted from the start of the request: connecting, the upload and a
+    /// retry included, so a request never waits longer. Past it the client gets 504. The
+    /// response body then streams for as long as it takes.
     pub fn with_response_timeout(self, timeout: Duration) -> Self {
         self.config(|c| c.response_timeout = timeout)
     }
@@ -153,6 +154,11 @@ impl Service<Request<Body>> for Proxy {
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
+        if request.method() == Method::CONNECT {
+            // A tunnel to wherever the client names (or HTTP/2's extended CONNECT): not a
+            // request for the origin.
+            return ResponseFuture::refused(StatusCode::METHOD_NOT_ALLOWED.into_response());
+        }
         match forward::prepare(&self.config, request) {
             Ok(prepared) => {
                 let config = self.config.clone();
