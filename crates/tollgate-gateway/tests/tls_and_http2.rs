@@ -127,4 +127,42 @@ async fn an_h2c_origin_is_spoken_to_in_http2() {
     assert_eq!(seen.version, Version::HTTP_2);
     assert_eq!(seen.one("cf-access-jwt-assertion").as_deref(), Some(TOKEN));
     assert_eq!(seen.one("te").as_deref(), Some("trailers"));
+    assert_eq!(seen.one("host").as_deref(), Some("app.example.com"));
+    assert_eq!(
+        seen.one("x-forwarded-host").as_deref(),
+        Some("app.example.com")
+    );
+}
+
+/// Response trailers (gRPC's status, say) stream through from an h2c origin.
+#[tokio::test]
+async fn response_trailers_pass_through() {
+    use http_body_util::BodyExt;
+    let origin = origin_with(Router::new().route(
+        "/trailers",
+        axum::routing::get(|| async {
+            let frames = futures_util::stream::iter([
+                Ok::<_, std::io::Error>(http_body::Frame::data(bytes::Bytes::from_static(
+                    b"payload",
+                ))),
+                Ok(http_body::Frame::trailers({
+                    let mut trailers = http::HeaderMap::new();
+                    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                    trailers
+                })),
+            ]);
+            Body::new(http_body_util::StreamBody::new(frames))
+        }),
+    ))
+    .await;
+    let proxy = Proxy::new(&origin.url()).unwrap().with_http2_only(true);
+    let req = request("/trailers")
+        .header("te", "trailers")
+        .body(Body::empty())
+        .unwrap();
+    let response = proxy.oneshot(authenticated(req, user())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let collected = response.into_body().collect().await.unwrap();
+    assert_eq!(collected.trailers().unwrap()["grpc-status"], "0");
+    assert_eq!(&collected.to_bytes()[..], b"payload");
 }
