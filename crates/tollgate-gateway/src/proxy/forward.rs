@@ -414,3 +414,144 @@ fn was_reused(captured: &CaptureConnection, started: Instant) -> bool {
         .get::<ConnectedAt>()
         .is_some_and(|ConnectedAt(at)| *at < started)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::Proxy;
+    use http::HeaderName;
+    use proptest::prelude::*;
+    use tollgate_core::AccessClaims;
+
+    const TOKEN: &str = "eyJ.verified.sig";
+
+    /// The names a hostile client plays with: ours, credentials, forwarding, hop-by-hop, and
+    /// ordinary ones that must pass.
+    const NAMES: [&str; 20] = [
+        "cf-access-jwt-assertion",
+        "cf-access-authenticated-user-email",
+        "cf-access-client-id",
+        "cf-access-client-secret",
+        "cf-access-token",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "forwarded",
+        "x-real-ip",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "upgrade",
+        "proxy-authorization",
+        "trailer",
+        "cookie",
+        "accept",
+        "x-custom",
+    ];
+
+    /// Values, some naming other headers (for `Connection`), some cookies.
+    const VALUES: [&str; 8] = [
+        "forged",
+        "x-custom",
+        "upgrade, accept",
+        "CF_Authorization=forged",
+        "a=1; CF_Authorization=forged; b=2",
+        "trailers",
+        "websocket",
+        "keep-alive, cf-access-jwt-assertion",
+    ];
+
+    fn user(email: &str) -> AccessIdentity {
+        let claims = AccessClaims::user(vec!["aud".into()], "https://t", email, "sub", 0, 9);
+        AccessIdentity::from_verified(claims, TOKEN).unwrap()
+    }
+
+    /// `name` with each `-` turned into `_` where the bits say.
+    fn respell(name: &str, bits: u32) -> String {
+        name.chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if c == '-' && bits >> (i % 32) & 1 == 1 {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect()
+    }
+
+    fn headers() -> impl Strategy<Value = Vec<(String, &'static str)>> {
+        proptest::collection::vec(
+            (0..NAMES.len(), any::<u32>(), 0..VALUES.len())
+                .prop_map(|(n, bits, v)| (respell(NAMES[n], bits), VALUES[v])),
+            0..16,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever the client sends, the origin gets our identity headers once, with our
+        /// values, no credential, no forged forwarding or identity header in any spelling, and
+        /// no hop-by-hop field but `te: trailers` (and an upgrade put back).
+        #[test]
+        fn hostile_headers_never_reach_the_origin(sent in headers(), service in any::<bool>()) {
+            let proxy = Proxy::new("http://127.0.0.1:9").unwrap();
+            let mut request = Request::new(Body::empty());
+            for (name, value) in &sent {
+                request.headers_mut().append(
+                    HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    HeaderValue::from_static(value),
+                );
+            }
+            let identity = if service {
+                let claims = AccessClaims::service_token("aud", "https://t", "c.access", 0, 9);
+                AccessIdentity::from_verified(claims, TOKEN).unwrap()
+            } else {
+                user("jane@example.com")
+            };
+            request.extensions_mut().insert(identity);
+            let prepared = prepare(&proxy.config, request).unwrap();
+            let out = prepared.request.headers();
+
+            let all = |name: &str| -> Vec<&str> {
+                out.iter()
+                    .filter(|(n, _)| n.as_str().replace('_', "-") == name)
+                    .map(|(_, v)| v.to_str().unwrap())
+                    .collect()
+            };
+            prop_assert_eq!(all("cf-access-jwt-assertion"), vec![TOKEN]);
+            let email: Vec<&str> = if service { vec![] } else { vec!["jane@example.com"] };
+            prop_assert_eq!(all("cf-access-authenticated-user-email"), email);
+            prop_assert_eq!(all("x-forwarded-proto"), vec!["http"]);
+            for gone in ["cf-access-client-id", "cf-access-client-secret", "cf-access-token",
+                         "x-forwarded-for", "x-forwarded-host", "forwarded", "x-real-ip"] {
+                prop_assert!(all(gone).is_empty(), "{} reached the origin: {:?}", gone, out);
+            }
+            // Hop-by-hop fields by their own names (`keep_alive` is some other header).
+            for gone in ["keep-alive", "proxy-connection", "proxy-authorization", "trailer"] {
+                prop_assert!(!out.contains_key(gone), "{} reached the origin: {:?}", gone, out);
+            }
+            let te: Vec<&str> = out.get_all(TE).iter().map(|v| v.to_str().unwrap()).collect();
+            prop_assert!(te.is_empty() || te == vec!["trailers"], "te: {:?}", te);
+            let cookies = all("cookie");
+            prop_assert_eq!(cookies.len(), 1);
+            let expected = format!("CF_Authorization={TOKEN}");
+            prop_assert!(cookies[0].ends_with(&expected), "cookie: {}", cookies[0]);
+            prop_assert_eq!(cookies[0].matches("CF_Authorization").count(), 1);
+            // An upgrade is put back only whole.
+            let connection: Vec<&str> =
+                out.get_all("connection").iter().map(|v| v.to_str().unwrap()).collect();
+            let upgrade: Vec<&str> =
+                out.get_all("upgrade").iter().map(|v| v.to_str().unwrap()).collect();
+            prop_assert!(
+                (connection.is_empty() && upgrade.is_empty())
+                    || (connection == vec!["upgrade"] && !upgrade.is_empty()),
+                "connection {:?}, upgrade {:?}", connection, upgrade
+            );
+            prop_assert!(out.get(HOST).is_none(), "no Host sent: the origin's, set by hyper");
+        }
+    }
+}
