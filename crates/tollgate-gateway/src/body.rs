@@ -1,10 +1,12 @@
-//! [`LimitedBody`]: a request body streamed to the origin, cut off past the body limit.
+//! The bodies a proxy streams: [`LimitedBody`], a request body cut off past the body limit,
+//! and [`IdleTimeoutBody`], a response body cut off when the origin stalls.
 
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -93,6 +95,84 @@ impl http_body::Body for LimitedBody {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// The origin's response body, failing when no frame arrives for `timeout` (the origin
+    /// stalled): the client's connection is then cut rather than held open for ever.
+    pub(crate) struct IdleTimeoutBody<B> {
+        #[pin]
+        inner: B,
+        #[pin]
+        sleep: tokio::time::Sleep,
+        timeout: Duration,
+    }
+}
+
+impl<B> IdleTimeoutBody<B> {
+    /// `body`, allowed `timeout` between two frames (and before the first).
+    pub(crate) fn new(body: B, timeout: Duration) -> Self {
+        Self {
+            inner: body,
+            sleep: tokio::time::sleep(timeout),
+            timeout,
+        }
+    }
+}
+
+impl<B> fmt::Debug for IdleTimeoutBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdleTimeoutBody")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The error an [`IdleTimeoutBody`] fails with.
+#[derive(Debug)]
+pub(crate) struct OriginStalled;
+
+impl fmt::Display for OriginStalled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the origin sent nothing within the response body idle timeout")
+    }
+}
+
+impl std::error::Error for OriginStalled {}
+
+impl<B> http_body::Body for IdleTimeoutBody<B>
+where
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = B::Data;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, Self::Error>>> {
+        let mut this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let deadline = tokio::time::Instant::now() + *this.timeout;
+                this.sleep.as_mut().reset(deadline);
+                Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
+            }
+            Poll::Pending => match this.sleep.poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(OriginStalled)))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -121,5 +201,36 @@ mod tests {
         let (body, exceeded) = LimitedBody::new(Body::from("1234567890"), 10);
         assert_eq!(body.collect().await.unwrap().to_bytes().len(), 10);
         assert!(!exceeded.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_body_fails_after_the_idle_timeout() {
+        let chunks = futures_util::stream::unfold(0, |sent| async move {
+            match sent {
+                0 => Some((Ok::<_, std::io::Error>(Bytes::from_static(b"first")), 1)),
+                1 => {
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    Some((Ok(Bytes::from_static(b"second")), 2))
+                }
+                _ => {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    None
+                }
+            }
+        });
+        let body = IdleTimeoutBody::new(Body::from_stream(chunks), Duration::from_millis(200));
+        let mut body = std::pin::pin!(body);
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&first[..], b"first");
+        let second = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(
+            &second[..],
+            b"second",
+            "150 ms between frames is within the timeout"
+        );
+        let started = tokio::time::Instant::now();
+        let error = body.frame().await.unwrap().unwrap_err();
+        assert!(error.is::<OriginStalled>(), "{error}");
+        assert_eq!(started.elapsed(), Duration::from_millis(200));
     }
 }

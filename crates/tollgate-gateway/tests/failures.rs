@@ -139,3 +139,61 @@ async fn an_origin_error_response_passes_through() {
         )
     );
 }
+
+/// An origin that stalls in the middle of its body: the response is cut off at the body idle
+/// timeout instead of holding the client for ever; a body that keeps coming is not.
+#[tokio::test]
+async fn a_stalled_response_body_is_cut_off() {
+    use http_body_util::BodyExt;
+    let stalling = |pause: Duration| {
+        Body::from_stream(futures_util::stream::unfold(0, move |sent| async move {
+            match sent {
+                0 | 1 => {
+                    if sent == 1 {
+                        tokio::time::sleep(pause).await;
+                    }
+                    Some((
+                        Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"chunk ")),
+                        sent + 1,
+                    ))
+                }
+                _ => None,
+            }
+        }))
+    };
+    let origin = origin_with(
+        Router::new()
+            .route(
+                "/stall",
+                get(move || async move { stalling(Duration::from_secs(5)) }),
+            )
+            .route(
+                "/steady",
+                get(move || async move { stalling(Duration::from_millis(50)) }),
+            ),
+    )
+    .await;
+    let proxy = Proxy::new(&origin.url())
+        .unwrap()
+        .with_response_body_idle_timeout(Some(Duration::from_millis(300)));
+    let started = Instant::now();
+    let req = authenticated(request("/stall").body(Body::empty()).unwrap(), user());
+    let response = proxy.clone().oneshot(req).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&first[..], b"chunk ");
+    assert!(
+        body.frame().await.unwrap().is_err(),
+        "the stalled body fails"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let req = authenticated(request("/steady").body(Body::empty()).unwrap(), user());
+    let (status, body) = text(proxy.oneshot(req).await.unwrap()).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "chunk chunk "));
+}

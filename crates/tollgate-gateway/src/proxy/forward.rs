@@ -25,7 +25,7 @@ use tollgate_core::request::{self as access, RefusalContext};
 use tollgate_core::{AccessIdentity, Rejection, RejectionKind};
 
 use super::service::{Config, HostHeader};
-use crate::body::LimitedBody;
+use crate::body::{IdleTimeoutBody, LimitedBody};
 use crate::client::{ConnectedAt, OriginClient};
 use crate::headers::{
     OWNED_REQUEST_HEADERS, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, restore_upgrade,
@@ -309,7 +309,12 @@ fn respond(
         }
         return Response::from_parts(parts, Body::empty());
     }
-    Response::from_parts(parts, Body::new(body))
+    match config.body_idle_timeout {
+        Some(timeout) => {
+            Response::from_parts(parts, Body::new(IdleTimeoutBody::new(body, timeout)))
+        }
+        None => Response::from_parts(parts, Body::new(body)),
+    }
 }
 
 /// The client's answer to a request the origin did not answer.

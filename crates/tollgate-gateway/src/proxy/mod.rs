@@ -28,7 +28,8 @@
 //! 6. **Failures** answer in tollgate's JSON shape, naming a category, never the origin's
 //!    error: 502 `origin_unreachable` (refused, reset, TLS, invalid response), 504
 //!    `origin_timeout` (connecting, or no response headers within the response timeout,
-//!    100 s by default, counted from the start of the request, its upload included).
+//!    100 s by default, counted from the start of the request, its upload included). A
+//!    response body that stalls longer than its idle timeout (100 s by default) is cut off.
 //! 7. **`CONNECT`** is answered 405: a gateway forwards requests, it does not open tunnels
 //!    (HTTP/2's extended CONNECT, WebSocket over h2, included).
 //! 8. **One retry** for idempotent requests without a body (GET, HEAD, OPTIONS, PUT, DELETE,

@@ -43,6 +43,7 @@ pub struct Proxy {
 pub(crate) struct Config {
     pub(crate) origin: Origin,
     pub(crate) response_timeout: Duration,
+    pub(crate) body_idle_timeout: Option<Duration>,
     pub(crate) body_limit: u64,
     pub(crate) host: HostHeader,
     pub(crate) forwarded_proto: HeaderValue,
@@ -82,6 +83,7 @@ impl Proxy {
             config: Arc::new(Config {
                 origin,
                 response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+                body_idle_timeout: Some(DEFAULT_RESPONSE_TIMEOUT),
                 body_limit: DEFAULT_BODY_LIMIT,
                 host: HostHeader::default(),
                 forwarded_proto: HeaderValue::from_static("http"),
@@ -102,6 +104,14 @@ impl Proxy {
     /// response body then streams for as long as it takes.
     pub fn with_response_timeout(self, timeout: Duration) -> Self {
         self.config(|c| c.response_timeout = timeout)
+    }
+
+    /// How long the origin's response body may stall between two frames (default 100 s, as
+    /// Cloudflare's read timeout); past it the response is cut off, the client's connection
+    /// closed. `None` lets a response idle for ever (long-polling without heartbeats).
+    /// Upgraded connections (WebSocket) are not affected.
+    pub fn with_response_body_idle_timeout(self, timeout: Option<Duration>) -> Self {
+        self.config(|c| c.body_idle_timeout = timeout)
     }
 
     /// The largest request body forwarded, in bytes (default 100 MB, as Cloudflare's). A
@@ -136,6 +146,7 @@ impl fmt::Debug for Proxy {
         f.debug_struct("Proxy")
             .field("origin", &self.config.origin.authority())
             .field("response_timeout", &self.config.response_timeout)
+            .field("body_idle_timeout", &self.config.body_idle_timeout)
             .field("body_limit", &self.config.body_limit)
             .field("host", &self.config.host)
             .field("http2_only", &self.config.http2_only)
