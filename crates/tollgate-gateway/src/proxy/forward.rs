@@ -81,7 +81,7 @@ pub(crate) fn prepare(config: &Config, mut request: Request<Body>) -> Result<Pre
         ));
     };
     let token = match identity.token() {
-        Some(token) => HeaderValue::from_str(token).ok(),
+        Some(token) => HeaderValue::from_str(token).ok(), // a header value's text: always
         // The layers set the assertion header (client copies stripped) when the identity
         // carries no token, after an exchange say: one non-empty value, or nothing to send.
         None => {
@@ -137,12 +137,12 @@ pub(crate) fn prepare(config: &Config, mut request: Request<Body>) -> Result<Pre
     let hop = strip_hop_by_hop(headers);
     strip_header_spellings(headers, &OWNED_REQUEST_HEADERS);
     strip_identity_headers(headers);
-    let token_text = token.to_str().unwrap_or_default().to_owned();
+    // Checked to be text above; the cookie is rewritten before the header takes the value.
+    access::set_token_cookie(headers, token.to_str().ok());
     headers.insert(CF_ACCESS_JWT_ASSERTION, token);
     if let Some(email) = identity.email().and_then(|e| HeaderValue::from_str(e).ok()) {
         headers.insert(CF_ACCESS_AUTHENTICATED_USER_EMAIL, email);
     }
-    access::set_token_cookie(headers, Some(&token_text));
     if let Some(ip) = peer
         && let Ok(value) = HeaderValue::try_from(ip.to_string())
     {
