@@ -53,8 +53,11 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 ];
 
 /// The headers a gateway sets itself and so removes from what the client sent (in every
-/// `-`/`_` spelling), with the credentials that must never reach the origin.
-pub(crate) const OWNED_REQUEST_HEADERS: [HeaderName; 8] = [
+/// `-`/`_` spelling), with the credentials that must never reach the origin and the headers
+/// an origin behind Cloudflare trusts to come from its edge (`CF-Connecting-IP`,
+/// `True-Client-IP`, `CF-IPCountry`, `CF-Ray`, `CF-Visitor`, `CF-Worker`): a client must not
+/// be able to claim them through the gateway either.
+pub(crate) const OWNED_REQUEST_HEADERS: [HeaderName; 14] = [
     CF_ACCESS_CLIENT_ID,
     CF_ACCESS_CLIENT_SECRET,
     CF_ACCESS_TOKEN,
@@ -63,7 +66,16 @@ pub(crate) const OWNED_REQUEST_HEADERS: [HeaderName; 8] = [
     X_FORWARDED_PROTO,
     FORWARDED,
     HeaderName::from_static("x-real-ip"),
+    CF_CONNECTING_IP,
+    HeaderName::from_static("true-client-ip"),
+    HeaderName::from_static("cf-ipcountry"),
+    HeaderName::from_static("cf-ray"),
+    HeaderName::from_static("cf-visitor"),
+    HeaderName::from_static("cf-worker"),
 ];
+
+/// `CF-Connecting-IP`: the client's address, as Cloudflare's edge sets it.
+pub(crate) const CF_CONNECTING_IP: HeaderName = HeaderName::from_static("cf-connecting-ip");
 
 /// `X-Forwarded-For`.
 pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");

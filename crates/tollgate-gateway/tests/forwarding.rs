@@ -119,6 +119,12 @@ async fn the_origin_sees_what_cloudflare_hands_an_origin_and_nothing_the_client_
         .header("x-forwarded-proto", "https")
         .header("forwarded", "for=10.6.6.6;proto=https")
         .header("x-real-ip", "10.6.6.6")
+        .header("cf-connecting-ip", "10.6.6.6")
+        .header("CF_Connecting_IP", "10.6.6.6")
+        .header("true-client-ip", "10.6.6.6")
+        .header("cf-ipcountry", "T1")
+        .header("cf-ray", "forged-ray")
+        .header("cf-visitor", "{\"scheme\":\"https\"}")
         .header("accept", "text/plain")
         .body(Body::empty())
         .unwrap();
@@ -156,6 +162,11 @@ async fn the_origin_sees_what_cloudflare_hands_an_origin_and_nothing_the_client_
                     | "cf-access-token"
                     | "forwarded"
                     | "x-real-ip"
+                    | "cf-connecting-ip"
+                    | "true-client-ip"
+                    | "cf-ipcountry"
+                    | "cf-ray"
+                    | "cf-visitor"
             ),
             "{name} reached the origin: {:?}",
             seen.headers
@@ -314,12 +325,14 @@ async fn x_forwarded_for_is_the_peer_address() {
     let front = front(Proxy::new(&origin.url()).unwrap(), Some(user())).await;
     let req = request(&format!("http://{front}/"))
         .header("x-forwarded-for", "203.0.113.9")
+        .header("cf-connecting-ip", "203.0.113.9")
         .body(Body::empty())
         .unwrap();
     let response = client().request(req).await.unwrap();
     assert_eq!(response.status(), 200);
     let seen = origin.last();
     assert_eq!(seen.one("x-forwarded-for").as_deref(), Some("127.0.0.1"));
+    assert_eq!(seen.one("cf-connecting-ip").as_deref(), Some("127.0.0.1"));
     assert_eq!(seen.one("host"), Some(front.to_string()));
     assert_eq!(seen.version, Version::HTTP_11);
 }

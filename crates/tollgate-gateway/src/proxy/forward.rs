@@ -28,8 +28,8 @@ use super::service::{Config, HostHeader};
 use crate::body::{IdleTimeoutBody, LimitedBody};
 use crate::client::{ConnectedAt, OriginClient};
 use crate::headers::{
-    OWNED_REQUEST_HEADERS, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, restore_upgrade,
-    strip_hop_by_hop,
+    CF_CONNECTING_IP, OWNED_REQUEST_HEADERS, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO,
+    restore_upgrade, strip_hop_by_hop,
 };
 
 /// The `tracing` target of the gateway's own events (origin failures, upgrades).
@@ -146,6 +146,7 @@ pub(crate) fn prepare(config: &Config, mut request: Request<Body>) -> Result<Pre
     if let Some(ip) = peer
         && let Ok(value) = HeaderValue::try_from(ip.to_string())
     {
+        headers.insert(CF_CONNECTING_IP, value.clone());
         headers.insert(X_FORWARDED_FOR, value);
     }
     headers.insert(X_FORWARDED_PROTO, config.forwarded_proto.clone());
@@ -433,7 +434,7 @@ mod tests {
 
     /// The names a hostile client plays with: ours, credentials, forwarding, hop-by-hop, and
     /// ordinary ones that must pass.
-    const NAMES: [&str; 20] = [
+    const NAMES: [&str; 22] = [
         "cf-access-jwt-assertion",
         "cf-access-authenticated-user-email",
         "cf-access-client-id",
@@ -444,6 +445,8 @@ mod tests {
         "x-forwarded-proto",
         "forwarded",
         "x-real-ip",
+        "cf-connecting-ip",
+        "true-client-ip",
         "connection",
         "keep-alive",
         "proxy-connection",
@@ -532,7 +535,8 @@ mod tests {
             prop_assert_eq!(all("cf-access-authenticated-user-email"), email);
             prop_assert_eq!(all("x-forwarded-proto"), vec!["http"]);
             for gone in ["cf-access-client-id", "cf-access-client-secret", "cf-access-token",
-                         "x-forwarded-for", "x-forwarded-host", "forwarded", "x-real-ip"] {
+                         "x-forwarded-for", "x-forwarded-host", "forwarded", "x-real-ip",
+                         "cf-connecting-ip", "true-client-ip"] {
                 prop_assert!(all(gone).is_empty(), "{} reached the origin: {:?}", gone, out);
             }
             // Hop-by-hop fields by their own names (`keep_alive` is some other header).

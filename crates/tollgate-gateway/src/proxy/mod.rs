@@ -14,8 +14,10 @@
 //!    users only; `X-Forwarded-For` (the peer address from axum's
 //!    [`ConnectInfo`](axum::extract::ConnectInfo)), `X-Forwarded-Proto` (configured, `http` by
 //!    default) and `X-Forwarded-Host` (the client's `Host`, or HTTP/2's `:authority`) set by
-//!    the proxy. Never service-token credentials, `cf-access-token`, or any client copy of
-//!    these headers in any `-`/`_` spelling; client `Forwarded` and `X-Real-IP` are dropped.
+//!    the proxy, and `CF-Connecting-IP` (the peer address again) as Cloudflare sets it. Never
+//!    service-token credentials, `cf-access-token`, or any client copy of these headers in
+//!    any `-`/`_` spelling; client `Forwarded`, `X-Real-IP`, `True-Client-IP`, `CF-Ray`,
+//!    `CF-IPCountry`, `CF-Visitor` and `CF-Worker` are dropped.
 //! 3. **Hop-by-hop fields** (RFC 9110 §7.6.1: `Connection` and every field it names,
 //!    `Keep-Alive`, `Proxy-Connection`, `TE` but `te: trailers`, `Transfer-Encoding`,
 //!    `Upgrade`, `Trailer`, `Proxy-Authenticate`, `Proxy-Authorization`) are removed both ways.
