@@ -6,8 +6,8 @@
 //! never an unauthenticated request.
 //!
 //! - [`Proxy`]: a tower [`Service`](tower_service::Service) for one origin (`http://` or
-//!   `https://`, with an optional path prefix), with its limits and timeouts; see the
-//!   [`proxy`] module for exactly what the origin sees.
+//!   `https://`, with an optional path prefix), with its limits and timeouts; its docs say
+//!   exactly what the origin sees.
 //! - [`OriginClient`]: the pooled hyper-util client that proxies share, configured against the
 //!   known traps (idle connections never reaped without a pool timer, churn under a per-host
 //!   idle cap, the keep-alive race of hyper#2136).
@@ -39,9 +39,9 @@ mod client;
 mod error;
 mod headers;
 mod origin;
-pub mod proxy;
+mod proxy;
 
 pub use client::{OriginClient, OriginClientBuilder, RootCerts};
 pub use error::{ProxyError, ProxyErrorKind};
 pub use headers::SENSITIVE_HEADERS;
-pub use proxy::{HostHeader, Proxy};
+pub use proxy::{HostHeader, Proxy, ResponseFuture};

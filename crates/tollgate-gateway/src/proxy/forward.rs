@@ -72,7 +72,7 @@ fn refusal(kind: RejectionKind, detail: &'static str) -> Rejection {
 }
 
 /// Checks that the request was authenticated and fits the body limit, then rewrites it into
-/// exactly what Cloudflare's edge hands an origin (see the [module docs](super)).
+/// exactly what Cloudflare's edge hands an origin (see [`Proxy`](super::Proxy)).
 pub(crate) fn prepare(config: &Config, mut request: Request<Body>) -> Result<Prepared, Rejection> {
     let Some(identity) = request.extensions_mut().remove::<AccessIdentity>() else {
         return Err(refusal(
