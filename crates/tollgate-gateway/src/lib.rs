@@ -33,6 +33,14 @@
 //!
 //! Serve with `into_make_service_with_connect_info::<SocketAddr>()` so `X-Forwarded-For`
 //! carries the client's address.
+//!
+//! ## Logs
+//!
+//! Requests the proxy refuses (no identity, a body over the limit) are logged like every
+//! tollgate refusal, on `tollgate::rejection`; origin failures are a `WARN` on [`LOG_TARGET`]
+//! with the origin's authority and the category (`origin_unreachable`, `origin_timeout`) and
+//! a short static detail, the underlying error at `DEBUG`. Never a header, a token or a body.
+//! For request logs, mark [`SENSITIVE_HEADERS`] sensitive.
 
 mod body;
 mod client;
@@ -45,3 +53,6 @@ pub use client::{OriginClient, OriginClientBuilder, RootCerts};
 pub use error::{ProxyError, ProxyErrorKind};
 pub use headers::SENSITIVE_HEADERS;
 pub use proxy::{HostHeader, Proxy, ResponseFuture};
+
+/// The `tracing` target of the gateway's own events: origin failures and upgrades.
+pub const LOG_TARGET: &str = "tollgate::gateway";

@@ -199,3 +199,38 @@ async fn a_chunked_body_over_the_limit_is_cut_off_while_streaming() {
         (StatusCode::OK, (3 * CHUNK).to_string())
     );
 }
+
+/// curl's way with large uploads: `Expect: 100-continue`, then the body only after the
+/// interim `100 Continue`. The proxy must not wait for a body the client holds back.
+#[tokio::test]
+async fn an_upload_waiting_for_100_continue_goes_through() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let origin = streaming_origin(Arc::new(Notify::new()), Arc::new(Notify::new())).await;
+    let front = front(Proxy::new(&origin.url()).unwrap(), Some(user())).await;
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(front).await.unwrap();
+        let head = format!(
+            "POST /collect HTTP/1.1\r\nhost: {front}\r\ncontent-length: 5\r\nexpect: 100-continue\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = stream.read(&mut buf).await.unwrap();
+        let interim = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(interim.starts_with("HTTP/1.1 100 Continue"), "{interim}");
+        stream.write_all(b"hello").await.unwrap();
+        let mut response = Vec::new();
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            response.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&response);
+            if n == 0 || (text.contains("\r\n\r\n") && text.ends_with('5')) {
+                return text.into_owned();
+            }
+        }
+    };
+    let response = tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .expect("no deadlock on 100-continue");
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(response.ends_with("\r\n\r\n5"), "{response}");
+}

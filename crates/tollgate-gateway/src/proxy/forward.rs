@@ -32,8 +32,7 @@ use crate::headers::{
     restore_upgrade, strip_hop_by_hop,
 };
 
-/// The `tracing` target of the gateway's own events (origin failures, upgrades).
-pub(crate) const LOG_TARGET: &str = "tollgate::gateway";
+use crate::LOG_TARGET;
 
 /// A request checked and rewritten for the origin.
 pub(crate) struct Prepared {
