@@ -59,6 +59,46 @@ pub fn strip_identity_headers(headers: &mut HeaderMap) {
     }
 }
 
+/// Removes every header spelled like one of `names`, `-` and `_` treated alike (header names
+/// are already lowercase): `cf_access_client_secret` goes with `CF-Access-Client-Secret`. For a
+/// proxy taking credentials and the headers it sets itself off a request, so no spelling a
+/// server behind it might fold into the same name gets through.
+///
+/// ```
+/// use http::{HeaderMap, HeaderName};
+/// use tollgate_core::names::{strip_header_spellings, CF_ACCESS_CLIENT_SECRET};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("cf_access_client_secret", "s3cret".parse().unwrap());
+/// headers.insert("x-forwarded_for", "10.0.0.1".parse().unwrap());
+/// headers.insert("accept", "*/*".parse().unwrap());
+/// strip_header_spellings(&mut headers, &[CF_ACCESS_CLIENT_SECRET, HeaderName::from_static("x-forwarded-for")]);
+/// assert_eq!(headers.len(), 1);
+/// ```
+pub fn strip_header_spellings(headers: &mut HeaderMap, names: &[HeaderName]) {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            names
+                .iter()
+                .any(|wanted| spelled_alike(name.as_str(), wanted.as_str()))
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(name);
+    }
+}
+
+/// Whether `name` spells `wanted`, `_` standing for `-`.
+fn spelled_alike(name: &str, wanted: &str) -> bool {
+    name.len() == wanted.len()
+        && name
+            .bytes()
+            .zip(wanted.bytes())
+            .all(|(got, want)| got == want || (got == b'_' && want == b'-'))
+}
+
 /// Removes the spellings of the identity headers other than the canonical ones (`_` for a
 /// `-`), and answers which canonical ones are present — so a caller about to set them
 /// replaces them without another lookup. One pass over the names; only a request carrying an
@@ -92,14 +132,9 @@ pub(crate) fn strip_other_spellings(headers: &mut HeaderMap) -> [bool; 2] {
 
 /// Which of [`IDENTITY_HEADERS`] `name` spells, `_` standing for `-`.
 fn identity_header_index(name: &str) -> Option<usize> {
-    IDENTITY_HEADERS.iter().position(|wanted| {
-        let wanted = wanted.as_str().as_bytes();
-        name.len() == wanted.len()
-            && name
-                .bytes()
-                .zip(wanted.iter().copied())
-                .all(|(got, want)| got == want || (got == b'_' && want == b'-'))
-    })
+    IDENTITY_HEADERS
+        .iter()
+        .position(|wanted| spelled_alike(name, wanted.as_str()))
 }
 
 #[cfg(test)]
@@ -130,5 +165,27 @@ mod tests {
         assert_eq!(headers.len(), 2, "{headers:?}");
         assert!(headers.contains_key("cf-access-token"));
         assert!(headers.contains_key("cf-access-jwt-assertions"));
+    }
+
+    #[test]
+    fn strips_named_headers_in_every_spelling() {
+        let mut headers = HeaderMap::new();
+        for name in [
+            "cf-access-client-id",
+            "cf_access_client_id",
+            "cf-access_client-id",
+            "cf-access-client-ids",
+            "cf-access-client",
+            "accept",
+        ] {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).expect("valid name"),
+                http::HeaderValue::from_static("x"),
+            );
+        }
+        strip_header_spellings(&mut headers, &[CF_ACCESS_CLIENT_ID]);
+        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["accept", "cf-access-client", "cf-access-client-ids"]);
     }
 }

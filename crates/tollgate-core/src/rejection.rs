@@ -8,6 +8,8 @@
 //! - **401** with `WWW-Authenticate` for missing or invalid credentials,
 //! - **403** for a valid identity the policy refuses,
 //! - **503** when no signing keys could be had, **500** for a server misconfiguration,
+//! - and, from a gateway in front of an origin, **413** for a request body over its limit,
+//!   **502** when the origin cannot be reached or fails, **504** when it answers too late,
 //!
 //! with a JSON body `{"error":…,"reason":…,"message":…}` and `Cache-Control: no-store`.
 //!
@@ -88,6 +90,13 @@ pub enum RejectionKind {
     AmbiguousRequest,
     /// No application is served at the request's host and path. 404.
     NoApplication,
+    /// The request body is larger than the gateway forwards. 413.
+    PayloadTooLarge,
+    /// A gateway could not reach the origin, or the origin failed before answering (connection
+    /// refused or reset, TLS failure, an invalid response). 502.
+    OriginUnreachable,
+    /// The origin did not answer in time (connect or response-header timeout). 504.
+    OriginTimeout,
 }
 
 impl RejectionKind {
@@ -118,6 +127,9 @@ impl RejectionKind {
             RejectionKind::Misconfigured => "misconfigured",
             RejectionKind::AmbiguousRequest => "ambiguous_request",
             RejectionKind::NoApplication => "no_application",
+            RejectionKind::PayloadTooLarge => "payload_too_large",
+            RejectionKind::OriginUnreachable => "origin_unreachable",
+            RejectionKind::OriginTimeout => "origin_timeout",
         }
     }
 
@@ -130,6 +142,9 @@ impl RejectionKind {
             RejectionKind::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
             RejectionKind::AmbiguousRequest => StatusCode::BAD_REQUEST,
             RejectionKind::NoApplication => StatusCode::NOT_FOUND,
+            RejectionKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RejectionKind::OriginUnreachable => StatusCode::BAD_GATEWAY,
+            RejectionKind::OriginTimeout => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -161,6 +176,9 @@ impl RejectionKind {
             RejectionKind::Misconfigured => "server is misconfigured",
             RejectionKind::AmbiguousRequest => "the request's host or path is ambiguous",
             RejectionKind::NoApplication => "no application is served here",
+            RejectionKind::PayloadTooLarge => "request body is too large",
+            RejectionKind::OriginUnreachable => "the origin could not be reached",
+            RejectionKind::OriginTimeout => "the origin did not answer in time",
         }
     }
 
@@ -296,6 +314,9 @@ impl Rejection {
             StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
             StatusCode::BAD_REQUEST => "bad_request",
             StatusCode::NOT_FOUND => "not_found",
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            StatusCode::BAD_GATEWAY => "bad_gateway",
+            StatusCode::GATEWAY_TIMEOUT => "gateway_timeout",
             _ => "internal",
         };
         serde_json::json!({
@@ -411,6 +432,46 @@ mod tests {
         );
         assert_eq!(Rejection::new(RejectionKind::KeysUnavailable).status(), 503);
         assert_eq!(Rejection::new(RejectionKind::Misconfigured).status(), 500);
+    }
+
+    #[test]
+    fn gateway_kinds() {
+        for (kind, status, error, reason) in [
+            (
+                RejectionKind::PayloadTooLarge,
+                413,
+                "payload_too_large",
+                "payload_too_large",
+            ),
+            (
+                RejectionKind::OriginUnreachable,
+                502,
+                "bad_gateway",
+                "origin_unreachable",
+            ),
+            (
+                RejectionKind::OriginTimeout,
+                504,
+                "gateway_timeout",
+                "origin_timeout",
+            ),
+        ] {
+            let rejection = Rejection::new(kind).with_detail("connection refused");
+            assert_eq!(rejection.status(), status);
+            assert!(!kind.is_unauthenticated());
+            let body = rejection.body();
+            assert_eq!(
+                (&body["error"], &body["reason"]),
+                (&error.into(), &reason.into())
+            );
+            assert!(
+                !body.to_string().contains("refused"),
+                "the detail stays out of the body"
+            );
+            let response = rejection.into_response();
+            assert_eq!(response.status(), status);
+            assert!(!response.headers().contains_key(WWW_AUTHENTICATE));
+        }
     }
 
     #[test]

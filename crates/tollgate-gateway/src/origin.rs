@@ -1,0 +1,188 @@
+//! [`Origin`]: where a [`Proxy`](crate::Proxy) sends requests, parsed once at build time.
+
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderValue, Uri};
+
+use crate::error::{ProxyError, ProxyErrorKind};
+
+/// An origin: scheme, authority and an optional path prefix, checked when the proxy is built.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
+    scheme: Scheme,
+    authority: Authority,
+    /// The path prefix without a trailing `/` (`""` for none).
+    prefix: String,
+    /// `Host` as the origin expects it: the authority, its port left out when it is the
+    /// scheme's default.
+    host: HeaderValue,
+}
+
+impl Origin {
+    /// Parses `origin`: `http://` or `https://`, a host, an optional port and path; no user
+    /// information, query or fragment.
+    pub(crate) fn parse(origin: &str) -> Result<Self, ProxyError> {
+        let invalid = |detail| ProxyError::new(ProxyErrorKind::InvalidOrigin, detail);
+        if origin.contains('#') {
+            return Err(ProxyError::new(
+                ProxyErrorKind::OriginFragment,
+                "the origin URL has a fragment",
+            ));
+        }
+        let uri: Uri = origin
+            .parse()
+            .map_err(|_| invalid("the origin is not a valid absolute URL"))?;
+        let scheme = match uri.scheme() {
+            Some(scheme) if *scheme == Scheme::HTTP || *scheme == Scheme::HTTPS => scheme.clone(),
+            Some(_) => return Err(invalid("the origin URL's scheme is neither http nor https")),
+            None => {
+                return Err(invalid(
+                    "the origin is not an absolute http:// or https:// URL",
+                ));
+            }
+        };
+        let Some(authority) = uri.authority().cloned() else {
+            return Err(invalid("the origin URL has no host"));
+        };
+        if authority.as_str().contains('@') {
+            return Err(ProxyError::new(
+                ProxyErrorKind::OriginUserinfo,
+                "the origin URL has user information (user:password@)",
+            ));
+        }
+        if authority.host().is_empty() {
+            return Err(invalid("the origin URL has no host"));
+        }
+        if uri.query().is_some() || origin.contains('?') {
+            return Err(ProxyError::new(
+                ProxyErrorKind::OriginQuery,
+                "the origin URL has a query",
+            ));
+        }
+        let prefix = uri.path().trim_end_matches('/').to_owned();
+        let default_port = if scheme == Scheme::HTTPS { 443 } else { 80 };
+        let host = match authority.port_u16() {
+            Some(port) if port == default_port => authority.host(),
+            _ => authority.as_str(),
+        };
+        let host =
+            HeaderValue::from_str(host).map_err(|_| invalid("the origin host is invalid"))?;
+        Ok(Self {
+            scheme,
+            authority,
+            prefix,
+            host,
+        })
+    }
+
+    /// The authority (`host[:port]`), for logs.
+    pub(crate) fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// The `Host` header value naming the origin itself.
+    pub(crate) fn host(&self) -> &HeaderValue {
+        &self.host
+    }
+
+    /// The URI a request for `request` goes to: the prefix, then the request's path and
+    /// query (`/` for a request without an origin-form path, such as `OPTIONS *`).
+    pub(crate) fn uri_for(&self, request: &Uri) -> Option<Uri> {
+        let path = request.path();
+        let path = if path.starts_with('/') { path } else { "/" };
+        let path_and_query = match (self.prefix.is_empty(), request.query()) {
+            (true, None) => match request.path_and_query() {
+                Some(pq) if pq.as_str().starts_with('/') => pq.clone(),
+                _ => PathAndQuery::from_static("/"),
+            },
+            (_, query) => {
+                let mut joined = String::with_capacity(
+                    self.prefix.len() + path.len() + 1 + query.map_or(0, str::len),
+                );
+                joined.push_str(&self.prefix);
+                joined.push_str(path);
+                if let Some(query) = query {
+                    joined.push('?');
+                    joined.push_str(query);
+                }
+                PathAndQuery::try_from(joined).ok()?
+            }
+        };
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn kind(origin: &str) -> Option<ProxyErrorKind> {
+        Origin::parse(origin).err().map(|e| e.kind())
+    }
+
+    #[test]
+    fn accepted_and_refused_origins() {
+        assert_eq!(kind("http://127.0.0.1:8080"), None);
+        assert_eq!(kind("https://app.internal/api/"), None);
+        assert_eq!(kind("HTTP://app.internal"), None);
+        assert_eq!(
+            kind("ftp://app.internal"),
+            Some(ProxyErrorKind::InvalidOrigin)
+        );
+        assert_eq!(kind("app.internal:80"), Some(ProxyErrorKind::InvalidOrigin));
+        assert_eq!(kind("/just/a/path"), Some(ProxyErrorKind::InvalidOrigin));
+        assert_eq!(kind(""), Some(ProxyErrorKind::InvalidOrigin));
+        assert_eq!(kind("http://"), Some(ProxyErrorKind::InvalidOrigin));
+        assert_eq!(
+            kind("http://u:p@app.internal"),
+            Some(ProxyErrorKind::OriginUserinfo)
+        );
+        assert_eq!(
+            kind("http://u@app.internal"),
+            Some(ProxyErrorKind::OriginUserinfo)
+        );
+        assert_eq!(
+            kind("http://app.internal/?a=b"),
+            Some(ProxyErrorKind::OriginQuery)
+        );
+        assert_eq!(
+            kind("http://app.internal/?"),
+            Some(ProxyErrorKind::OriginQuery)
+        );
+        assert_eq!(
+            kind("http://app.internal/#top"),
+            Some(ProxyErrorKind::OriginFragment)
+        );
+    }
+
+    #[test]
+    fn paths_are_joined_and_queries_kept() {
+        let origin = Origin::parse("http://app.internal:8080/api/").unwrap();
+        let uri = |s: &str| origin.uri_for(&s.parse().unwrap()).unwrap().to_string();
+        assert_eq!(
+            uri("/users?x=1&y"),
+            "http://app.internal:8080/api/users?x=1&y"
+        );
+        assert_eq!(uri("/"), "http://app.internal:8080/api/");
+        assert_eq!(
+            uri("https://front.example/a?b"),
+            "http://app.internal:8080/api/a?b"
+        );
+        assert_eq!(uri("*"), "http://app.internal:8080/api/");
+        let bare = Origin::parse("https://app.internal").unwrap();
+        assert_eq!(
+            bare.uri_for(&"/a/b?c=d".parse().unwrap())
+                .unwrap()
+                .to_string(),
+            "https://app.internal/a/b?c=d"
+        );
+        assert_eq!(bare.host(), "app.internal");
+        assert_eq!(Origin::parse("https://a:443").unwrap().host(), "a");
+        assert_eq!(Origin::parse("http://a:443").unwrap().host(), "a:443");
+    }
+}

@@ -1,0 +1,92 @@
+//! The `gateway` example end to end: tollgate's real `ExchangeLayer` in front of the proxy.
+//! One hostile request goes through both: credentials plus forged identity headers.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../examples/gateway.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod gateway;
+
+mod common;
+
+use axum::body::Body;
+use common::*;
+use http::StatusCode;
+use tollgate_gateway::OriginClient;
+
+#[tokio::test]
+async fn exchange_then_cookie_through_the_gateway() {
+    let origin = origin().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front = listener.local_addr().unwrap();
+    let (issuer, token, secret) = gateway::setup(&format!("http://{front}")).await.unwrap();
+    let app = gateway::app(&issuer, &origin.url(), OriginClient::new().unwrap()).unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    let client = client();
+
+    // Nothing outside /app is proxied; nothing unauthenticated reaches the origin.
+    let anonymous = request(&format!("http://{front}/app/x"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, _) = text(client.request(anonymous).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(origin.accepts(), 0);
+
+    let hostile = request(&format!("http://{front}/app/items?page=2"))
+        .header("cf-access-client-id", &token.client_id)
+        .header("cf-access-client-secret", secret.expose_secret())
+        .header("cf_access_jwt_assertion", "forged")
+        .header("cf-access-authenticated-user-email", "admin@example.com")
+        .header("cookie", "CF_Authorization=forged; theme=dark")
+        .body(Body::empty())
+        .unwrap();
+    let response = client.request(hostile).await.unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(response.status(), StatusCode::OK);
+    let seen = origin.last();
+    assert_eq!(seen.uri, "/items?page=2");
+    let minted = seen.one("cf-access-jwt-assertion").unwrap();
+    assert_eq!(minted.split('.').count(), 3, "a JWT");
+    assert!(cookie.starts_with(&format!("CF_Authorization={minted};")));
+    assert_eq!(
+        seen.one("cookie"),
+        Some(format!("theme=dark; CF_Authorization={minted}"))
+    );
+    assert_eq!(
+        seen.one("cf-access-authenticated-user-email"),
+        None,
+        "a service token"
+    );
+    let flat = format!("{:?}", seen.headers);
+    for leaked in [secret.expose_secret(), "forged", "admin@example.com"] {
+        assert!(
+            !flat.contains(leaked),
+            "{leaked} reached the origin: {flat}"
+        );
+    }
+    assert!(!flat.contains("cf-access-client-id"), "{flat}");
+
+    // The cookie alone rides: the origin gets the same token.
+    let riding = request(&format!("http://{front}/app/"))
+        .header("cookie", format!("CF_Authorization={minted}"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = text(client.request(riding).await.unwrap()).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+    let seen = origin.last();
+    assert_eq!(seen.uri, "/");
+    assert_eq!(seen.one("cf-access-jwt-assertion"), Some(minted.clone()));
+    assert_eq!(
+        seen.one("cookie"),
+        Some(format!("CF_Authorization={minted}"))
+    );
+    assert_eq!(seen.one("x-forwarded-for").as_deref(), Some("127.0.0.1"));
+}
