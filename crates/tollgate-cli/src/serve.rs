@@ -3,16 +3,21 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::serve::ListenerExt as _;
 use axum::{Json, Router};
 use clap::Args;
 use tollgate_core::{AccessIdentity, TeamDomain};
+use tollgate_gateway::{OriginClient, Proxy, SENSITIVE_HEADERS};
 use tollgate_issue::{
     AppSettings, ApplicationRecord, ClientSecret, Issuer, ManageErrorKind, ServiceTokenRecord,
-    Throttle,
+    Throttle, parse_duration,
 };
 use tower::util::BoxCloneSyncService;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
+use tower_http::trace::TraceLayer;
 
 use crate::gateway::{AppRouter, AppService, Fallback, MakeOrigin};
 use crate::{CliResult, clock, describe_database, open_store, warn_if_keys_unencrypted};
@@ -46,6 +51,16 @@ pub(crate) struct ServeArgs {
     /// X-Forwarded-For; otherwise the socket's peer is the client.
     #[arg(long = "trusted-proxy", value_name = "CIDR")]
     trusted_proxies: Vec<String>,
+    /// How long an origin may take to accept a connection before 502, e.g. 10s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    origin_connect_timeout: Duration,
+    /// How long an origin may take to start its response before 504 (Cloudflare's is 100s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "100s")]
+    origin_timeout: Duration,
+    /// The largest request body proxied to an origin, in bytes, before 413 (Cloudflare's
+    /// default is 100 MB).
+    #[arg(long, value_name = "BYTES", default_value_t = 100_000_000)]
+    max_body_size: u64,
 }
 
 /// Applications without an origin answer with the caller's identity.
@@ -106,17 +121,25 @@ async fn first_token(issuer: &Issuer) -> CliResult<Option<(ServiceTokenRecord, C
     }
 }
 
-/// The proxy for applications with an origin.
-fn make_origin() -> MakeOrigin {
-    Arc::new(|origin| {
-        Err(format!(
-            "cannot proxy to {origin}: this build has no gateway"
-        ))
-    })
+/// The proxy for applications with an origin: one pooled client for all of them.
+fn make_origin(args: &ServeArgs) -> CliResult<MakeOrigin> {
+    let client = OriginClient::builder()
+        .connect_timeout(args.origin_connect_timeout)
+        .build()?;
+    let response_timeout = args.origin_timeout;
+    let body_limit = args.max_body_size;
+    Ok(Arc::new(move |origin| {
+        let proxy = Proxy::with_client(origin.as_str(), client.clone())
+            .map_err(|e| e.to_string())?
+            .with_response_timeout(response_timeout)
+            .with_body_limit(body_limit);
+        Ok(BoxCloneSyncService::new(proxy))
+    }))
 }
 
 pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
     let throttle = throttle(&args)?;
+    let make_origin = make_origin(&args)?;
     let store = open_store(database).await?;
     warn_if_keys_unencrypted(&store);
     let listener = tokio::net::TcpListener::bind(args.addr)
@@ -145,8 +168,16 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
         Some(name) => Fallback::App(name.clone()),
         None => Fallback::WhileNoDomains(DEMO_APP.to_owned()),
     };
-    let router = AppRouter::new(issuer.clone(), throttle, fallback_rule, echo, make_origin())?;
-    let app = issuer.routes().fallback_service(router.clone());
+    let router = AppRouter::new(issuer.clone(), throttle, fallback_rule, echo, make_origin)?;
+    // Outermost first: a request id (kept if the client sent one, and passed to the origin
+    // and back), credentials and tokens hidden from any request log, then the trace span.
+    let app = issuer
+        .routes()
+        .fallback_service(router.clone())
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveHeadersLayer::new(SENSITIVE_HEADERS))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
 
     let base = format!("http://{addr}");
     let (routed, fallback_name) = router.describe();
