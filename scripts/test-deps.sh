@@ -60,14 +60,15 @@ elif ! command -v apt-get >/dev/null; then
 else
   say "apt-get install ${want[*]}"
   apt_install() {
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${want[@]}" \
-      >"$bin_dir.apt.log" 2>&1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      -o Acquire::http::Timeout=20 -o Acquire::Retries=1 "${want[@]}" >>"$bin_dir.apt.log" 2>&1
   }
   mkdir -p "$(dirname "$bin_dir")"
   # Package lists may be missing or stale on a fresh machine: update once and retry.
   if ! apt_install; then
     say "apt-get install failed; apt-get update and one more try"
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$bin_dir.apt.log" 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get update -q -o Acquire::http::Timeout=20 \
+      -o Acquire::Retries=1 >>"$bin_dir.apt.log" 2>&1 || true
     apt_install || say "apt-get install failed (log: $bin_dir.apt.log)"
   fi
 fi
