@@ -5,7 +5,7 @@
 #
 #   - a Python venv with PyJWT[crypto] at the versions of crates/tollgate-test/origins/requirements.txt,
 #     for Cloudflare's Python cookie origin (origins/cookie_origin.py);
-#   - Debian's golang-go and go-oidc v2.1.0 (golang-github-coreos-go-oidc-dev, which brings
+#   - Debian's python3-venv, golang-go and go-oidc v2.1.0 (golang-github-coreos-go-oidc-dev, which brings
 #     go-jose v2 and the rest), and nginx for the load runner's reverse-proxy row, installed with
 #     apt-get when running as root and missing;
 #   - the Go origin (origins/go-oidc/main.go) built in GOPATH mode against Debian's sources.
@@ -35,12 +35,13 @@ venv="${TOLLGATE_TEST_VENV:-$target/test-venv}"
 bin_dir="${TOLLGATE_TEST_ORIGINS:-$target/test-origins}"
 go_binary="$bin_dir/go-oidc-origin"
 gopath=/usr/share/gocode
-debian_packages=(golang-go golang-github-coreos-go-oidc-dev golang-gopkg-square-go-jose.v2-dev nginx)
+# python3-venv: Debian's python3 creates no venv without it.
+debian_packages=(python3-venv golang-go golang-github-coreos-go-oidc-dev golang-gopkg-square-go-jose.v2-dev nginx)
 started=$(date +%s)
 missing=()
 
 say() { printf 'test-deps: %s\n' "$*"; }
-warn() { printf 'test-deps: WARNING: %s\n' "$*" >&2; missing+=("$1"); }
+warn() { missing+=("$1"); printf 'test-deps: WARNING: %s\n' "$2" >&2; } # warn WHAT MESSAGE
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
