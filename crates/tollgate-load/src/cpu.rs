@@ -60,6 +60,14 @@ fn schedstat(path: &str) -> Duration {
         .map_or(Duration::ZERO, Duration::from_nanos)
 }
 
+/// The one-minute load average, as `/proc/loadavg` writes it (`?` when unreadable).
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| String::from("?"))
+}
+
 /// Resident memory of the process, from `/proc/self/status`.
 pub(crate) fn resident_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")

@@ -168,8 +168,14 @@ pub(crate) fn run(load: Load) {
                 .unwrap_or_else(|e| panic!("{}: the first request failed: {e}", row.name));
             assert_eq!(status, 200, "{}: the first request: {head}", row.name);
         }
+        let load_before = cpu::load_average();
         let results = measure(load, &origin, &rows).await;
         report(load, &rows, &results, &skipped);
+        // Other work on the machine shows in the latency tails and the CPU shares.
+        println!(
+            "\nmachine load average (1 min) before / after: {load_before} / {}",
+            cpu::load_average()
+        );
     });
 }
 
@@ -339,7 +345,8 @@ impl Drop for Nginx {
 }
 
 /// nginx as a plain reverse proxy: one process, no master, no access log, HTTP/1.1 to a
-/// keepalive upstream, everything it writes under `dir`.
+/// keepalive upstream, connections kept alive for the whole run, everything it writes under
+/// `dir`.
 fn nginx_config(dir: &Path, listen: SocketAddr, upstream: SocketAddr) -> String {
     let dir = dir.display();
     format!(
@@ -358,9 +365,15 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
+    # nginx closes a kept-alive connection after 1000 requests by default, on both sides: a
+    # closed loop of 32 connections would end in about a second.
+    keepalive_requests 10000000;
+    keepalive_timeout 300s;
     upstream origin {{
         server {upstream};
         keepalive 64;
+        keepalive_requests 10000000;
+        keepalive_timeout 300s;
     }}
     server {{
         listen {listen};
@@ -461,6 +474,15 @@ async fn measure(load: Load, origin: &ServerThread, rows: &[Row]) -> Vec<Vec<Sam
                 (percentile(&all, 0.50), percentile(&all, 0.99))
             };
             let wall = outcome.elapsed.as_secs_f64();
+            if outcome.elapsed < measured.mul_f64(0.95) {
+                eprintln!(
+                    "warning: {}: the connections ended after {:.2} s of {:.2} s ({} failed)",
+                    row.name,
+                    wall,
+                    measured.as_secs_f64(),
+                    outcome.failed
+                );
+            }
             let per_request = |cpu: f64| cpu / (outcome.ok.max(1) as f64);
             let sample = Sample {
                 outcome,
