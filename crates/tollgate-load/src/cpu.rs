@@ -53,6 +53,15 @@ fn stat(path: &str) -> Duration {
         .unwrap_or(Duration::ZERO)
 }
 
+/// Time thread `tid` of this process spent runnable but waiting for a CPU (the second field of
+/// its schedstat): how much other work on the machine took from it.
+pub(crate) fn thread_waited(tid: u32) -> Duration {
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
 fn schedstat(path: &str) -> Duration {
     std::fs::read_to_string(path)
         .ok()

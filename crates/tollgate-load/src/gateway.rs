@@ -13,7 +13,11 @@
 //! order; a row's ratio to direct is taken per round, then the median and range. Each row
 //! reports req/s, p50/p99 latency, and the CPU per request of the origin and of the proxy, read
 //! from `/proc` (the origin thread's schedstat; nginx's threads' schedstat; an in-process
-//! proxy's time is the process's less the load and origin threads').
+//! proxy's time is the process's less the load and origin threads'). The time the origin and
+//! load threads waited for a CPU (schedstat again) shows how much other work on the machine
+//! took from the measurement (in a proxied row the origin's also holds the proxy's turns on the
+//! shared core; the load thread's is other work only). req/s moves with that; the CPU per
+//! request hardly does.
 //!
 //! Every request of every row carries the same `Cookie: CF_Authorization=<866-byte token>`
 //! header (the tollgate row its own, of about the same size), so the proxies move the same bytes.
@@ -407,6 +411,9 @@ struct Sample {
     /// Share of one core the origin and proxy used together.
     server_share: f64,
     load_share: f64,
+    /// Share of the time the origin and load threads were runnable but waited for a CPU.
+    origin_waited: f64,
+    load_waited: f64,
 }
 
 /// CPU counters read before and after a measurement.
@@ -416,11 +423,15 @@ struct Counters {
     load: Duration,
     origin: Duration,
     proxy_process: Duration,
+    load_waited: Duration,
+    origin_waited: Duration,
 }
 
 impl Counters {
-    fn read(origin: &ServerThread, proxy: Option<ProxyCpu>) -> Self {
+    fn read(origin: &ServerThread, load_tid: u32, proxy: Option<ProxyCpu>) -> Self {
         Self {
+            load_waited: cpu::thread_waited(load_tid),
+            origin_waited: cpu::thread_waited(origin.tid),
             process: cpu::process(),
             load: cpu::this_thread(),
             origin: cpu::thread(origin.tid),
@@ -441,6 +452,7 @@ async fn measure(load: Load, origin: &ServerThread, rows: &[Row]) -> Vec<Vec<Sam
     let measured = Duration::from_secs_f64(load.seconds);
     let warmup = Duration::from_secs_f64(load.warmup);
     let latencies: Latencies = Rc::default();
+    let load_tid = cpu::current_tid().expect("/proc/thread-self");
     let mut results = Vec::new();
     for round in 0..load.rounds {
         let mut samples = vec![None; rows.len()];
@@ -449,7 +461,7 @@ async fn measure(load: Load, origin: &ServerThread, rows: &[Row]) -> Vec<Vec<Sam
             let row = &rows[i];
             client::run(row.addr, &requests[i], load.connections, warmup).await;
             latencies.borrow_mut().clear();
-            let before = Counters::read(origin, row.proxy_cpu);
+            let before = Counters::read(origin, load_tid, row.proxy_cpu);
             let outcome = client::run_recording(
                 row.addr,
                 &requests[i],
@@ -458,7 +470,7 @@ async fn measure(load: Load, origin: &ServerThread, rows: &[Row]) -> Vec<Vec<Sam
                 Some(&latencies),
             )
             .await;
-            let after = Counters::read(origin, row.proxy_cpu);
+            let after = Counters::read(origin, load_tid, row.proxy_cpu);
             let secs = |a: Duration, b: Duration| b.saturating_sub(a).as_secs_f64();
             let load_cpu = secs(before.load, after.load);
             let origin_cpu = secs(before.origin, after.origin);
@@ -492,10 +504,12 @@ async fn measure(load: Load, origin: &ServerThread, rows: &[Row]) -> Vec<Vec<Sam
                 proxy_cpu: proxy_cpu.map(per_request),
                 server_share: (origin_cpu + proxy_cpu.unwrap_or(0.0)) / wall,
                 load_share: load_cpu / wall,
+                origin_waited: secs(before.origin_waited, after.origin_waited) / wall,
+                load_waited: secs(before.load_waited, after.load_waited) / wall,
             };
             eprintln!(
                 "round {}/{} {:28} {:>8.0} req/s  p50 {:>6.0} µs  p99 {:>6.0} µs  origin {:>5.1} µs/req  \
-                 proxy {:>5} µs/req  load {:>3.0}%  failed {}",
+                 proxy {:>5} µs/req  load {:>3.0}%  waited for a CPU: origin {:>3.0}% load {:>3.0}%  failed {}",
                 round + 1,
                 load.rounds,
                 row.name,
@@ -507,6 +521,8 @@ async fn measure(load: Load, origin: &ServerThread, rows: &[Row]) -> Vec<Vec<Sam
                     .proxy_cpu
                     .map_or_else(|| String::from("-"), |c| format!("{:.1}", 1e6 * c)),
                 100.0 * sample.load_share,
+                100.0 * sample.origin_waited,
+                100.0 * sample.load_waited,
                 outcome.failed
             );
             samples[i] = Some(sample);
@@ -533,9 +549,9 @@ fn report(load: Load, rows: &[Row], results: &[Vec<Sample>], skipped: &[(&str, S
         load.rounds, load.seconds, load.connections
     );
     println!(
-        "| row | req/s (median) | × direct (median, range) | p50 latency | p99 latency | origin CPU / req | proxy CPU / req | server core busy | load CPU | failed |"
+        "| row | req/s (median) | × direct (median, range) | p50 latency | p99 latency | origin CPU / req | proxy CPU / req | server core busy | load CPU | waited for a CPU (origin / load) | failed |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (i, row) in rows.iter().enumerate() {
         let ratios: Vec<f64> = results
             .iter()
@@ -559,7 +575,7 @@ fn report(load: Load, rows: &[Row], results: &[Vec<Sample>], skipped: &[(&str, S
         };
         let failed: u64 = results.iter().map(|r| r[i].outcome.failed).sum();
         println!(
-            "| {} | {:.0} | {vs_direct} | {:.0} µs | {:.0} µs | {:.1} µs | {proxy} | {:.0} % | {:.0} % | {failed} |",
+            "| {} | {:.0} | {vs_direct} | {:.0} µs | {:.0} µs | {:.1} µs | {proxy} | {:.0} % | {:.0} % | {:.0} % / {:.0} % | {failed} |",
             row.name,
             column(i, &|s| s.outcome.rate()),
             column(i, &|s| s.p50_us),
@@ -567,10 +583,12 @@ fn report(load: Load, rows: &[Row], results: &[Vec<Sample>], skipped: &[(&str, S
             1e6 * column(i, &|s| s.origin_cpu),
             100.0 * column(i, &|s| s.server_share),
             100.0 * column(i, &|s| s.load_share),
+            100.0 * column(i, &|s| s.origin_waited),
+            100.0 * column(i, &|s| s.load_waited),
         );
     }
     for (name, why) in skipped {
-        println!("| {name} | skipped: {why} | | | | | | | | |");
+        println!("| {name} | skipped: {why} | | | | | | | | | |");
     }
     let load_bound: Vec<&str> = rows
         .iter()

@@ -51,6 +51,9 @@ pub const VENV_VAR: &str = "TOLLGATE_TEST_VENV";
 pub const ORIGINS_VAR: &str = "TOLLGATE_TEST_ORIGINS";
 /// How long an origin may take to print its port before the test fails.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a test should give a seed origin to answer one request (the Python one fetches the
+/// certs on every request).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The Python origin's source, in this crate.
 const PYTHON_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/origins/cookie_origin.py");
@@ -174,9 +177,14 @@ impl SeedOrigin {
         self.stderr.lock().unwrap().clone()
     }
 
-    /// Its `GET /__count`.
+    /// Its `GET /__count` (failing the test after [`REQUEST_TIMEOUT`]).
     pub async fn counts(&self) -> Counts {
-        let body: Value = reqwest::get(format!("{}/__count", self.url()))
+        let body: Value = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .unwrap()
+            .get(format!("{}/__count", self.url()))
+            .send()
             .await
             .unwrap()
             .json()

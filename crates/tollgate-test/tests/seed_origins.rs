@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use tollgate_test::claims::{AUD, service_claims, user_claims};
-use tollgate_test::origins::{Counts, SeedKind, SeedOrigin};
+use tollgate_test::origins::{Counts, REQUEST_TIMEOUT, SeedKind, SeedOrigin};
 use tollgate_test::{JwksServer, Reply, TestKey, keys};
 
 const EMAIL: &str = "alice@example.com";
@@ -115,7 +115,11 @@ impl Team {
 }
 
 async fn get(origin: &SeedOrigin, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut request = reqwest::Client::new().get(format!("{}{path}", origin.url()));
+    let client = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .unwrap();
+    let mut request = client.get(format!("{}{path}", origin.url()));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
