@@ -52,7 +52,9 @@ if command -v dpkg-query >/dev/null; then
     installed "$package" || want+=("$package")
   done
 fi
-if [ "${#want[@]}" -eq 0 ]; then
+if ! command -v dpkg-query >/dev/null; then
+  say "no dpkg: not checking for ${debian_packages[*]} (install their equivalents by hand)"
+elif [ "${#want[@]}" -eq 0 ]; then
   say "Debian packages present (${debian_packages[*]})"
 elif [ "$(id -u)" -ne 0 ]; then
   say "not root: skipping apt-get install ${want[*]} (run it as root, or: sudo apt-get install -y ${want[*]})"

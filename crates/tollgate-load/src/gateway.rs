@@ -602,3 +602,46 @@ fn report(load: Load, rows: &[Row], results: &[Vec<Sample>], skipped: &[(&str, S
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read as _, Write as _};
+
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let sorted: Vec<u32> = (1..=100).collect();
+        assert_eq!(percentile(&sorted, 0.50), 50.0);
+        assert_eq!(percentile(&sorted, 0.99), 99.0);
+        assert_eq!(percentile(&[7], 0.99), 7.0);
+        assert!(percentile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn nginx_proxies_to_the_origin_and_is_gone_when_dropped() {
+        let Some(binary) = find_nginx() else {
+            eprintln!("SKIPPED: nginx is not installed (scripts/test-deps.sh installs it)");
+            return;
+        };
+        let origin = start_origin(None);
+        let nginx = Nginx::start(&binary, origin.addr, None).expect("nginx starts");
+        let mut stream = TcpStream::connect(nginx.addr).expect("connect to nginx");
+        stream
+            .write_all(
+                b"GET /any/path HTTP/1.1\r\nHost: bench.example.com\r\nConnection: close\r\n\r\n",
+            )
+            .expect("send");
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).expect("read");
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        assert!(reply.ends_with("hello, world"), "{reply}");
+        let (pid, addr) = (nginx.child.id(), nginx.addr);
+        drop(nginx);
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "nginx {pid} reaped"
+        );
+        assert!(TcpStream::connect(addr).is_err(), "nothing on {addr}");
+    }
+}
