@@ -3,7 +3,7 @@
 //! reads the whole response (status line, headers, `Content-Length` body), and sends the next;
 //! keep-alive throughout, no pipelining (as `wrk` does by default).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -73,6 +73,20 @@ pub(crate) async fn run(
     connections: usize,
     duration: Duration,
 ) -> Outcome {
+    run_recording(addr, requests, connections, duration, None).await
+}
+
+/// Each request's latency, in microseconds, from the first byte written to the last byte read.
+pub(crate) type Latencies = Rc<RefCell<Vec<u32>>>;
+
+/// [`run`], also pushing every answered request's latency to `latencies` when given.
+pub(crate) async fn run_recording(
+    addr: SocketAddr,
+    requests: &Requests,
+    connections: usize,
+    duration: Duration,
+    latencies: Option<&Latencies>,
+) -> Outcome {
     let ok = Rc::new(Cell::new(0u64));
     let failed = Rc::new(Cell::new(0u64));
     let started = Instant::now();
@@ -80,8 +94,9 @@ pub(crate) async fn run(
     let mut tasks = Vec::with_capacity(connections);
     for _ in 0..connections {
         let (requests, ok, failed) = (requests.clone(), ok.clone(), failed.clone());
+        let latencies = latencies.cloned();
         tasks.push(tokio::task::spawn_local(async move {
-            if connection(addr, &requests, deadline, &ok, &failed)
+            if connection(addr, &requests, deadline, &ok, &failed, latencies.as_ref())
                 .await
                 .is_err()
             {
@@ -105,13 +120,24 @@ async fn connection(
     deadline: Instant,
     ok: &Cell<u64>,
     failed: &Cell<u64>,
+    latencies: Option<&Latencies>,
 ) -> std::io::Result<()> {
     let mut stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let mut buf = vec![0u8; 64 * 1024];
-    while Instant::now() < deadline {
+    loop {
+        let sent = Instant::now();
+        if sent >= deadline {
+            break;
+        }
         stream.write_all(requests.take()).await?;
         let status = read_response(&mut stream, &mut buf).await?;
+        if let Some(latencies) = latencies {
+            let micros = sent.elapsed().as_micros();
+            latencies
+                .borrow_mut()
+                .push(u32::try_from(micros).unwrap_or(u32::MAX));
+        }
         if status == 200 {
             ok.set(ok.get() + 1);
         } else {

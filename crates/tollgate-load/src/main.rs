@@ -6,11 +6,13 @@
 //! cargo run --release -p tollgate-load                    # the comparison (about 3 minutes)
 //! cargo run --release -p tollgate-load -- --rounds 3 --seconds 2
 //! cargo run --release -p tollgate-load -- memory          # 1 M distinct tokens through the cache
+//! cargo run --release -p tollgate-load -- gateway         # an origin direct, behind nginx, behind tollgate
 //! valgrind --tool=callgrind target/release/tollgate-load profile --variant hit
 //! ```
 
 mod client;
 mod cpu;
+mod gateway;
 mod memory;
 mod profile;
 mod tokens;
@@ -30,16 +32,16 @@ struct Args {
     #[command(subcommand)]
     command: Option<Command>,
     /// Rounds; every variant runs once per round, in a rotated order.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, global = true)]
     rounds: usize,
     /// Seconds of load per variant per round.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 3.0, global = true)]
     seconds: f64,
     /// Seconds of unmeasured load before each measurement.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, global = true)]
     warmup: f64,
     /// Concurrent keep-alive connections.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, global = true)]
     connections: usize,
     /// Only variants whose name contains this (bare axum always runs).
     #[arg(long)]
@@ -73,6 +75,10 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         requests: usize,
     },
+    /// A hello-world origin reached directly, through nginx as a plain reverse proxy and
+    /// through tollgate's gateway riding a cookie: req/s, p50/p99 latency, origin and proxy
+    /// CPU per request (takes --rounds, --seconds, --warmup, --connections).
+    Gateway,
 }
 
 fn main() {
@@ -80,6 +86,14 @@ fn main() {
     match &args.command {
         Some(Command::Memory { tokens, capacity }) => return memory::run(*tokens, *capacity),
         Some(Command::Profile { variant, requests }) => return profile::run(variant, *requests),
+        Some(Command::Gateway) => {
+            return gateway::run(gateway::Load {
+                rounds: args.rounds,
+                seconds: args.seconds,
+                warmup: args.warmup,
+                connections: args.connections,
+            });
+        }
         None => {}
     }
     let cores = core_affinity::get_core_ids().unwrap_or_default();

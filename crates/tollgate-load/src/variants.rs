@@ -42,7 +42,7 @@ async fn ok() -> &'static str {
     "ok"
 }
 
-async fn serve(router: Router) -> SocketAddr {
+pub(crate) async fn serve(router: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
@@ -263,7 +263,7 @@ pub(crate) async fn issuer() -> (Issuer, Vec<u8>, String, String, String) {
 }
 
 /// Exchanges once and answers the `CF_Authorization=…` pair of the `Set-Cookie`.
-async fn first_cookie(addr: SocketAddr, request: &[u8]) -> String {
+pub(crate) async fn first_cookie(addr: SocketAddr, request: &[u8]) -> String {
     let (status, head) = client::once(addr, request)
         .await
         .expect("the first exchange");

@@ -15,6 +15,9 @@
 //! - [`http`]: serving a router on loopback, reading replies, credential headers, cookies,
 //!   polling until something happens;
 //! - [`logs`]: a process-wide capture of every `tracing` event;
+//! - [`origins`]: the seed origins, Cloudflare's Python (PyJWT, cookie) and Go (go-oidc,
+//!   header) origin examples as child processes on 127.0.0.1:0 (installed by
+//!   `scripts/test-deps.sh`);
 //! - [`skipped()`]: the loud `SKIPPED:` line of suites that need an external service.
 //!
 //! Behind features: `issue` (an issuer on a `MemoryStore` with its protected app), `store-contract`
@@ -38,6 +41,7 @@ pub mod independent;
 pub mod jwks;
 pub mod keys;
 pub mod logs;
+pub mod origins;
 pub mod wycheproof;
 
 #[cfg(feature = "cli")]
@@ -56,6 +60,7 @@ pub use http::{Reply, serve};
 pub use jwks::{Behaviour, JwksServer};
 pub use keys::{TestKey, b64, keys};
 pub use logs::LogCapture;
+pub use origins::SeedOrigin;
 
 /// Writes `message` straight to the process's stderr, past the test harness's output capture,
 /// so that a suite skipped for want of an external service is visible in every run.
