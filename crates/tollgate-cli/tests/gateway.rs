@@ -263,3 +263,246 @@ async fn demo_serves_everything_only_until_an_application_has_a_domain() {
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     assert_eq!(raw(&server, "/", &refs).await.aud(), Some(demo));
 }
+
+/// A bot's client: a cookie store, and every `*.test` name used here resolved to `server`.
+fn bot_client(server: &ServeProcess, hosts: &[&str]) -> reqwest::Client {
+    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    let mut builder = reqwest::Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(10));
+    for host in hosts {
+        builder = builder.resolve(host, addr);
+    }
+    builder.build().unwrap()
+}
+
+/// `https://<host>:<port><path>` for `server`'s port, over plain http.
+fn at(server: &ServeProcess, host: &str, path: &str) -> String {
+    let port = server.base.rsplit(':').next().unwrap();
+    format!("http://{host}:{port}{path}")
+}
+
+/// Cloudflare's own origin examples, unchanged, behind `tollgate serve`: the Python one reads
+/// the `CF_Authorization` cookie and verifies it with PyJWT, the Go one verifies
+/// `Cf-Access-Jwt-Assertion` with go-oidc, both against tollgate's certs endpoint. A bot that
+/// exchanged its headers at tollgate gets through (path-routed to one, host-routed to the
+/// other); nobody else ever reaches them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudflares_seed_origins_serve_an_exchanged_bot_and_nobody_else() {
+    use tollgate_test::http::RequestExt as _;
+    use tollgate_test::origins::SeedOrigin;
+
+    let env = scratch();
+    let py_aud = create_app(&env, "py", "example.test/service-token", &[]);
+    let go_aud = create_app(&env, "go", "go.example.test", &[]);
+    let (id, secret) = create_token(&env, "bot");
+    let issuer = "http://tollgate.test";
+    let server = env.serve(&["--team-domain", issuer]);
+    let certs = format!("{}/cdn-cgi/access/certs", server.base);
+    let (Some(python), Some(go)) = (
+        SeedOrigin::python_cookie(&certs, issuer, &py_aud),
+        SeedOrigin::go_oidc(&certs, issuer, &go_aud),
+    ) else {
+        return; // SKIPPED: printed by the harness, with what to install.
+    };
+    env.ok(&["app", "set", "py", "--origin", &python.url()]);
+    env.ok(&["app", "set", "go", "--origin", &go.url()]);
+
+    let bot = bot_client(&server, &["example.test", "go.example.test"]);
+    let py_url = at(&server, "example.test", "/service-token/hello?x=1");
+    wait_until(Duration::from_secs(5), "the origins are routed", || async {
+        let reply = bot.get(&py_url).credentials(&id, &secret).reply().await;
+        // The origin's answer, not tollgate's own identity echo.
+        reply.json["header_names"].is_array()
+    })
+    .await;
+    let before = python.counts().await;
+
+    // The first request after an exchange: the Python origin, which reads only the cookie,
+    // already sees it, and it is the assertion's token; no credential reaches it.
+    let fresh = bot_client(&server, &["example.test", "go.example.test"]);
+    let reply = fresh.get(&py_url).credentials(&id, &secret).reply().await;
+    assert_eq!(reply.code(), 200, "{}", reply.text);
+    assert_eq!(reply.json["common_name"], id.as_str());
+    assert_eq!(
+        reply.json["path"], "/service-token/hello?x=1",
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.json["assertion_matches_cookie"], true);
+    let names: Vec<&str> = reply.json["header_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    for hidden in [
+        "cf-access-client-id",
+        "cf-access-client-secret",
+        "cf-access-token",
+    ] {
+        assert!(
+            !names.contains(&hidden),
+            "{hidden} reached the origin: {names:?}"
+        );
+    }
+    for set in [
+        "cf-access-jwt-assertion",
+        "x-forwarded-for",
+        "x-forwarded-host",
+    ] {
+        assert!(names.contains(&set), "{set} missing: {names:?}");
+    }
+    let cookie = reply.cookie_token().unwrap().to_owned();
+    // Later requests ride the cookie (from the client's cookie store).
+    let reply = fresh.get(&py_url).reply().await;
+    assert_eq!(reply.code(), 200, "{}", reply.text);
+    assert_eq!(python.counts().await.verified, before.verified + 2);
+
+    // Host-routed to the Go origin, which verifies the assertion header.
+    let go_url = at(&server, "go.example.test", "/any/path");
+    let reply = fresh.get(&go_url).credentials(&id, &secret).reply().await;
+    assert_eq!(reply.code(), 200, "{}", reply.text);
+    assert_eq!(reply.json["common_name"], id.as_str());
+    let go_before = go.counts().await;
+
+    // Everyone else is refused at tollgate: the origins see nothing.
+    let stranger = bot_client(&server, &["example.test", "go.example.test"]);
+    let forged = format!("{}.{}", &cookie[..cookie.len() - 10], "AAAAAAAAAA");
+    for (url, request) in [
+        (&py_url, stranger.get(&py_url)),
+        (
+            &py_url,
+            stranger.get(&py_url).credentials(&id, "wrong-secret"),
+        ),
+        (
+            &py_url,
+            stranger
+                .get(&py_url)
+                .header("Cf-Access-Jwt-Assertion", &cookie),
+        ),
+        (
+            &py_url,
+            stranger
+                .get(&py_url)
+                .header("cookie", format!("CF_Authorization={forged}")),
+        ),
+        // The py application's cookie is not the go application's.
+        (
+            &go_url,
+            stranger
+                .get(&go_url)
+                .header("cookie", format!("CF_Authorization={cookie}")),
+        ),
+        (&go_url, stranger.get(&go_url).access_token(&cookie)),
+    ] {
+        let reply = request.reply().await;
+        assert_eq!(reply.code(), 401, "{url}: {}", reply.text);
+        assert!(!reply.text.contains(&secret) && !reply.text.contains(&cookie[20..]));
+    }
+    // A path outside the application, however spelled, does not reach it either.
+    for path in [
+        "/service-token/../x",
+        "/service-tokens",
+        "/service-token/%2e%2e/x",
+    ] {
+        let reply = fresh.get(at(&server, "example.test", path)).reply().await;
+        assert_eq!(reply.code(), 404, "{path}: {}", reply.text);
+    }
+    assert_eq!(python.counts().await.requests, before.requests + 2);
+    assert_eq!(go.counts().await.requests, go_before.requests);
+
+    // A spoofed identity from the client never arrives: the origin verifies the real token.
+    let reply = fresh
+        .get(&go_url)
+        .header("cf_access_jwt_assertion", "forged")
+        .header("Cf-Access-Authenticated-User-Email", "admin@example.com")
+        .header("X-Forwarded-For", "10.0.0.1")
+        .reply()
+        .await;
+    assert_eq!(reply.code(), 200, "{}", reply.text);
+    assert_eq!(reply.json["email"], Value::Null);
+}
+
+/// An origin that is down answers 502 in the JSON shape; pointing the application elsewhere,
+/// or at no origin, takes effect without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origins_change_without_a_restart_and_a_dead_one_is_a_502() {
+    use tollgate_test::http::RequestExt as _;
+
+    let env = scratch();
+    // A port nobody listens on.
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let aud = create_app(
+        &env,
+        "api",
+        "api.test",
+        &["--origin", &format!("http://{dead}")],
+    );
+    let (id, secret) = create_token(&env, "bot");
+    let server = env.serve(&[]);
+    let bot = bot_client(&server, &["api.test"]);
+    let url = at(&server, "api.test", "/");
+    let reply = bot.get(&url).credentials(&id, &secret).reply().await;
+    assert_eq!(
+        reply.refusal(),
+        (502, Some("origin_unreachable")),
+        "{}",
+        reply.text
+    );
+    let token = reply.cookie_token().unwrap().to_owned();
+
+    // A live origin: a tiny axum app that echoes what it saw.
+    let origin = tollgate_test::http::serve(axum::Router::new().fallback(
+        |headers: http::HeaderMap| async move {
+            let header = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            axum::Json(serde_json::json!({
+                "assertion": header("cf-access-jwt-assertion").is_some(),
+                "cookie": header("cookie"),
+                "forwarded_for": header("x-forwarded-for"),
+            }))
+        },
+    ))
+    .await;
+    env.ok(&["app", "set", "api", "--origin", &origin]);
+    wait_until(Duration::from_secs(5), "the new origin is used", || async {
+        bot.get(&url).reply().await.json["assertion"] == true
+    })
+    .await;
+    let reply = bot
+        .get(&url)
+        .header("cookie", format!("theme=dark; CF_Authorization={token}"))
+        .header("X-Forwarded-For", "10.9.9.9")
+        .reply()
+        .await;
+    assert_eq!(reply.json["assertion"], true, "{}", reply.text);
+    assert_eq!(reply.json["forwarded_for"], "127.0.0.1");
+    let cookie = reply.json["cookie"].as_str().unwrap();
+    assert!(
+        cookie.contains("theme=dark") && cookie.contains("CF_Authorization="),
+        "{cookie}"
+    );
+
+    env.ok(&["app", "set", "api", "--no-origin"]);
+    wait_until(
+        Duration::from_secs(5),
+        "tollgate answers itself",
+        || async {
+            let reply = bot.get(&url).reply().await;
+            let json = &reply.json;
+            json["aud"] == aud.as_str() || json["aud"][0] == aud.as_str()
+        },
+    )
+    .await;
+    let shown = env.json(&["app", "show", "api", "--json"]);
+    assert_eq!(shown["origin"], Value::Null);
+    assert_eq!(shown["domain"], "api.test");
+}
