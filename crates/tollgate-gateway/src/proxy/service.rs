@@ -197,8 +197,11 @@ impl Proxy {
     }
 
     /// Speaks HTTP/2 to the origin: with prior knowledge (h2c) over `http://`, ALPN `h2` only
-    /// over `https://` (default off: HTTP/1.1). HTTP/1.1 upgrades such as WebSocket cannot
-    /// cross an HTTP/2 connection: they reach such an origin as plain requests.
+    /// over `https://` (default off: HTTP/1.1, as Cloudflare speaks to origins unless told
+    /// otherwise). HTTP/1.1 upgrades such as WebSocket cannot cross an HTTP/2 connection: they
+    /// reach such an origin as plain requests. `:authority` names the origin (it is where the
+    /// connection goes); with [`HostHeader::Client`] the client's host travels as a `Host`
+    /// header beside it, which servers that prefer `:authority` do not read.
     pub fn with_http2_only(self, http2_only: bool) -> Self {
         self.config(|c| c.http2_only = http2_only)
     }
