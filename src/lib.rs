@@ -7,6 +7,8 @@
 //! - **Issue** them in-process: service tokens, a rotating signing-key ring, and the
 //!   `ExchangeLayer` that turns `CF-Access-Client-Id`/`CF-Access-Client-Secret` into a
 //!   `CF_Authorization` cookie exactly as Cloudflare's edge does (feature `issue`).
+//! - **Proxy** to any origin behind them, handing it what Cloudflare hands an origin (feature
+//!   `gateway`; `tollgate serve` routes applications to their origins by domain and path).
 //!
 //! ## Features
 //!
@@ -16,6 +18,7 @@
 //! | `issue`    | no      | `issue`: service tokens, key ring, exchange layer, certs routes (and `verify` without its HTTP client) |
 //! | `sqlite`   | no      | `store`: SQLite stores (embedded default) |
 //! | `postgres` | no      | `store`: PostgreSQL stores (shared by several instances) |
+//! | `gateway`  | no      | `gateway`: the reverse proxy that puts any origin behind the exchange (with `issue`) |
 
 pub use tollgate_core as core;
 pub use tollgate_core::{AccessClaims, AccessIdentity, Rejection, RejectionKind};
@@ -28,6 +31,9 @@ pub use tollgate_issue as issue;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use tollgate_store as store;
+
+#[cfg(feature = "gateway")]
+pub use tollgate_gateway as gateway;
 
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(all(doctest, feature = "issue"))]
