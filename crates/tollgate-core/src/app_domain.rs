@@ -430,14 +430,51 @@ pub struct OriginUrl {
     authority_len: usize,
 }
 
-/// Why a string is not an origin URL. The message says what is wrong, never echoing a
-/// password the input may carry.
+/// Why a string is not an origin URL: a [`kind`](OriginError::kind) and a message that says
+/// what is wrong, never echoing the input (it may carry a password).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OriginError(&'static str);
+pub struct OriginError {
+    kind: OriginErrorKind,
+    message: &'static str,
+}
+
+/// What is wrong with an origin URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OriginErrorKind {
+    /// Not `http://` or `https://`, or no host, a bad port, an ambiguous path.
+    Invalid,
+    /// It carries a user name or password (`user:pw@`).
+    Userinfo,
+    /// It has a query.
+    Query,
+    /// It has a fragment.
+    Fragment,
+}
+
+impl OriginError {
+    const fn new(kind: OriginErrorKind, message: &'static str) -> Self {
+        Self { kind, message }
+    }
+
+    const fn invalid(message: &'static str) -> Self {
+        Self::new(OriginErrorKind::Invalid, message)
+    }
+
+    /// What is wrong.
+    pub fn kind(&self) -> OriginErrorKind {
+        self.kind
+    }
+
+    /// The message without the "not an origin URL" prefix.
+    pub fn detail(&self) -> &'static str {
+        self.message
+    }
+}
 
 impl fmt::Display for OriginError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "not an origin URL: {}", self.0)
+        write!(f, "not an origin URL: {}", self.message)
     }
 }
 
@@ -447,34 +484,50 @@ impl OriginUrl {
     /// Parses `http[s]://host[:port][/path]`: no user name or password, query or fragment.
     pub fn parse(input: &str) -> Result<Self, OriginError> {
         let input = input.trim();
-        let (scheme, rest) = input.split_once("://").ok_or(OriginError(
+        let (scheme, rest) = input.split_once("://").ok_or(OriginError::invalid(
             "write http://host[:port] or https://host[:port]",
         ))?;
         let https = match scheme.to_ascii_lowercase().as_str() {
             "http" => false,
             "https" => true,
-            _ => return Err(OriginError("the scheme must be http or https")),
+            _ => return Err(OriginError::invalid("the scheme must be http or https")),
         };
-        if rest.contains('@') {
-            return Err(OriginError("an origin carries no user name or password"));
+        if rest.contains('#') {
+            return Err(OriginError::new(
+                OriginErrorKind::Fragment,
+                "an origin has no fragment",
+            ));
         }
-        if rest.contains(['?', '#']) {
-            return Err(OriginError("an origin has no query or fragment"));
+        if rest.contains('?') {
+            return Err(OriginError::new(
+                OriginErrorKind::Query,
+                "an origin has no query",
+            ));
+        }
+        if rest.contains('@') {
+            return Err(OriginError::new(
+                OriginErrorKind::Userinfo,
+                "an origin carries no user name or password",
+            ));
         }
         let (authority, path) = match rest.find('/') {
             Some(at) => rest.split_at(at),
             None => (rest, ""),
         };
-        let (host, port) = split_port(authority).ok_or(OriginError("the port is not valid"))?;
+        let (host, port) =
+            split_port(authority).ok_or(OriginError::invalid("the port is not valid"))?;
         let host = host.to_ascii_lowercase();
         if !is_host(&host) {
-            return Err(OriginError("the host is not a host name or IP address"));
+            return Err(OriginError::invalid(
+                "the host is not a host name or IP address",
+            ));
         }
         let path = path.trim_end_matches('/');
         if !path.is_empty() {
-            let normal = normalize_path(path).map_err(|_| OriginError("the path is ambiguous"))?;
+            let normal =
+                normalize_path(path).map_err(|_| OriginError::invalid("the path is ambiguous"))?;
             if normal != path || !path.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(OriginError(
+                return Err(OriginError::invalid(
                     "the path must be normalised (no dot segments, //, or escapes to decode)",
                 ));
             }

@@ -2,6 +2,7 @@
 
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Uri};
+use tollgate_core::app_domain::{OriginErrorKind, OriginUrl};
 
 use crate::error::{ProxyError, ProxyErrorKind};
 
@@ -18,58 +19,37 @@ pub(crate) struct Origin {
 }
 
 impl Origin {
-    /// Parses `origin`: `http://` or `https://`, a host, an optional port and path; no user
-    /// information, query or fragment.
+    /// Parses `origin` by tollgate-core's [`OriginUrl`] rules (the same the application
+    /// records are checked by): `http://` or `https://`, a host, an optional port and path;
+    /// no user information, query or fragment.
     pub(crate) fn parse(origin: &str) -> Result<Self, ProxyError> {
-        let invalid = |detail| ProxyError::new(ProxyErrorKind::InvalidOrigin, detail);
-        if origin.contains('#') {
-            return Err(ProxyError::new(
-                ProxyErrorKind::OriginFragment,
-                "the origin URL has a fragment",
-            ));
-        }
-        let uri: Uri = origin
-            .parse()
-            .map_err(|_| invalid("the origin is not a valid absolute URL"))?;
-        let scheme = match uri.scheme() {
-            Some(scheme) if *scheme == Scheme::HTTP || *scheme == Scheme::HTTPS => scheme.clone(),
-            Some(_) => return Err(invalid("the origin URL's scheme is neither http nor https")),
-            None => {
-                return Err(invalid(
-                    "the origin is not an absolute http:// or https:// URL",
-                ));
-            }
+        let url = OriginUrl::parse(origin).map_err(|e| {
+            let kind = match e.kind() {
+                OriginErrorKind::Userinfo => ProxyErrorKind::OriginUserinfo,
+                OriginErrorKind::Query => ProxyErrorKind::OriginQuery,
+                OriginErrorKind::Fragment => ProxyErrorKind::OriginFragment,
+                _ => ProxyErrorKind::InvalidOrigin,
+            };
+            ProxyError::new(kind, e.detail())
+        })?;
+        let invalid =
+            || ProxyError::new(ProxyErrorKind::InvalidOrigin, "the origin host is invalid");
+        let scheme = if url.is_https() {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
         };
-        let Some(authority) = uri.authority().cloned() else {
-            return Err(invalid("the origin URL has no host"));
-        };
-        if authority.as_str().contains('@') {
-            return Err(ProxyError::new(
-                ProxyErrorKind::OriginUserinfo,
-                "the origin URL has user information (user:password@)",
-            ));
-        }
-        if authority.host().is_empty() {
-            return Err(invalid("the origin URL has no host"));
-        }
-        if uri.query().is_some() || origin.contains('?') {
-            return Err(ProxyError::new(
-                ProxyErrorKind::OriginQuery,
-                "the origin URL has a query",
-            ));
-        }
-        let prefix = uri.path().trim_end_matches('/').to_owned();
-        let default_port = if scheme == Scheme::HTTPS { 443 } else { 80 };
+        let authority: Authority = url.authority().parse().map_err(|_| invalid())?;
+        let default_port = if url.is_https() { 443 } else { 80 };
         let host = match authority.port_u16() {
             Some(port) if port == default_port => authority.host(),
             _ => authority.as_str(),
         };
-        let host =
-            HeaderValue::from_str(host).map_err(|_| invalid("the origin host is invalid"))?;
+        let host = HeaderValue::from_str(host).map_err(|_| invalid())?;
         Ok(Self {
             scheme,
             authority,
-            prefix,
+            prefix: url.path_prefix().to_owned(),
             host,
         })
     }
