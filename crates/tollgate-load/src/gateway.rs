@@ -601,6 +601,19 @@ fn report(load: Load, rows: &[Row], results: &[Vec<Sample>], skipped: &[(&str, S
             "\nwarning: the load core was saturated for {load_bound:?}; their ratios understate the gap"
         );
     }
+    // The load thread has its core to itself: any wait is other work on the machine.
+    let contended = results
+        .iter()
+        .flatten()
+        .map(|s| s.load_waited)
+        .fold(0.0, f64::max);
+    if contended > 0.05 {
+        println!(
+            "\nwarning: the load thread waited for a CPU up to {:.0} % of a measurement: other work \
+             on the machine; req/s and its ratios are unreliable, the CPU per request less so",
+            100.0 * contended
+        );
+    }
 }
 
 #[cfg(test)]
