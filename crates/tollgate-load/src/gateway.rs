@@ -204,7 +204,8 @@ fn nginx_row(
 
 // TODO(lead): the tollgate row, once tollgate-gateway is in this branch. Everything around it
 // is in place: the row is measured, rotated and reported like the others as soon as this
-// answers `Ok`. About this (with `tollgate-gateway` and `tower` added to Cargo.toml):
+// answers `Ok`. About this (with `tollgate-gateway` added to Cargo.toml; this shape was
+// compiled and run with a stand-in service in place of the `Proxy`, its numbers not kept):
 //
 //     let origin_url = origin.url();
 //     let (proxy, (client_id, secret)) = ServerThread::start("tollgate", core, move || async move {
