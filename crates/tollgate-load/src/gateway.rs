@@ -204,7 +204,8 @@ fn nginx_row(
 
 // TODO(lead): the tollgate row, once tollgate-gateway is in this branch. Everything around it
 // is in place: the row is measured, rotated and reported like the others as soon as this
-// answers `Ok`. About this (with `tollgate-gateway` and `tower` added to Cargo.toml):
+// answers `Ok`. About this (with `tollgate-gateway` added to Cargo.toml; this shape was
+// compiled and run with a stand-in service in place of the `Proxy`, its numbers not kept):
 //
 //     let origin_url = origin.url();
 //     let (proxy, (client_id, secret)) = ServerThread::start("tollgate", core, move || async move {
@@ -599,6 +600,19 @@ fn report(load: Load, rows: &[Row], results: &[Vec<Sample>], skipped: &[(&str, S
     if !load_bound.is_empty() {
         println!(
             "\nwarning: the load core was saturated for {load_bound:?}; their ratios understate the gap"
+        );
+    }
+    // The load thread has its core to itself: any wait is other work on the machine.
+    let contended = results
+        .iter()
+        .flatten()
+        .map(|s| s.load_waited)
+        .fold(0.0, f64::max);
+    if contended > 0.05 {
+        println!(
+            "\nwarning: the load thread waited for a CPU up to {:.0} % of a measurement: other work \
+             on the machine; req/s and its ratios are unreliable, the CPU per request less so",
+            100.0 * contended
         );
     }
 }

@@ -299,40 +299,44 @@ fn find_under(
 /// The venv named by `explicit`, else the first `test-venv` of [`target_dirs`]; prints the
 /// skip line when there is none.
 fn find_venv(explicit: Option<PathBuf>) -> Option<PathBuf> {
-    let has_python = |venv: &Path| venv.join("bin/python").exists();
-    let found = match &explicit {
-        Some(venv) => Some(venv.clone()).filter(|v| has_python(v)),
-        None => find_under(&target_dirs(), VENV, has_python),
-    };
-    if found.is_none() {
-        skip(
-            SeedKind::PythonCookie,
-            &match explicit {
-                Some(venv) => format!("${VENV_VAR} = {} has no bin/python", venv.display()),
-                None => format!("no {VENV}/bin/python in {}", shown(&target_dirs())),
-            },
-        );
-    }
-    found
+    locate_venv(explicit)
+        .map_err(|why| skip(SeedKind::PythonCookie, &why))
+        .ok()
 }
 
 /// The Go origin in `explicit`, else the first of [`target_dirs`]; prints the skip line when
 /// there is none.
 fn find_go_binary(explicit: Option<PathBuf>) -> Option<PathBuf> {
-    let found = match &explicit {
-        Some(dir) => Some(dir.join("go-oidc-origin")).filter(|b| b.exists()),
-        None => find_under(&target_dirs(), GO_BINARY, Path::exists),
-    };
-    if found.is_none() {
-        skip(
-            SeedKind::GoOidc,
-            &match explicit {
-                Some(dir) => format!("${ORIGINS_VAR} = {} has no go-oidc-origin", dir.display()),
-                None => format!("no {GO_BINARY} in {}", shown(&target_dirs())),
-            },
-        );
+    locate_go_binary(explicit)
+        .map_err(|why| skip(SeedKind::GoOidc, &why))
+        .ok()
+}
+
+/// [`find_venv`] without the skip line: `Err` says where it looked.
+fn locate_venv(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
+    let has_python = |venv: &Path| venv.join("bin/python").exists();
+    match explicit {
+        Some(venv) if has_python(&venv) => Ok(venv),
+        Some(venv) => Err(format!(
+            "${VENV_VAR} = {} has no bin/python",
+            venv.display()
+        )),
+        None => find_under(&target_dirs(), VENV, has_python)
+            .ok_or_else(|| format!("no {VENV}/bin/python in {}", shown(&target_dirs()))),
     }
-    found
+}
+
+/// [`find_go_binary`] without the skip line: `Err` says where it looked.
+fn locate_go_binary(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
+    match explicit {
+        Some(dir) if dir.join("go-oidc-origin").exists() => Ok(dir.join("go-oidc-origin")),
+        Some(dir) => Err(format!(
+            "${ORIGINS_VAR} = {} has no go-oidc-origin",
+            dir.display()
+        )),
+        None => find_under(&target_dirs(), GO_BINARY, Path::exists)
+            .ok_or_else(|| format!("no {GO_BINARY} in {}", shown(&target_dirs()))),
+    }
 }
 
 fn shown(dirs: &[PathBuf]) -> String {
@@ -359,10 +363,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_missing_install_is_a_skip_not_a_failure() {
+    fn a_missing_install_is_found_missing_and_says_where_it_looked() {
         let nowhere = PathBuf::from("/nonexistent/tollgate-test-origins");
-        assert_eq!(find_venv(Some(nowhere.clone())), None);
-        assert_eq!(find_go_binary(Some(nowhere)), None);
+        let why = locate_venv(Some(nowhere.clone())).unwrap_err();
+        assert!(
+            why.contains(VENV_VAR) && why.contains("/nonexistent"),
+            "{why}"
+        );
+        let why = locate_go_binary(Some(nowhere)).unwrap_err();
+        assert!(
+            why.contains(ORIGINS_VAR) && why.contains("/nonexistent"),
+            "{why}"
+        );
     }
 
     #[test]
