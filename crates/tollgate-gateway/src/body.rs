@@ -96,23 +96,28 @@ impl http_body::Body for LimitedBody {
 }
 
 pin_project_lite::pin_project! {
-    /// The origin's response body, failing when no frame arrives for `timeout` (the origin
-    /// stalled): the client's connection is then cut rather than held open for ever.
+    /// The origin's response body, failing when the origin lets the proxy wait for a frame
+    /// longer than `timeout` (it stalled): the client's connection is then cut rather than
+    /// held open for ever. The clock starts only when a frame is not ready at once, so a body
+    /// that arrives with its headers (most do) costs no timer and no clock read; time the
+    /// client takes to read what it was sent never counts against the origin.
     pub(crate) struct IdleTimeoutBody<B> {
         #[pin]
         inner: B,
-        #[pin]
-        sleep: tokio::time::Sleep,
+        // Armed while the proxy waits for a frame; `None` until it first has to.
+        sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+        waiting: bool,
         timeout: Duration,
     }
 }
 
 impl<B> IdleTimeoutBody<B> {
-    /// `body`, allowed `timeout` between two frames (and before the first).
+    /// `body`, allowed `timeout` of waiting for each frame.
     pub(crate) fn new(body: B, timeout: Duration) -> Self {
         Self {
             inner: body,
-            sleep: tokio::time::sleep(timeout),
+            sleep: None,
+            waiting: false,
             timeout,
         }
     }
@@ -150,17 +155,24 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, Self::Error>>> {
-        let mut this = self.project();
-        match this.inner.poll_frame(cx) {
-            Poll::Ready(frame) => {
-                let deadline = tokio::time::Instant::now() + *this.timeout;
-                this.sleep.as_mut().reset(deadline);
-                Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
+        let this = self.project();
+        if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
+            *this.waiting = false;
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        let timeout = *this.timeout;
+        if !*this.waiting {
+            // Waiting starts now: (re)arm the timer.
+            *this.waiting = true;
+            let deadline = tokio::time::Instant::now() + timeout;
+            match this.sleep {
+                Some(sleep) => sleep.as_mut().reset(deadline),
+                None => *this.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
             }
-            Poll::Pending => match this.sleep.poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(OriginStalled)))),
-                Poll::Pending => Poll::Pending,
-            },
+        }
+        match this.sleep.as_mut().map(|sleep| sleep.as_mut().poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Some(Err(Box::new(OriginStalled)))),
+            _ => Poll::Pending,
         }
     }
 

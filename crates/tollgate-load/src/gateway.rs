@@ -202,45 +202,32 @@ fn nginx_row(
     })
 }
 
-// TODO(lead): the tollgate row, once tollgate-gateway is in this branch. Everything around it
-// is in place: the row is measured, rotated and reported like the others as soon as this
-// answers `Ok`. About this (with `tollgate-gateway` added to Cargo.toml; this shape was
-// compiled and run with a stand-in service in place of the `Proxy`, its numbers not kept):
-//
-//     let origin_url = origin.url();
-//     let (proxy, (client_id, secret)) = ServerThread::start("tollgate", core, move || async move {
-//         let (issuer, _, _, client_id, secret) = crate::variants::issuer().await;
-//         let layer = issuer.exchange_layer("bench").expect("the app");
-//         let router = Router::new()
-//             .fallback_service(tollgate_gateway::Proxy::new(origin_url))
-//             .layer(layer);
-//         std::mem::forget(issuer); // its background tasks live on this thread's runtime
-//         (router, (client_id, secret))
-//     });
-//     let exchange = client::get(&[
-//         ("CF-Access-Client-Id", client_id.as_str()),
-//         ("CF-Access-Client-Secret", secret.as_str()),
-//     ]);
-//     let cookie = crate::variants::first_cookie(proxy.addr, &exchange).await;
-//     Ok(Row {
-//         name: "tollgate (cookie reuse)",
-//         addr: proxy.addr,
-//         requests: vec![client::get(&[("Cookie", cookie.as_str())])],
-//         proxy_cpu: Some(ProxyCpu::RestOfThisProcess),
-//         _keep: None,
-//     })
-//
-// Until then it reports nothing: no numbers stand in for the row.
-/// tollgate's gateway in front of `origin`, on `core`, the bot riding its cookie.
-#[allow(
-    clippy::unused_async,
-    reason = "the slot's signature: the row's setup exchanges credentials over the socket"
-)]
+/// tollgate's gateway in front of `origin`, on `core`: `ExchangeLayer` + `Proxy`, as `tollgate
+/// serve` stacks them for an application with an origin, the bot riding its cookie.
 async fn tollgate_row(origin: &ServerThread, core: Option<CoreId>) -> Result<Row, String> {
-    let _ = (origin, core);
-    Err(String::from(
-        "tollgate-gateway is not in this build yet (the slot is gateway::tollgate_row)",
-    ))
+    let origin_url = format!("http://{}", origin.addr);
+    let (proxy, (client_id, secret)) = ServerThread::start("tollgate", core, move || async move {
+        let (issuer, _, _, client_id, secret) = crate::variants::issuer().await;
+        let layer = issuer
+            .exchange_layer("bench")
+            .expect("the bench application");
+        let proxy = tollgate::gateway::Proxy::new(&origin_url).expect("a valid origin URL");
+        let router = Router::new().fallback_service(proxy).layer(layer);
+        std::mem::forget(issuer); // its background tasks live on this thread's runtime
+        (router, (client_id, secret))
+    });
+    let exchange = client::get(&[
+        ("CF-Access-Client-Id", client_id.as_str()),
+        ("CF-Access-Client-Secret", secret.as_str()),
+    ]);
+    let cookie = crate::variants::first_cookie(proxy.addr, &exchange).await;
+    Ok(Row {
+        name: "tollgate (cookie reuse)",
+        addr: proxy.addr,
+        requests: vec![client::get(&[("Cookie", cookie.as_str())])],
+        proxy_cpu: Some(ProxyCpu::RestOfThisProcess),
+        _keep: Some(Box::new(proxy)),
+    })
 }
 
 fn find_nginx() -> Option<PathBuf> {
