@@ -6,6 +6,7 @@
 //! [`ExchangeLayer`] in front of either its origin (a proxy) or the identity echo; the layers
 //! outlive rebuilds, so the failure throttle keeps counting across them.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
@@ -105,7 +106,10 @@ impl AppRouter {
             layers: Mutex::new(HashMap::new()),
         });
         let (revision, apps) = shared.issuer.applications();
-        let (table, problems) = shared.build(revision, &apps);
+        let (table, problems) = {
+            let mut layers = shared.layers.lock().unwrap_or_else(PoisonError::into_inner);
+            shared.build(&mut layers, revision, &apps)
+        };
         if let Some(problem) = problems.into_iter().next() {
             return Err(problem);
         }
@@ -138,13 +142,17 @@ impl Shared {
 
     /// The table for `apps`. An application that cannot be served (its origin refused by the
     /// proxy, its layer not built) is left out and named in the problems, never half-served.
-    fn build(&self, revision: u64, apps: &[ApplicationRecord]) -> (Table, Vec<String>) {
-        let mut layers = self.layers.lock().unwrap_or_else(PoisonError::into_inner);
+    fn build(
+        &self,
+        layers: &mut HashMap<String, ExchangeLayer>,
+        revision: u64,
+        apps: &[ApplicationRecord],
+    ) -> (Table, Vec<String>) {
         layers.retain(|name, _| apps.iter().any(|a| &a.name == name));
         let mut problems = Vec::new();
         let mut routes: HashMap<&str, Route> = HashMap::new();
         for app in apps {
-            match self.route(&mut layers, app) {
+            match self.route(layers, app) {
                 Ok(route) => {
                     routes.insert(&app.name, route);
                 }
@@ -213,8 +221,14 @@ impl Shared {
         if table.revision == revision {
             return table;
         }
+        // One rebuild per change: requests that raced here behind the first one find its table.
+        let mut layers = self.layers.lock().unwrap_or_else(PoisonError::into_inner);
+        let table = self.table.load_full();
+        if table.revision == self.issuer.applications_revision() {
+            return table;
+        }
         let (revision, apps) = self.issuer.applications();
-        let (fresh, _) = self.build(revision, &apps);
+        let (fresh, _) = self.build(&mut layers, revision, &apps);
         let fresh = Arc::new(fresh);
         self.table.store(fresh.clone());
         fresh
@@ -223,7 +237,7 @@ impl Shared {
 
 /// The request's host: the URI's authority (HTTP/2's `:authority`, an absolute-form target)
 /// or the one `Host` header; two that differ, or two `Host` lines, are ambiguous.
-fn request_host(request: &Request<Body>) -> Result<Option<String>, Rejection> {
+fn request_host(request: &Request<Body>) -> Result<Option<&str>, Rejection> {
     let ambiguous = || Rejection::new(RejectionKind::AmbiguousRequest);
     let mut hosts = request.headers().get_all(HOST).iter();
     let header = match (hosts.next(), hosts.next()) {
@@ -240,7 +254,7 @@ fn request_host(request: &Request<Body>) -> Result<Option<String>, Rejection> {
         (Some(a), Some(h)) if !a.eq_ignore_ascii_case(h) => {
             Err(ambiguous().with_detail("the target and Host name different hosts"))
         }
-        (Some(host), _) | (None, Some(host)) => Ok(Some(host.to_owned())),
+        (Some(host), _) | (None, Some(host)) => Ok(Some(host)),
         (None, None) => Ok(None),
     }
 }
@@ -277,38 +291,45 @@ impl Service<Request<Body>> for AppRouter {
         let refuse = |rejection: Rejection| -> Self::Future {
             Box::pin(async move { Ok(rejection.into_response()) })
         };
-        let host = match request_host(&request) {
-            Ok(host) => host,
-            Err(rejection) => return refuse(rejection),
-        };
-        if let Some(host) = &host
-            && tollgate_core::app_domain::request_host(host).is_none()
-        {
-            let rejection = Rejection::new(RejectionKind::AmbiguousRequest);
-            return refuse(rejection.with_detail("Host is not a host name"));
-        }
-        let path = match normalize_path(request.uri().path()) {
-            Ok(path) => path.into_owned(),
-            Err(e) => {
-                return refuse(
-                    Rejection::new(RejectionKind::AmbiguousRequest).with_detail(e.reason()),
-                );
+        // Matched while the request is borrowed: no copy of the host, and of the path only
+        // when normalising changed it.
+        let (service, normalized) = {
+            let host = match request_host(&request) {
+                Ok(host) => host,
+                Err(rejection) => return refuse(rejection),
+            };
+            if let Some(host) = host
+                && tollgate_core::app_domain::request_host(host).is_none()
+            {
+                let rejection = Rejection::new(RejectionKind::AmbiguousRequest);
+                return refuse(rejection.with_detail("Host is not a host name"));
             }
+            let path = match normalize_path(request.uri().path()) {
+                Ok(path) => path,
+                Err(e) => {
+                    return refuse(
+                        Rejection::new(RejectionKind::AmbiguousRequest).with_detail(e.reason()),
+                    );
+                }
+            };
+            let route = host
+                .and_then(|host| table.domains.find(host, &path))
+                .map(|(_, route)| route)
+                .or(table.fallback.as_ref());
+            let Some(route) = route else {
+                return refuse(Rejection::new(RejectionKind::NoApplication));
+            };
+            let normalized = match path {
+                Cow::Owned(path) if path != request.uri().path() => Some(path),
+                _ => None,
+            };
+            (route.service.clone(), normalized)
         };
-        let route = host
-            .as_deref()
-            .and_then(|host| table.domains.find(host, &path))
-            .map(|(_, route)| route)
-            .or(table.fallback.as_ref());
-        let Some(route) = route else {
-            return refuse(Rejection::new(RejectionKind::NoApplication));
-        };
-        if path != request.uri().path()
+        if let Some(path) = normalized
             && let Err(rejection) = with_path(&mut request, &path)
         {
             return refuse(rejection);
         }
-        let service = route.service.clone();
         Box::pin(service.oneshot(request))
     }
 }
