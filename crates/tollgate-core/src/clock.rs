@@ -34,6 +34,14 @@ pub fn unix_seconds(time: SystemTime) -> i64 {
     }
 }
 
+/// Milliseconds since the Unix epoch; times before it are negative.
+pub fn unix_millis(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
 /// The [`SystemTime`] of a number of seconds since the Unix epoch.
 pub fn from_unix_seconds(secs: i64) -> SystemTime {
     if secs >= 0 {

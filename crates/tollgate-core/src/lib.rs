@@ -12,7 +12,9 @@
 //! - [`team_domain`]: [`TeamDomain`], an Access team domain parsed and spelled one way;
 //! - [`app_domain`]: [`AppDomain`], where an application lives (`host`, `host/path`, `*.host`),
 //!   and [`DomainTable`], which finds the application a request belongs to;
-//! - [`clock`]: [`Clock`], so "now" can be fixed in tests and audits.
+//! - [`clock`]: [`Clock`], so "now" can be fixed in tests and audits;
+//! - [`events`]: [`AuthEvent`](events::AuthEvent), what the layers report to an operator's
+//!   authentication log and metrics, through [`Events`](events::Events).
 //!
 //! [`AccessIdentity`] is also an axum extractor (and `Option<AccessIdentity>` for optional routes):
 //! it reads the identity a verifying layer put in the request extensions.
@@ -20,6 +22,7 @@
 pub mod app_domain;
 pub mod claims;
 pub mod clock;
+pub mod events;
 mod extract;
 pub mod identity;
 pub mod names;

@@ -32,7 +32,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 
 /// The category of a [`Rejection`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum RejectionKind {
     /// No token and no service-token credentials were presented. 401.
@@ -100,6 +100,42 @@ pub enum RejectionKind {
 }
 
 impl RejectionKind {
+    /// Every kind, in declaration order (for tables, metrics and parsing stored reasons).
+    pub const ALL: [RejectionKind; 27] = [
+        RejectionKind::MissingCredentials,
+        RejectionKind::InvalidCredentials,
+        RejectionKind::AmbiguousCredentials,
+        RejectionKind::MalformedToken,
+        RejectionKind::TokenTooLarge,
+        RejectionKind::DisallowedAlgorithm,
+        RejectionKind::UnsupportedHeader,
+        RejectionKind::WrongTokenType,
+        RejectionKind::UnknownKey,
+        RejectionKind::InvalidSignature,
+        RejectionKind::Expired,
+        RejectionKind::NotYetValid,
+        RejectionKind::WrongIssuer,
+        RejectionKind::WrongAudience,
+        RejectionKind::MissingClaim,
+        RejectionKind::InvalidClaim,
+        RejectionKind::LifetimeTooLong,
+        RejectionKind::Revoked,
+        RejectionKind::Forbidden,
+        RejectionKind::TooManyFailures,
+        RejectionKind::KeysUnavailable,
+        RejectionKind::Misconfigured,
+        RejectionKind::AmbiguousRequest,
+        RejectionKind::NoApplication,
+        RejectionKind::PayloadTooLarge,
+        RejectionKind::OriginUnreachable,
+        RejectionKind::OriginTimeout,
+    ];
+
+    /// The kind whose [`as_str`](Self::as_str) is `reason`.
+    pub fn parse(reason: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == reason)
+    }
+
     /// The machine-readable reason, `snake_case`, as it appears in response bodies.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -422,6 +458,22 @@ impl OnRejection for DefaultOnRejection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_parses_back_from_its_reason() {
+        let mut reasons: Vec<_> = RejectionKind::ALL.iter().map(|k| k.as_str()).collect();
+        for kind in RejectionKind::ALL {
+            assert_eq!(RejectionKind::parse(kind.as_str()), Some(kind));
+        }
+        reasons.sort_unstable();
+        reasons.dedup();
+        assert_eq!(
+            reasons.len(),
+            RejectionKind::ALL.len(),
+            "reasons are unique"
+        );
+        assert_eq!(RejectionKind::parse("nope"), None);
+    }
 
     #[test]
     fn statuses() {

@@ -8,6 +8,7 @@ use axum::response::Response;
 use cookie::{Cookie, SameSite};
 use http::header::SET_COOKIE;
 use http::{HeaderName, HeaderValue, Request};
+use tollgate_core::events::{AuthEvent, EventKind, Events};
 use tollgate_core::names::COOKIE_NAME;
 use tollgate_core::request::{
     self, FoundToken, Presented, RefusalContext, ServiceCredentials, TokenLocation,
@@ -68,16 +69,76 @@ impl<S: fmt::Debug> fmt::Debug for Exchange<S> {
 }
 
 /// How the exchange answers a refusal: logged once (tollgate-core's
-/// [`log_rejection`](request::log_rejection)), then the layer's rejection handler.
+/// [`log_rejection`](request::log_rejection)), reported to the issuer's [`Events`], then the
+/// layer's rejection handler.
 #[derive(Clone)]
 struct Refuse {
     on_rejection: Arc<dyn OnRejection>,
+    /// The request's side of its events, when a sink listens.
+    report: Option<Arc<Report>>,
+}
+
+/// What every event of one request shares: read from the request before it moves on, and only
+/// when a sink listens.
+struct Report {
+    events: Events,
+    at_ms: i64,
+    source_ip: Option<std::net::IpAddr>,
+    request_id: Option<String>,
+}
+
+impl Report {
+    fn event(&self, kind: EventKind) -> AuthEvent {
+        let mut event = AuthEvent::new(kind, self.at_ms).with_source_ip(self.source_ip);
+        event.request_id.clone_from(&self.request_id);
+        event
+    }
 }
 
 impl Refuse {
     fn response(&self, rejection: Rejection, context: RefusalContext<'_>) -> Response {
+        self.refused(&rejection, context, None);
         request::log_rejection(&rejection, context);
         self.on_rejection.on_rejection(rejection)
+    }
+
+    /// Reports a refusal: an exchange attempt when credentials were presented, else a refused
+    /// token (or request). `detail` is the operator's explanation, if it says more than the
+    /// rejection's.
+    fn refused(
+        &self,
+        rejection: &Rejection,
+        context: RefusalContext<'_>,
+        explained: Option<Explained>,
+    ) {
+        let Some(report) = &self.report else { return };
+        report.events.emit(|| {
+            let exchange = context.client_id.is_some()
+                || context.source.is_some_and(is_credential_source)
+                || explained.is_some();
+            let kind = if exchange {
+                EventKind::Exchange
+            } else {
+                EventKind::Token
+            };
+            let mut event = report.event(kind).refused(rejection.kind());
+            event.app = context.app.map(str::to_owned);
+            event.location = context.source.map(str::to_owned);
+            event.identity = context.identity.map(str::to_owned);
+            if let Some(id) = context.client_id.or(context.identity) {
+                event = event.with_client_id(id);
+            }
+            match explained {
+                Some(explained) => {
+                    if let Some((id, name)) = explained.token {
+                        event = event.with_token(id, name);
+                    }
+                    event.detail = Some(explained.detail);
+                }
+                None => event.detail = rejection.detail().map(str::to_owned),
+            }
+            event
+        });
     }
 
     fn now<F: std::future::Future>(
@@ -87,7 +148,55 @@ impl Refuse {
     ) -> ResponseFuture<F> {
         ResponseFuture::rejected(self.response(rejection, context))
     }
+
+    /// A refused exchange, with what the snapshot says about the client ID.
+    fn credentials<F: std::future::Future>(
+        &self,
+        rejection: Rejection,
+        context: RefusalContext<'_>,
+        snapshot: &Snapshot,
+    ) -> ResponseFuture<F> {
+        if self.report.is_some() {
+            let explained = context
+                .client_id
+                .map(|client_id| explain(snapshot, client_id, &rejection));
+            self.refused(&rejection, context, explained);
+        }
+        request::log_rejection(&rejection, context);
+        ResponseFuture::rejected(self.on_rejection.on_rejection(rejection))
+    }
 }
+
+/// The operator's side of a refused exchange: the token's name and the precise cause, which the
+/// client is not told (a wrong secret and an unknown client ID look alike to it).
+struct Explained {
+    token: Option<(String, String)>,
+    detail: String,
+}
+
+fn explain(snapshot: &Snapshot, client_id: &str, rejection: &Rejection) -> Explained {
+    let token = snapshot.tokens.get(client_id);
+    let detail = match (token, rejection.kind()) {
+        (None, RejectionKind::InvalidCredentials) => "unknown client ID".to_owned(),
+        (Some(_), RejectionKind::InvalidCredentials)
+            if rejection.detail() == Some(EXPIRED_DETAIL) =>
+        {
+            EXPIRED_DETAIL.to_owned()
+        }
+        (Some(_), RejectionKind::InvalidCredentials) => "wrong secret".to_owned(),
+        _ => rejection
+            .detail()
+            .unwrap_or(rejection.kind().as_str())
+            .to_owned(),
+    };
+    Explained {
+        token: token.map(|token| (token.id.clone(), token.name.clone())),
+        detail,
+    }
+}
+
+/// The detail of an expired token's refusal (the snapshot's).
+const EXPIRED_DETAIL: &str = "service token expired";
 
 impl<S, B> Service<Request<B>> for Exchange<S>
 where
@@ -104,8 +213,18 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        let events = self.shared.issuer.events();
+        let report = events.is_enabled().then(|| {
+            Arc::new(Report {
+                events: events.clone(),
+                at_ms: self.shared.issuer.now_ms(),
+                source_ip: self.failures.address(&request),
+                request_id: tollgate_core::events::request_id(request.headers()),
+            })
+        });
         let refuse = Refuse {
             on_rejection: self.on_rejection.clone(),
+            report,
         };
         let snapshot = self.shared.issuer.snapshot();
         let Some(app) = snapshot.apps.get(&self.shared.app_name).cloned() else {
@@ -143,7 +262,7 @@ where
                     }
                     None => rejection,
                 };
-                refuse.now(rejection, context(&app.name, None, None))
+                refuse.now(rejection, context(&app.name, Some(CREDENTIALS), None))
             }
             Err(rejection) => refuse.now(rejection, context(&app.name, None, None)),
         }
@@ -202,9 +321,10 @@ impl<S> Exchange<S> {
             {
                 self.failures.record(source, Some(client_id), now);
             }
-            return refuse.now(
+            return refuse.credentials(
                 rejection,
                 context(&app.name, Some(location), Some(client_id)),
+                &snapshot,
             );
         }
         // The inner service gets the identity, never the credentials.
@@ -230,6 +350,19 @@ impl<S> Exchange<S> {
                 .then(|| set_cookie(&app, &minted.jwt, minted.expires_at, secure))
                 .flatten();
             tracing::debug!(app = %app.name, client_id = %client_id, "service token exchanged");
+            if let Some(report) = &refuse.report {
+                report.events.emit(|| {
+                    let event = report
+                        .event(EventKind::Exchange)
+                        .with_app(app.name.as_str())
+                        .with_client_id(&client_id)
+                        .with_location(location);
+                    match snapshot.tokens.get(&client_id) {
+                        Some(token) => event.with_token(token.id.as_str(), token.name.as_str()),
+                        None => event,
+                    }
+                });
+            }
             request::forward_identity(&mut request, token, minted.identity);
             // A fresh exchange: the inner service sees the new token only, also as the cookie
             // (an origin reading `CF_Authorization` works on this very first request).
@@ -313,6 +446,17 @@ fn is_credential_failure(rejection: &Rejection) -> bool {
     matches!(
         rejection.kind(),
         RejectionKind::InvalidCredentials | RejectionKind::AmbiguousCredentials
+    )
+}
+
+/// The location named when credentials were too garbled or ambiguous to name a client.
+const CREDENTIALS: &str = "credentials";
+
+/// Whether a refusal's location is where service-token credentials are presented.
+fn is_credential_source(source: &str) -> bool {
+    matches!(
+        source,
+        CREDENTIALS | "cf-access-client-id" | "single-header"
     )
 }
 

@@ -263,6 +263,12 @@ impl Failures {
         if !self.config.enabled() {
             return None;
         }
+        self.address(request)
+    }
+
+    /// The client's address: the socket peer, or the address a trusted proxy forwarded (the
+    /// throttle's rule, also what authentication events record).
+    pub(crate) fn address<B>(&self, request: &Request<B>) -> Option<IpAddr> {
         let peer = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()?

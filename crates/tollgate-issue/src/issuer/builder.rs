@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::sync::broadcast;
+use tollgate_core::events::Events;
 use tollgate_core::{SharedClock, TeamDomain};
 
 use super::last_seen::LastSeen;
@@ -29,6 +30,7 @@ pub struct IssuerBuilder {
     pub(super) poll_interval: Duration,
     pub(super) last_seen_flush: Duration,
     pub(super) signing_concurrency: usize,
+    pub(super) events: Events,
 }
 
 impl fmt::Debug for IssuerBuilder {
@@ -94,6 +96,13 @@ impl IssuerBuilder {
         self
     }
 
+    /// Where the issuer's layers report authentication events (every exchange attempt, every
+    /// refused application token): an authentication log, metrics (default: nowhere).
+    pub fn events(mut self, events: Events) -> Self {
+        self.events = events;
+        self
+    }
+
     /// Loads the stores (creating the first signing key if the ring is empty) and starts the
     /// background task. Must run inside a tokio runtime. Fails on a team domain that
     /// [`TeamDomain`] refuses and on a store error.
@@ -121,6 +130,7 @@ impl IssuerBuilder {
             warned: Mutex::new(HashSet::new()),
             verifiers: Mutex::new(HashMap::new()),
             reload_lock: tokio::sync::Mutex::new(()),
+            events: self.events,
         });
         inner.maintain_keys(Rotation::Scheduled).await?;
         inner.reload().await?;

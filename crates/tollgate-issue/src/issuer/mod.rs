@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::sync::broadcast;
+use tollgate_core::events::Events;
 use tollgate_core::{AccessIdentity, Rejection, SharedClock, SystemClock, TeamDomain};
 use tollgate_verify::{Verifier, VerifyConfig};
 
@@ -113,6 +114,7 @@ struct Inner {
     warned: Mutex<HashSet<(String, i64)>>,
     verifiers: Mutex<HashMap<String, Verifier>>,
     reload_lock: tokio::sync::Mutex<()>,
+    events: Events,
 }
 
 impl Issuer {
@@ -130,6 +132,7 @@ impl Issuer {
             poll_interval: DEFAULT_POLL_INTERVAL,
             last_seen_flush: DEFAULT_LAST_SEEN_FLUSH,
             signing_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            events: Events::none(),
         }
     }
 
@@ -137,6 +140,11 @@ impl Issuer {
     /// domain's canonical spelling.
     pub fn issuer_url(&self) -> &str {
         self.inner.team_domain.as_str()
+    }
+
+    /// Where this issuer's layers report authentication events ([`IssuerBuilder::events`]).
+    pub fn events(&self) -> &Events {
+        &self.inner.events
     }
 
     /// The team domain, parsed.
@@ -268,6 +276,11 @@ impl Issuer {
     /// "Now", in unix seconds, from the issuer's clock.
     pub(crate) fn now(&self) -> i64 {
         self.inner.clock.unix_now()
+    }
+
+    /// "Now", in unix milliseconds, from the issuer's clock (for events).
+    pub(crate) fn now_ms(&self) -> i64 {
+        tollgate_core::clock::unix_millis(self.inner.clock.now())
     }
 
     /// The application with AUD tag `aud`, from the snapshot.

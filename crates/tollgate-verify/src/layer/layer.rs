@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use tollgate_core::events::Events;
 use tollgate_core::request::TokenLocation;
 use tollgate_core::{DefaultOnRejection, OnRejection};
 use tower_layer::Layer;
@@ -33,6 +34,7 @@ pub(super) struct Shared {
     pub(super) ignored: Vec<TokenLocation>,
     pub(super) authorizers: Vec<Arc<DynAuthorize>>,
     pub(super) on_rejection: Arc<dyn OnRejection>,
+    pub(super) events: Events,
 }
 
 impl fmt::Debug for Shared {
@@ -66,6 +68,7 @@ impl VerifyLayer {
                 ignored: Vec::new(),
                 authorizers: Vec::new(),
                 on_rejection: Arc::new(DefaultOnRejection),
+                events: Events::none(),
             }),
         }
     }
@@ -123,6 +126,14 @@ impl VerifyLayer {
     pub fn with_rejection_handler(self, handler: impl OnRejection) -> Self {
         let handler: Arc<dyn OnRejection> = Arc::new(handler);
         self.edit(|s| s.on_rejection = handler)
+    }
+
+    /// Reports every refused request to `events` (an authentication log, metrics): one
+    /// [`EventKind::Token`](tollgate_core::events::EventKind::Token) event with the reason, the
+    /// token's location, the refused identity (a 403) and the request id. The client's address
+    /// is not recorded: behind a proxy the socket peer is the proxy.
+    pub fn with_events(self, events: Events) -> Self {
+        self.edit(|s| s.events = events)
     }
 
     /// The verifier.

@@ -5,6 +5,7 @@ use std::task::{Context, Poll};
 
 use axum_core::response::Response;
 use http::Request;
+use tollgate_core::events::{AuthEvent, EventKind};
 use tollgate_core::names::strip_identity_headers;
 use tollgate_core::request::{self, FoundToken, RefusalContext, TokenLocation};
 use tollgate_core::{AccessIdentity, Rejection, RejectionKind};
@@ -31,9 +32,11 @@ impl<S> Verify<S> {
 }
 
 impl Shared {
-    /// Logs the refusal and answers it through the rejection handler.
-    fn reject(
+    /// Logs the refusal, reports it to the layer's events and answers it through the
+    /// rejection handler.
+    fn reject<B>(
         &self,
+        request: &Request<B>,
         rejection: Rejection,
         location: Option<TokenLocation>,
         identity: Option<&AccessIdentity>,
@@ -43,6 +46,21 @@ impl Shared {
             identity: identity.map(AccessIdentity::name),
             ..RefusalContext::default()
         };
+        self.events.emit(|| {
+            let at_ms = tollgate_core::clock::unix_millis(self.verifier.config().clock.now());
+            let mut event = AuthEvent::new(EventKind::Token, at_ms)
+                .refused(rejection.kind())
+                .with_request_id_from(request.headers());
+            event.detail = rejection.detail().map(str::to_owned);
+            event.location = context.source.map(str::to_owned);
+            if let Some(identity) = identity {
+                event = event.with_identity(identity.name());
+                if let Some(client_id) = identity.client_id() {
+                    event = event.with_client_id(client_id);
+                }
+            }
+            event
+        });
         request::log_rejection(&rejection, context);
         self.on_rejection.on_rejection(rejection)
     }
@@ -61,11 +79,12 @@ impl Shared {
         request: &mut Request<B>,
     ) -> Result<(), Response> {
         let location = Some(token.location());
-        let identity = verified.map_err(|rejection| self.reject(rejection, location, None))?;
+        let identity =
+            verified.map_err(|rejection| self.reject(request, rejection, location, None))?;
         if !self.authorizers.iter().all(|p| p.0.authorize(&identity)) {
             let rejection = Rejection::new(RejectionKind::Forbidden)
                 .with_detail("an authorization predicate refused the identity");
-            return Err(self.reject(rejection, location, Some(&identity)));
+            return Err(self.reject(request, rejection, location, Some(&identity)));
         }
         tracing::debug!(
             identity = identity.name(),
@@ -104,10 +123,10 @@ where
             }
             Ok(None) => {
                 let rejection = Rejection::new(RejectionKind::MissingCredentials);
-                return ResponseFuture::rejected(shared.reject(rejection, None, None));
+                return ResponseFuture::rejected(shared.reject(&request, rejection, None, None));
             }
             Err(rejection) => {
-                return ResponseFuture::rejected(shared.reject(rejection, None, None));
+                return ResponseFuture::rejected(shared.reject(&request, rejection, None, None));
             }
         };
         match shared.verifier.try_verify(token.as_str()) {
