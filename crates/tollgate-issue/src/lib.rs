@@ -86,7 +86,7 @@ pub use error::{ManageError, ManageErrorKind};
 pub use exchange::{ExchangeLayer, Throttle};
 pub use issuer::{
     DEFAULT_LAST_SEEN_FLUSH, DEFAULT_POLL_INTERVAL, Issuer, IssuerBuilder, IssuerKeySource,
-    ZERO_SESSION_TOKEN_LIFETIME,
+    SIGNING_BUCKETS, SigningStats, ZERO_SESSION_TOKEN_LIFETIME,
 };
 pub use memory_store::MemoryStore;
 pub use records::{
@@ -96,6 +96,6 @@ pub use secret::{ClientSecret, SECRET_PREFIX, SecretFormatError, generate_client
 pub use service_tokens::{
     EXPIRY_WARNING_WINDOW, ExpiryWarning, MAX_GRACE, MIN_GRACE, ServiceTokens,
 };
-pub use signing_keys::{KeyInfo, RotationPolicy, SigningKeys};
+pub use signing_keys::{KeyInfo, KeyRingStatus, RotationPolicy, SigningKeys};
 pub use store::{AppStore, KeyStore, Revision, StoreError, StoreFuture, TokenStore};
 pub use tollgate_core::request::is_client_id;

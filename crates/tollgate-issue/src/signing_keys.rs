@@ -115,6 +115,22 @@ impl From<&SigningKeyRecord> for KeyInfo {
     }
 }
 
+/// The state of an issuer's key ring at one moment, for metrics and readiness
+/// ([`Issuer::key_ring_status`](crate::Issuer::key_ring_status)). Times are unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyRingStatus {
+    /// When this was read, by the issuer's clock.
+    pub now: i64,
+    /// Keys published in the certs document (and accepted) now.
+    pub published: usize,
+    /// When the key signing now started signing; `None`: no key can sign (exchanges fail).
+    pub signing_since: Option<i64>,
+    /// When the next key takes over signing: the successor's activation if one is published,
+    /// else when the rotation policy schedules it.
+    pub next_rotation_at: Option<i64>,
+}
+
 /// Manages the key ring of a [`KeyStore`] on its own, with no server running (the CLI's
 /// `keys` commands). An [`Issuer`](crate::Issuer) does the same in its background task.
 ///

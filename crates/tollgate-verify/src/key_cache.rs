@@ -122,6 +122,9 @@ pub(crate) struct KeyCache {
     refresher: Mutex<Option<AbortHandle>>,
     refresher_alive: Arc<AtomicBool>,
     fetches: AtomicU64,
+    fetch_failures: AtomicU64,
+    /// When the last fetch succeeded, in unix milliseconds by the cache's clock; 0: never.
+    last_success_ms: AtomicU64,
 }
 
 impl std::fmt::Debug for KeyCache {
@@ -175,6 +178,8 @@ impl KeyCache {
             refresher: Mutex::new(None),
             refresher_alive: Arc::new(AtomicBool::new(false)),
             fetches: AtomicU64::new(0),
+            fetch_failures: AtomicU64::new(0),
+            last_success_ms: AtomicU64::new(0),
         }
     }
 
@@ -191,6 +196,19 @@ impl KeyCache {
     /// Fetches started so far.
     pub(crate) fn fetch_count(&self) -> u64 {
         self.fetches.load(Ordering::Relaxed)
+    }
+
+    /// Fetches that failed (the source failed, timed out, or served no usable key).
+    pub(crate) fn fetch_failure_count(&self) -> u64 {
+        self.fetch_failures.load(Ordering::Relaxed)
+    }
+
+    /// When a fetch last succeeded, by the cache's clock.
+    pub(crate) fn last_fetch_success(&self) -> Option<SystemTime> {
+        match self.last_success_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(SystemTime::UNIX_EPOCH + Duration::from_millis(ms)),
+        }
     }
 
     /// Starts the background refresher if it is not running (first use, or its runtime shut
@@ -332,6 +350,7 @@ impl KeyCache {
         let set = match result {
             Ok(set) => set,
             Err(err) => {
+                self.fetch_failures.fetch_add(1, Ordering::Relaxed);
                 self.log_failure(&err, &current, now);
                 return Err(err);
             }
@@ -345,6 +364,7 @@ impl KeyCache {
         let usable = keys.values().filter(|s| matches!(s, Slot::Key(_))).count();
         if usable == 0 {
             let err = FetchError::of_kind(FetchErrorKind::NoUsableKeys);
+            self.fetch_failures.fetch_add(1, Ordering::Relaxed);
             self.log_failure(&err, &current, now);
             return Err(err);
         }
@@ -360,6 +380,9 @@ impl KeyCache {
                 "signing keys loaded"
             );
         }
+        let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        let ms = u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.last_success_ms.store(ms, Ordering::Relaxed);
         self.snapshot.store(Arc::new(Snapshot {
             keys,
             raw: Some(set),

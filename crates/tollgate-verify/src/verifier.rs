@@ -72,6 +72,11 @@ pub struct VerifyStats {
     pub signature_checks: u64,
     /// Key fetches started.
     pub key_fetches: u64,
+    /// Key fetches that failed: the source failed or timed out, or served no usable key (the
+    /// last good keys keep serving meanwhile, up to `max_stale`).
+    pub key_fetch_failures: u64,
+    /// When a key fetch last succeeded (by the configured clock); `None` before the first.
+    pub last_key_fetch_success: Option<std::time::SystemTime>,
     /// Entries in the verified-token cache.
     pub cached_tokens: usize,
 }
@@ -193,6 +198,8 @@ impl Verifier {
             cache_hits: self.inner.cache_hits.load(Ordering::Relaxed),
             signature_checks: self.inner.signature_checks.load(Ordering::Relaxed),
             key_fetches: self.inner.keys.fetch_count(),
+            key_fetch_failures: self.inner.keys.fetch_failure_count(),
+            last_key_fetch_success: self.inner.keys.last_fetch_success(),
             cached_tokens: self.inner.tokens.len(),
         }
     }

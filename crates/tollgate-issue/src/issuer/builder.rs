@@ -131,6 +131,7 @@ impl IssuerBuilder {
             verifiers: Mutex::new(HashMap::new()),
             reload_lock: tokio::sync::Mutex::new(()),
             events: self.events,
+            freshness: watch::Freshness::default(),
         });
         inner.maintain_keys(Rotation::Scheduled).await?;
         inner.reload().await?;

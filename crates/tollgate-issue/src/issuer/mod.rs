@@ -21,21 +21,22 @@ use arc_swap::ArcSwap;
 use tokio::sync::broadcast;
 use tollgate_core::events::Events;
 use tollgate_core::{AccessIdentity, Rejection, SharedClock, SystemClock, TeamDomain};
-use tollgate_verify::{Verifier, VerifyConfig};
+use tollgate_verify::{Verifier, VerifyConfig, VerifyStats};
 
 pub use self::builder::IssuerBuilder;
 pub use self::key_source::IssuerKeySource;
 use self::last_seen::LastSeen;
 pub(crate) use self::signer::Minted;
 use self::signer::Signer;
-pub use self::signer::ZERO_SESSION_TOKEN_LIFETIME;
+use self::watch::Freshness;
+pub use self::signer::{SIGNING_BUCKETS, SigningStats, ZERO_SESSION_TOKEN_LIFETIME};
 pub(crate) use self::snapshot::Snapshot;
 use crate::applications::Applications;
 use crate::error::{ManageError, ManageErrorKind};
 use crate::records::ApplicationRecord;
 use crate::reload::{Reload, ReloadHandle};
 use crate::service_tokens::{ExpiryWarning, ServiceTokens};
-use crate::signing_keys::{KeyInfo, Rotation, RotationPolicy};
+use crate::signing_keys::{KeyInfo, KeyRingStatus, Rotation, RotationPolicy};
 use crate::store::{AppStore, KeyStore, TokenStore};
 
 /// How often the stores' revision is polled by default.
@@ -115,6 +116,7 @@ struct Inner {
     verifiers: Mutex<HashMap<String, Verifier>>,
     reload_lock: tokio::sync::Mutex<()>,
     events: Events,
+    freshness: Freshness,
 }
 
 impl Issuer {
@@ -261,6 +263,80 @@ impl Issuer {
     /// [`applications`](Issuer::applications)): one atomic load.
     pub fn applications_revision(&self) -> u64 {
         self.inner.snapshot.load().revisions.2
+    }
+
+    /// How often the stores' revision is polled ([`IssuerBuilder::poll_interval`]).
+    pub fn poll_interval(&self) -> Duration {
+        self.inner.poll_interval
+    }
+
+    /// How long ago the snapshot was last confirmed current: the stores answered a poll with
+    /// no change, or a reload succeeded. `None` if never (it is set by [`build`](IssuerBuilder::build)).
+    /// Grows past a few [`poll_interval`](Self::poll_interval)s while the store is unreachable,
+    /// the issuer serving its last snapshot meanwhile.
+    pub fn since_last_sync(&self) -> Option<Duration> {
+        self.inner.freshness.since_last()
+    }
+
+    /// How long signatures took so far (a histogram over [`SIGNING_BUCKETS`]).
+    pub fn signing_stats(&self) -> SigningStats {
+        self.inner.signer.stats()
+    }
+
+    /// The counters of each cached in-process verifier (one per application that verified a
+    /// token), by application name, sorted. A deleted application's verifier leaves the list.
+    pub fn verifier_stats(&self) -> Vec<(String, VerifyStats)> {
+        let snapshot = self.inner.snapshot.load();
+        let mut stats: Vec<(String, VerifyStats)> = self
+            .inner
+            .verifiers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(|(aud, verifier)| {
+                let app = snapshot.apps_by_aud.get(aud)?;
+                Some((app.name.clone(), verifier.stats()))
+            })
+            .collect();
+        stats.sort_by(|a, b| a.0.cmp(&b.0));
+        stats
+    }
+
+    /// How many service tokens in the snapshot expire within `within` from now (and have not
+    /// expired yet).
+    pub fn tokens_expiring_within(&self, within: Duration) -> usize {
+        let now = self.now();
+        self.inner
+            .snapshot
+            .load()
+            .tokens
+            .values()
+            .filter(|token| token.expires_within(now, within))
+            .count()
+    }
+
+    /// The key ring now: keys published, since when the current key signs, when the next one
+    /// takes over.
+    pub fn key_ring_status(&self) -> KeyRingStatus {
+        let now = self.now();
+        let snapshot = self.inner.snapshot.load();
+        let ring = &snapshot.ring;
+        let signing = ring.signing_key(now).map(|k| &k.record);
+        let successor = ring
+            .records()
+            .filter(|r| r.activates_at > now)
+            .map(|r| r.activates_at)
+            .min();
+        let every = i64::try_from(self.inner.rotation.rotation_period().as_secs()).unwrap_or(i64::MAX);
+        let next_rotation_at = successor.or_else(|| {
+            signing.map(|r| r.retires_at.unwrap_or(r.activates_at.saturating_add(every)))
+        });
+        KeyRingStatus {
+            now,
+            published: ring.published(now).count(),
+            signing_since: signing.map(|r| r.activates_at),
+            next_rotation_at,
+        }
     }
 
     fn reload_handle(&self) -> ReloadHandle {

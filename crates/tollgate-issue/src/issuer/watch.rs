@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,40 @@ use crate::records::{ApplicationRecord, SigningKeyRecord};
 use crate::reload::Reload;
 use crate::service_tokens::{EXPIRY_WARNING_WINDOW, ExpiryWarning};
 use crate::signing_keys::{self, Rotation, RotationPolicy};
+
+/// When the snapshot was last confirmed current (a poll that found no change, or a reload that
+/// succeeded), on a monotonic clock: one atomic store per poll.
+#[derive(Debug)]
+pub(super) struct Freshness {
+    base: Instant,
+    /// Milliseconds after `base`, plus one; 0: never.
+    last_ok: AtomicU64,
+}
+
+impl Default for Freshness {
+    fn default() -> Self {
+        Self {
+            base: Instant::now(),
+            last_ok: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Freshness {
+    fn mark(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.last_ok.store(ms + 1, Ordering::Relaxed);
+    }
+
+    pub(super) fn since_last(&self) -> Option<Duration> {
+        let stored = self.last_ok.load(Ordering::Relaxed).checked_sub(1)?;
+        Some(
+            self.base
+                .elapsed()
+                .saturating_sub(Duration::from_millis(stored)),
+        )
+    }
+}
 
 impl Inner {
     pub(super) async fn maintain_keys(&self, rotation: Rotation) -> Result<(), ManageError> {
@@ -84,6 +119,7 @@ impl Inner {
             self.refresh_verifiers().await;
         }
         self.warn_expiring();
+        self.freshness.mark();
         Ok(())
     }
 
@@ -161,9 +197,12 @@ impl Inner {
             if let Err(err) = self.reload().await {
                 tracing::warn!(error = %err, "could not reload from the store; serving the last snapshot");
             }
-        } else if last_warn.elapsed() >= Duration::from_secs(60) {
-            self.warn_expiring();
-            *last_warn = Instant::now();
+        } else {
+            self.freshness.mark();
+            if last_warn.elapsed() >= Duration::from_secs(60) {
+                self.warn_expiring();
+                *last_warn = Instant::now();
+            }
         }
         if last_flush.elapsed() >= self.last_seen_flush {
             self.last_seen.flush(self.token_store.as_ref()).await;
