@@ -19,6 +19,7 @@
 //! | `sqlite`   | no      | `store`: SQLite stores (embedded default) |
 //! | `postgres` | no      | `store`: PostgreSQL stores (shared by several instances) |
 //! | `gateway`  | no      | `gateway`: the reverse proxy that puts any origin behind the exchange (with `issue`) |
+//! | `metrics`  | no      | `metrics`: Prometheus metrics, `/metrics`, `/healthz`, `/readyz` (with `issue`) |
 
 pub use tollgate_core as core;
 pub use tollgate_core::{AccessClaims, AccessIdentity, Rejection, RejectionKind};
@@ -34,6 +35,9 @@ pub use tollgate_store as store;
 
 #[cfg(feature = "gateway")]
 pub use tollgate_gateway as gateway;
+
+#[cfg(feature = "metrics")]
+pub use tollgate_metrics as metrics;
 
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(all(doctest, feature = "issue"))]

@@ -380,8 +380,12 @@ impl KeyCache {
                 "signing keys loaded"
             );
         }
-        let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        let ms = u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX).max(1);
+        let since_epoch = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let ms = u64::try_from(since_epoch.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         self.last_success_ms.store(ms, Ordering::Relaxed);
         self.snapshot.store(Arc::new(Snapshot {
             keys,

@@ -28,9 +28,9 @@ pub use self::key_source::IssuerKeySource;
 use self::last_seen::LastSeen;
 pub(crate) use self::signer::Minted;
 use self::signer::Signer;
-use self::watch::Freshness;
 pub use self::signer::{SIGNING_BUCKETS, SigningStats, ZERO_SESSION_TOKEN_LIFETIME};
 pub(crate) use self::snapshot::Snapshot;
+use self::watch::Freshness;
 use crate::applications::Applications;
 use crate::error::{ManageError, ManageErrorKind};
 use crate::records::ApplicationRecord;
@@ -327,7 +327,8 @@ impl Issuer {
             .filter(|r| r.activates_at > now)
             .map(|r| r.activates_at)
             .min();
-        let every = i64::try_from(self.inner.rotation.rotation_period().as_secs()).unwrap_or(i64::MAX);
+        let every =
+            i64::try_from(self.inner.rotation.rotation_period().as_secs()).unwrap_or(i64::MAX);
         let next_rotation_at = successor.or_else(|| {
             signing.map(|r| r.retires_at.unwrap_or(r.activates_at.saturating_add(every)))
         });

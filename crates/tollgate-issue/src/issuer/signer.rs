@@ -180,7 +180,11 @@ mod tests {
         assert_eq!(stats.buckets[1], 2, "<= 1 ms");
         assert_eq!(stats.buckets[2], 2, "<= 2 ms");
         assert_eq!(stats.buckets[3], 3, "<= 4 ms");
-        assert_eq!(stats.buckets[SIGNING_BUCKETS.len() - 1], 3, "2 s is above every bound");
+        assert_eq!(
+            stats.buckets[SIGNING_BUCKETS.len() - 1],
+            3,
+            "2 s is above every bound"
+        );
         assert!((stats.sum_seconds - 2.004).abs() < 1e-9);
     }
 }
