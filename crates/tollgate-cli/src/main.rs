@@ -7,6 +7,7 @@
 mod apps;
 mod gateway;
 mod keys;
+mod metrics;
 mod output;
 mod serve;
 mod tokens;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::serve::ListenerExt as _;
 use axum::{Json, Router};
 use clap::Args;
+use tollgate_core::events::Events;
 use tollgate_core::{AccessIdentity, TeamDomain};
 use tollgate_gateway::{OriginClient, Proxy, SENSITIVE_HEADERS};
 use tollgate_issue::{
@@ -61,6 +62,8 @@ pub(crate) struct ServeArgs {
     /// default is 100 MB).
     #[arg(long, value_name = "BYTES", default_value_t = 100_000_000)]
     max_body_size: u64,
+    #[command(flatten)]
+    metrics: crate::metrics::MetricsArgs,
 }
 
 /// Applications without an origin answer with the caller's identity.
@@ -140,8 +143,10 @@ fn make_origin(args: &ServeArgs) -> CliResult<MakeOrigin> {
 pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
     let throttle = throttle(&args)?;
     let make_origin = make_origin(&args)?;
+    let metrics = crate::metrics::ServeMetrics::bind(&args.metrics, args.addr).await?;
     let store = open_store(database).await?;
     warn_if_keys_unencrypted(&store);
+    let measured = metrics.measure(store.clone());
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
@@ -153,7 +158,8 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
     // The issuer polls the store's revision every 250 ms, so tokens, applications and keys
     // changed by other CLI invocations or instances apply here within a second.
     let issuer = Issuer::builder(team_domain)
-        .store(store.clone())
+        .store(measured.clone())
+        .events(metrics.events(Events::none()))
         .clock(clock())
         .build()
         .await?;
@@ -213,6 +219,7 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
         );
         println!("  curl -i -b cookies.txt {base}/");
     }
+    metrics.start(&issuer, measured)?;
     println!("Press Ctrl-C to stop.");
 
     // Small requests and responses go out at once, not after Nagle's delay.

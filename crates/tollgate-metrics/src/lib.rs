@@ -128,13 +128,13 @@ impl Metrics {
         registry.register_collector(Box::new(live.clone()));
         registry.register(
             "tollgate_store_seconds",
-            "Time a store call took, by operation.",
+            "Time a store call took, by operation",
             store.seconds.clone(),
         );
         registry.register(
             "tollgate_store_errors",
             "Store calls that failed in the backend (I/O, connection, corrupt data), by \
-             operation.",
+             operation",
             store.errors.clone(),
         );
         Self {

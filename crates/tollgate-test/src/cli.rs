@@ -132,6 +132,7 @@ impl CliEnv {
             base: String::new(),
             aud: String::new(),
             first_token: None,
+            metrics: None,
         };
         loop {
             let line = lines
@@ -153,6 +154,9 @@ impl CliEnv {
                     header("CF-Access-Client-Secret"),
                 ));
             }
+            if let Some(rest) = line.strip_prefix("tollgate: metrics on ") {
+                server.metrics = Some(rest.trim_end_matches("/metrics").to_owned());
+            }
             if line.starts_with("Press Ctrl-C") {
                 return server;
             }
@@ -171,6 +175,8 @@ pub struct ServeProcess {
     pub aud: String,
     /// The demo token's `(client ID, secret)` printed on a first run, if any.
     pub first_token: Option<(String, String)>,
+    /// The metrics listener's origin (`http://ADDR`) when `--metrics-addr` was given.
+    pub metrics: Option<String>,
 }
 
 impl ServeProcess {
