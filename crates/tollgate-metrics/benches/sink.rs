@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tollgate_core::RejectionKind;
-use tollgate_core::events::{AuthEvent, EventKind, EventSink};
+use tollgate_core::events::{AuthEvent, EventKind};
 use tollgate_metrics::Metrics;
 
 fn sink(c: &mut Criterion) {

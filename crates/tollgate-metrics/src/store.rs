@@ -1,6 +1,5 @@
 //! [`MeasuredStore`]: a store decorator that times every call and counts backend failures.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -77,47 +76,26 @@ impl<S: ?Sized> MeasuredStore<S> {
         &self.inner
     }
 
+    /// Times `call` as `op`, counting a backend failure.
     fn measure<'a, T: Send + 'a>(
         &'a self,
         op: &'static str,
         call: StoreFuture<'a, T>,
     ) -> StoreFuture<'a, T> {
-        Box::pin(
-            Measured {
-                metrics: &self.metrics,
-                op,
-                started: Instant::now(),
-                call,
-            }
-            .run(),
-        )
-    }
-}
-
-struct Measured<'a, T> {
-    metrics: &'a StoreMetrics,
-    op: &'static str,
-    started: Instant,
-    call: StoreFuture<'a, T>,
-}
-
-impl<'a, T> Measured<'a, T> {
-    fn run(self) -> impl Future<Output = Result<T, StoreError>> + Send + 'a
-    where
-        T: Send + 'a,
-    {
-        async move {
-            let result = self.call.await;
-            let labels = [("op", self.op)];
-            self.metrics
+        let started = Instant::now();
+        let metrics = &self.metrics;
+        Box::pin(async move {
+            let result = call.await;
+            let labels = [("op", op)];
+            metrics
                 .seconds
                 .get_or_create(&labels)
-                .observe(self.started.elapsed().as_secs_f64());
+                .observe(started.elapsed().as_secs_f64());
             if let Err(StoreError::Backend(_)) = &result {
-                self.metrics.errors.get_or_create(&labels).inc();
+                metrics.errors.get_or_create(&labels).inc();
             }
             result
-        }
+        })
     }
 }
 
