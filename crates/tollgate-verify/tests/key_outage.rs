@@ -152,6 +152,14 @@ async fn key_endpoint_down_for_hours() {
     // The very last second of the bound: still served.
     drill.set(bound - 1);
     assert_eq!(drill.get(&drill.fresh(0)).await.code(), 200, "bound - 1 s");
+    // What metrics read: the failed fetches, and the last good one from before the outage.
+    let stats = drill.verifier.stats();
+    assert!(stats.key_fetch_failures >= 6, "{stats:?}");
+    let last_good = stats.last_key_fetch_success.unwrap();
+    assert!(
+        last_good < tollgate_core::clock::from_unix_seconds(NOW + 600),
+        "{stats:?}"
+    );
 
     // Past max-age + max_stale: 503, for fresh and cached tokens alike, for hours on end.
     for t in [
@@ -194,6 +202,11 @@ async fn key_endpoint_down_for_hours() {
         drill.get(&long_lived).await.code(),
         200,
         "cached token again"
+    );
+    let stats = drill.verifier.stats();
+    assert!(
+        stats.last_key_fetch_success.unwrap() >= tollgate_core::clock::from_unix_seconds(bound),
+        "a good fetch after the outage: {stats:?}"
     );
     assert!(
         certs.hits() - before <= 2,
