@@ -61,6 +61,8 @@ pub(crate) struct ServeArgs {
     /// default is 100 MB).
     #[arg(long, value_name = "BYTES", default_value_t = 100_000_000)]
     max_body_size: u64,
+    #[command(flatten)]
+    log: crate::logs::LogArgs,
 }
 
 /// Applications without an origin answer with the caller's identity.
@@ -152,9 +154,12 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
     };
     // The issuer polls the store's revision every 250 ms, so tokens, applications and keys
     // changed by other CLI invocations or instances apply here within a second.
+    let auth_log = args.log.start(store.clone());
+    let events = tollgate_core::events::Events::none().with(Arc::new(auth_log.clone()));
     let issuer = Issuer::builder(team_domain)
         .store(store.clone())
         .clock(clock())
+        .events(events)
         .build()
         .await?;
     let fallback = fallback_app(&issuer, args.app.as_deref()).await?;
@@ -235,5 +240,6 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
     .await?;
     // Last-use times are written in batches; write the pending ones before exiting.
     issuer.flush_last_seen().await;
+    auth_log.close().await;
     Ok(())
 }
