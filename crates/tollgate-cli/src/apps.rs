@@ -6,6 +6,7 @@ use tollgate_issue::{AppSettings, ApplicationRecord, Applications, ServiceAuthPo
 
 use crate::output::{app_json, print_json, print_table, session};
 use crate::tokens::Json;
+use crate::logs::{admin, record_admin};
 use crate::{CliResult, clock, open_store};
 
 #[derive(Debug, Subcommand)]
@@ -131,7 +132,8 @@ fn show(app: &ApplicationRecord, json: bool) {
 }
 
 pub(crate) async fn run(database: &str, command: AppCommand) -> CliResult {
-    let apps = Applications::new(open_store(database).await?, clock());
+    let store = open_store(database).await?;
+    let apps = Applications::new(store.clone(), clock());
     match command {
         AppCommand::Create {
             name,
@@ -139,6 +141,7 @@ pub(crate) async fn run(database: &str, command: AppCommand) -> CliResult {
             json,
         } => {
             let app = apps.create(&name, settings.into_settings()).await?;
+            record_admin(&store, admin("app.create").with_app(&app.name)).await;
             show(&app, json.json);
         }
         AppCommand::List { json } => {
@@ -196,10 +199,12 @@ pub(crate) async fn run(database: &str, command: AppCommand) -> CliResult {
                 settings = settings.policy(ServiceAuthPolicy::AnyValidServiceToken);
             }
             let app = apps.update(&name, settings).await?;
+            record_admin(&store, admin("app.update").with_app(&app.name)).await;
             show(&app, json.json);
         }
         AppCommand::Delete { name } => {
             apps.delete(&name).await?;
+            record_admin(&store, admin("app.delete").with_app(&name)).await;
             println!("Deleted application {name:?}");
         }
     }

@@ -6,6 +6,7 @@ use tollgate_issue::{KeyStore, SigningKeyRecord};
 
 use crate::output::{opt_time, print_json, print_table, rfc3339};
 use crate::tokens::Json;
+use crate::logs::{admin, record_admin};
 use crate::{CliResult, clock, open_store, warn_if_keys_unencrypted};
 
 #[derive(Debug, Subcommand)]
@@ -101,7 +102,18 @@ pub(crate) async fn run(database: &str, command: KeysCommand) -> CliResult {
             }
             let (_, ring) = store.load_ring().await?;
             let now = clock().unix_now();
-            if let Some(key) = ring.iter().rev().find(|k| status(k, now) == "signing") {
+            let signing = ring.iter().rev().find(|k| status(k, now) == "signing");
+            let action = if revoke_previous {
+                "keys.rotate_revoking"
+            } else {
+                "keys.rotate"
+            };
+            let mut event = admin(action);
+            if let Some(key) = signing {
+                event = event.with_detail(format!("key {} signs", key.kid));
+            }
+            record_admin(&store, event).await;
+            if let Some(key) = signing {
                 println!("Rotated: key {} signs from now on.", key.kid);
             }
             if revoke_previous {

@@ -7,6 +7,7 @@
 mod apps;
 mod gateway;
 mod keys;
+mod logs;
 mod metrics;
 mod output;
 mod serve;
@@ -56,6 +57,8 @@ enum Command {
     /// Signing keys: list, rotate now.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Query the authentication log: exchanges, refusals and changes, newest last.
+    Logs(logs::LogsArgs),
     /// Serve the certs and get-identity routes and every application by its domain: proxied
     /// to its origin, or answered with the caller's identity (the demo).
     Serve(serve::ServeArgs),
@@ -115,6 +118,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Token(command) => tokens::run(&cli.database, command).await,
         Command::App(command) => apps::run(&cli.database, command).await,
         Command::Keys(command) => keys::run(&cli.database, command).await,
+        Command::Logs(args) => logs::run(&cli.database, args).await,
         Command::Serve(args) => serve::run(&cli.database, args).await,
         Command::Verify(args) => verify::run(args).await,
     }

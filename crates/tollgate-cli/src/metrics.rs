@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use tollgate_core::events::Events;
-use tollgate_issue::{Issuer, Revision};
+use tollgate_issue::{AuthLog, Issuer, Revision};
 use tollgate_metrics::{MeasuredStore, Metrics, Readiness, metrics_router};
 
 use crate::CliResult;
@@ -72,13 +72,31 @@ impl ServeMetrics {
         }
     }
 
-    /// Starts serving (if asked) and prints where.
-    pub(crate) fn start(self, issuer: &Issuer, store: Arc<dyn Revision>) -> CliResult {
+    /// Starts serving (if asked) and prints where. `log` is the authentication log, whose
+    /// dropped and written events are counted.
+    pub(crate) fn start(
+        self,
+        issuer: &Issuer,
+        store: Arc<dyn Revision>,
+        log: &AuthLog,
+    ) -> CliResult {
         let Some(listener) = self.listener else {
             return Ok(());
         };
         let addr = listener.local_addr()?;
         self.metrics.watch_issuer(issuer);
+        let dropped = log.clone();
+        self.metrics.register_counter_source(
+            "tollgate_log_events_dropped",
+            "Authentication-log events dropped (queue full, or the store failed past retries).",
+            Arc::new(move || dropped.dropped()),
+        );
+        let written = log.clone();
+        self.metrics.register_counter_source(
+            "tollgate_log_events_written",
+            "Authentication-log events written to the store.",
+            Arc::new(move || written.written()),
+        );
         let readiness = Readiness::new()
             .with_store(store)
             .with_issuer(issuer.clone());

@@ -64,6 +64,8 @@ pub(crate) struct ServeArgs {
     max_body_size: u64,
     #[command(flatten)]
     metrics: crate::metrics::MetricsArgs,
+    #[command(flatten)]
+    log: crate::logs::LogArgs,
 }
 
 /// Applications without an origin answer with the caller's identity.
@@ -157,9 +159,11 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
     };
     // The issuer polls the store's revision every 250 ms, so tokens, applications and keys
     // changed by other CLI invocations or instances apply here within a second.
+    let auth_log = args.log.start(store.clone());
+    let events = Events::none().with(Arc::new(auth_log.clone()));
     let issuer = Issuer::builder(team_domain)
         .store(measured.clone())
-        .events(metrics.events(Events::none()))
+        .events(metrics.events(events))
         .clock(clock())
         .build()
         .await?;
@@ -219,7 +223,7 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
         );
         println!("  curl -i -b cookies.txt {base}/");
     }
-    metrics.start(&issuer, measured)?;
+    metrics.start(&issuer, measured, &auth_log)?;
     println!("Press Ctrl-C to stop.");
 
     // Small requests and responses go out at once, not after Nagle's delay.
@@ -242,5 +246,6 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
     .await?;
     // Last-use times are written in batches; write the pending ones before exiting.
     issuer.flush_last_seen().await;
+    auth_log.close().await;
     Ok(())
 }

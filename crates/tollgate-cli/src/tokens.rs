@@ -1,11 +1,21 @@
 //! `tollgate token …`
 
 use clap::{Args, Subcommand};
-use tollgate_issue::{ClientSecret, ServiceTokens, TokenDuration};
+use tollgate_core::Clock as _;
+use tollgate_core::events::AuthEvent;
+use tollgate_issue::{ClientSecret, ServiceTokenRecord, ServiceTokens, TokenDuration};
 use tollgate_issue::{DEFAULT_TOKEN_DURATION, parse_duration};
 
 use crate::output::{opt_time, print_json, print_table, rfc3339, token_json};
+use crate::logs::{admin, record_admin};
 use crate::{CliResult, clock, open_store};
+
+/// The admin event of `action` on `token`.
+fn token_event(action: &str, token: &ServiceTokenRecord) -> AuthEvent {
+    admin(action)
+        .with_client_id(&token.client_id)
+        .with_token(&token.id, &token.name)
+}
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TokenCommand {
@@ -41,6 +51,10 @@ pub(crate) enum TokenCommand {
         /// Only tokens expiring within this window, e.g. 7d (soonest first).
         #[arg(long, value_parser = parse_duration)]
         expiring: Option<std::time::Duration>,
+        /// Only tokens not used for this long, e.g. 90d, or never used (whatever their age):
+        /// by their last-seen time, which `serve` records every 10 s and on shutdown.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        unused: Option<std::time::Duration>,
         #[command(flatten)]
         json: Json,
     },
@@ -119,7 +133,8 @@ fn read_secret() -> CliResult<String> {
 }
 
 pub(crate) async fn run(database: &str, command: TokenCommand) -> CliResult {
-    let tokens = ServiceTokens::new(open_store(database).await?, clock());
+    let store = open_store(database).await?;
+    let tokens = ServiceTokens::new(store.clone(), clock());
     match command {
         TokenCommand::Create {
             name,
@@ -129,6 +144,7 @@ pub(crate) async fn run(database: &str, command: TokenCommand) -> CliResult {
             let (token, secret) = tokens
                 .create(&name, duration.unwrap_or(DEFAULT_TOKEN_DURATION))
                 .await?;
+            record_admin(&store, token_event("token.create", &token)).await;
             if json.json {
                 let mut value = token_json(&token);
                 value["client_secret"] = secret.expose_secret().into();
@@ -157,6 +173,7 @@ pub(crate) async fn run(database: &str, command: TokenCommand) -> CliResult {
                     duration.unwrap_or(DEFAULT_TOKEN_DURATION),
                 )
                 .await?;
+            record_admin(&store, token_event("token.import", &token)).await;
             if json.json {
                 print_json(&token_json(&token));
             } else {
@@ -168,11 +185,21 @@ pub(crate) async fn run(database: &str, command: TokenCommand) -> CliResult {
                 );
             }
         }
-        TokenCommand::List { expiring, json } => {
-            let list = match expiring {
+        TokenCommand::List {
+            expiring,
+            unused,
+            json,
+        } => {
+            let mut list = match expiring {
                 Some(within) => tokens.expiring(within).await?,
                 None => tokens.list().await?,
             };
+            if let Some(unused) = unused {
+                let cutoff = clock()
+                    .unix_now()
+                    .saturating_sub(i64::try_from(unused.as_secs()).unwrap_or(i64::MAX));
+                list.retain(|t| t.last_seen_at.is_none_or(|seen| seen < cutoff));
+            }
             if json.json {
                 print_json(&list.iter().map(token_json).collect());
             } else {
@@ -197,6 +224,7 @@ pub(crate) async fn run(database: &str, command: TokenCommand) -> CliResult {
         TokenCommand::Refresh { client_id, json } => {
             let token = tokens.find(&client_id).await?;
             let token = tokens.refresh(&token.client_id).await?;
+            record_admin(&store, token_event("token.refresh", &token)).await;
             if json.json {
                 print_json(&token_json(&token));
             } else {
@@ -214,6 +242,7 @@ pub(crate) async fn run(database: &str, command: TokenCommand) -> CliResult {
         } => {
             let token = tokens.find(&client_id).await?;
             let token = tokens.set_duration(&token.client_id, duration).await?;
+            record_admin(&store, token_event("token.set_duration", &token)).await;
             if json.json {
                 print_json(&token_json(&token));
             } else {
@@ -234,6 +263,7 @@ pub(crate) async fn run(database: &str, command: TokenCommand) -> CliResult {
             let grace = grace.and_then(|g| g.0);
             let secret = tokens.rotate_secret(&token.client_id, grace).await?;
             let token = tokens.get(&token.client_id).await?;
+            record_admin(&store, token_event("token.rotate_secret", &token)).await;
             if json.json {
                 let mut value = token_json(&token);
                 value["client_secret"] = secret.expose_secret().into();
@@ -250,6 +280,8 @@ pub(crate) async fn run(database: &str, command: TokenCommand) -> CliResult {
         TokenCommand::Delete { client_id } => {
             let token = tokens.find(&client_id).await?;
             tokens.delete(&token.client_id).await?;
+            // Names the token, so later refusals of its client ID show whose it was.
+            record_admin(&store, token_event("token.delete", &token)).await;
             println!(
                 "Deleted service token {:?} ({})",
                 token.name, token.client_id

@@ -57,6 +57,8 @@
 //!   `records.rs`, with what they know about themselves) and the storage traits
 //!   ([`TokenStore`], [`KeyStore`], [`AppStore`], in `store.rs`); [`MemoryStore`] implements
 //!   them here, `tollgate-store` in SQLite and PostgreSQL.
+//! - [`AuthLog`] and [`AuthLogStore`] (`auth_log/`) — the authentication log: a non-blocking
+//!   event sink writing batches to the store, and the query over it.
 //!
 //! ## Costs (2-core box, loopback, server on one core)
 //!
@@ -65,6 +67,7 @@
 //! expiry, policy): ≈30,000 req/s in quiet runs. `benches/exchange.rs` measures both.
 
 mod applications;
+mod auth_log;
 mod cas;
 mod duration;
 mod error;
@@ -81,6 +84,11 @@ mod signing_keys;
 mod store;
 
 pub use applications::{AppSettings, Applications, DEFAULT_SESSION_DURATION, MAX_SESSION_DURATION};
+pub use auth_log::{
+    AuthLog, AuthLogBuilder, AuthLogStore, DEFAULT_LOG_BATCH_INTERVAL, DEFAULT_LOG_BATCH_SIZE,
+    DEFAULT_LOG_CAPACITY, DEFAULT_LOG_PRUNE_INTERVAL, DEFAULT_LOG_RETENTION, DROPPED_ACTION,
+    LogQuery, LoggedEvent, MAX_DETAIL_LEN, MAX_FIELD_LEN, Order, bound_event,
+};
 pub use duration::{DEFAULT_TOKEN_DURATION, DurationError, format_duration, parse_duration};
 pub use error::{ManageError, ManageErrorKind};
 pub use exchange::{ExchangeLayer, Throttle};

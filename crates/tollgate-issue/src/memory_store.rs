@@ -15,6 +15,7 @@ use crate::store::{AppStore, KeyStore, Revision, StoreError, StoreFuture, TokenS
 pub struct MemoryStore {
     revision: AtomicU64,
     inner: Mutex<Inner>,
+    auth_log: crate::auth_log::MemoryLog,
 }
 
 #[derive(Default)]
@@ -32,6 +33,7 @@ impl fmt::Debug for MemoryStore {
             .field("tokens", &inner.tokens.len())
             .field("apps", &inner.apps.len())
             .field("keys", &inner.ring.1.len())
+            .field("auth_events", &self.auth_log.len())
             .finish()
     }
 }
@@ -40,6 +42,12 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The authentication log (`auth_log/memory.rs` implements `AuthLogStore` on it); its writes
+    /// never bump the revision.
+    pub(crate) fn auth_log(&self) -> &crate::auth_log::MemoryLog {
+        &self.auth_log
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

@@ -31,6 +31,8 @@
 //! - **One schema**, versioned migrations under `migrations/sqlite` and `migrations/postgres`
 //!   (same tables and columns), applied on connect. A database migrated by a newer tollgate is
 //!   refused rather than misread.
+//! - **Authentication log.** [`Store`] implements [`AuthLogStore`](tollgate_issue::AuthLogStore)
+//!   on table `auth_events` (migration 0003); its writes do not bump the revision.
 //! - **Change counter.** Every write bumps [`Revision::revision`] in its own transaction
 //!   ([`TokenStore::record_last_seen`] does not), so other instances poll one row and reload
 //!   only on change. This crate does not push changes (no `LISTEN/NOTIFY` yet): the bound on how
@@ -50,6 +52,7 @@
 //! | `sqlite` | yes | SQLite backend (bundled SQLite) |
 //! | `postgres` | no | PostgreSQL backend |
 
+mod auth_log;
 mod error;
 mod master_key;
 mod rows;

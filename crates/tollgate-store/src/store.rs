@@ -126,7 +126,8 @@ impl StoreOptions {
     }
 }
 
-enum Pool {
+/// The concrete pool (`auth_log.rs` matches on it too).
+pub(crate) enum Pool {
     #[cfg(feature = "sqlite")]
     Sqlite(SqlitePool),
     #[cfg(feature = "postgres")]
@@ -137,7 +138,7 @@ enum Pool {
 /// so the same SQL text (`$1` placeholders work on both) and row types serve both.
 macro_rules! with_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
-        match &$store.inner.pool {
+        match $store.pool() {
             #[cfg(feature = "sqlite")]
             Pool::Sqlite($pool) => $body,
             #[cfg(feature = "postgres")]
@@ -145,9 +146,10 @@ macro_rules! with_pool {
         }
     };
 }
+pub(crate) use with_pool;
 
 /// How each backend opens its transactions.
-trait Begin {
+pub(crate) trait Begin {
     type Db: sqlx::Database;
 
     /// A writing transaction that holds the write lock from its first statement.
@@ -314,6 +316,11 @@ impl Store {
         with_pool!(self, |pool| pool.close().await);
     }
 
+    /// The pool, for the other tables' files (`auth_log.rs`).
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
     fn master_key(&self) -> Option<&MasterKey> {
         self.inner.master_key.as_deref()
     }
@@ -459,7 +466,7 @@ fn migrate_error(error: sqlx::migrate::MigrateError) -> Error {
     Error::with_source(ErrorKind::Migrate, message, error)
 }
 
-fn finish<T>(result: Result<T, Failure>) -> Result<T, StoreError> {
+pub(crate) fn finish<T>(result: Result<T, Failure>) -> Result<T, StoreError> {
     result.map_err(StoreError::from)
 }
 

@@ -185,6 +185,26 @@ impl ServeProcess {
         format!("{}/", self.base)
     }
 
+    /// Sends SIGINT (Ctrl-C) and waits up to 30 s for an orderly exit (pending last-seen times
+    /// and log events written); panics if it does not exit, or exits with an error.
+    pub fn interrupt(&mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -INT {pid}");
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "serve exited with {status}");
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "serve did not exit on SIGINT"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Whether the process is still running (it has not exited or crashed).
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -21,7 +21,7 @@
 //! - [`skipped()`]: the loud `SKIPPED:` line of suites that need an external service.
 //!
 //! Behind features: `issue` (an issuer on a `MemoryStore` with its protected app), `store-contract`
-//! (the storage contract suite, generic over the store traits), `cli` (the `tollgate` binary in
+//! (the storage contract suites, generic over the store traits, the authentication log's included), `cli` (the `tollgate` binary in
 //! a scratch directory), `postgres` (a fresh PostgreSQL database per test, and a throwaway
 //! PostgreSQL server to stop and restart).
 //!
@@ -44,6 +44,8 @@ pub mod logs;
 pub mod origins;
 pub mod wycheproof;
 
+#[cfg(feature = "store-contract")]
+pub mod auth_log_contract;
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(feature = "issue")]
