@@ -17,8 +17,8 @@ use axum::routing::get;
 use tollgate::AccessIdentity;
 use tollgate::core::events::{AuthEvent, EventSink, Events};
 use tollgate::issue::{
-    AppSettings, AuthLog, AuthLogStore, DROPPED_ACTION, Issuer, LogQuery, LoggedEvent,
-    MemoryStore, StoreFuture, Throttle,
+    AppSettings, AuthLog, AuthLogStore, DROPPED_ACTION, Issuer, LogQuery, LoggedEvent, MemoryStore,
+    StoreFuture, Throttle,
 };
 
 /// A memory log whose every batch takes 100 ms to write: far slower than the flood.

@@ -4,9 +4,9 @@ use clap::{Args, Subcommand};
 use tollgate_issue::parse_duration;
 use tollgate_issue::{AppSettings, ApplicationRecord, Applications, ServiceAuthPolicy};
 
+use crate::logs::{admin, record_admin};
 use crate::output::{app_json, print_json, print_table, session};
 use crate::tokens::Json;
-use crate::logs::{admin, record_admin};
 use crate::{CliResult, clock, open_store};
 
 #[derive(Debug, Subcommand)]

@@ -4,9 +4,9 @@ use clap::Subcommand;
 use tollgate_issue::SigningKeys;
 use tollgate_issue::{KeyStore, SigningKeyRecord};
 
+use crate::logs::{admin, record_admin};
 use crate::output::{opt_time, print_json, print_table, rfc3339};
 use crate::tokens::Json;
-use crate::logs::{admin, record_admin};
 use crate::{CliResult, clock, open_store, warn_if_keys_unencrypted};
 
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
-use tollgate_core::Clock as _;
 use tollgate_core::clock::{rfc3339, unix_millis};
 use tollgate_core::events::{AuthEvent, EventKind};
 use tollgate_issue::{
@@ -174,7 +173,9 @@ fn parse_rfc3339_ms(text: &str) -> Option<i64> {
             }
             let number = |part: Option<&str>| -> Option<i64> {
                 let part = part?;
-                part.bytes().all(|b| b.is_ascii_digit()).then(|| part.parse().ok())?
+                part.bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| part.parse().ok())?
             };
             let (h, m) = (number(rest.get(1..3))?, number(rest.get(4..6))?);
             if h > 23 || m > 59 {
@@ -264,7 +265,15 @@ fn print_events(events: &[LoggedEvent], json: bool, header: bool) {
     if header {
         print_table(
             &[
-                "TIME", "KIND", "RESULT", "APP", "TOKEN", "CLIENT ID", "SOURCE", "COUNT", "DETAIL",
+                "TIME",
+                "KIND",
+                "RESULT",
+                "APP",
+                "TOKEN",
+                "CLIENT ID",
+                "SOURCE",
+                "COUNT",
+                "DETAIL",
             ],
             &rows,
         );
@@ -300,7 +309,9 @@ fn event_row(logged: &LoggedEvent) -> Vec<String> {
         dash(event.app.as_deref()),
         token,
         dash(event.client_id.as_deref()),
-        event.source_ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
+        event
+            .source_ip
+            .map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
         event.count.to_string(),
         detail,
     ]

@@ -1,13 +1,12 @@
 //! `tollgate token …`
 
 use clap::{Args, Subcommand};
-use tollgate_core::Clock as _;
 use tollgate_core::events::AuthEvent;
 use tollgate_issue::{ClientSecret, ServiceTokenRecord, ServiceTokens, TokenDuration};
 use tollgate_issue::{DEFAULT_TOKEN_DURATION, parse_duration};
 
-use crate::output::{opt_time, print_json, print_table, rfc3339, token_json};
 use crate::logs::{admin, record_admin};
+use crate::output::{opt_time, print_json, print_table, rfc3339, token_json};
 use crate::{CliResult, clock, open_store};
 
 /// The admin event of `action` on `token`.

@@ -60,7 +60,10 @@ async fn a_mixed_run_is_explained_by_the_log() {
     };
 
     for n in 0..3 {
-        assert_eq!(status(&good_id, &good_secret, &format!("good-{n}")).await, 200);
+        assert_eq!(
+            status(&good_id, &good_secret, &format!("good-{n}")).await,
+            200
+        );
     }
     assert_eq!(status(&good_id, "not-the-secret", "wrong-1").await, 401);
     let doomed = http
@@ -92,7 +95,10 @@ async fn a_mixed_run_is_explained_by_the_log() {
     for event in &failed {
         assert_eq!(event["allowed"], false);
         assert!(event["token_name"].is_string(), "unexplained: {event}");
-        assert!(event["detail"].is_string() && event["reason"].is_string(), "{event}");
+        assert!(
+            event["detail"].is_string() && event["reason"].is_string(),
+            "{event}"
+        );
     }
     let find = |request_id: &str| {
         failed
@@ -103,7 +109,11 @@ async fn a_mixed_run_is_explained_by_the_log() {
     let wrong = find("wrong-1");
     assert_eq!(
         (&wrong["token_name"], &wrong["detail"], &wrong["kind"]),
-        (&"good-bot".into(), &"wrong secret".into(), &"exchange".into())
+        (
+            &"good-bot".into(),
+            &"wrong secret".into(),
+            &"exchange".into()
+        )
     );
     assert_eq!(wrong["reason"], "invalid_credentials");
     assert_eq!(wrong["source_ip"], "127.0.0.1");
@@ -158,7 +168,10 @@ async fn a_mixed_run_is_explained_by_the_log() {
     assert!(logs(&env, &["--since", "2999-01-01T00:00:00Z"]).is_empty());
     assert_eq!(logs(&env, &["--limit", "2"]).len(), 2);
     let admin = logs(&env, &["--kind", "admin"]);
-    let actions: Vec<&str> = admin.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = admin
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert_eq!(
         actions,
         [
@@ -221,7 +234,10 @@ fn every_change_is_an_admin_event() {
     env.ok(&["token", "delete", "bot"]);
     env.ok(&["app", "delete", "api"]);
     let admin = logs(&env, &["--kind", "admin"]);
-    let actions: Vec<&str> = admin.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = admin
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert_eq!(
         actions,
         [
@@ -236,7 +252,11 @@ fn every_change_is_an_admin_event() {
             "app.delete"
         ]
     );
-    assert!(admin.iter().all(|e| e["actor"] == "cli" && e["allowed"] == true));
+    assert!(
+        admin
+            .iter()
+            .all(|e| e["actor"] == "cli" && e["allowed"] == true)
+    );
     assert_eq!(admin[0]["app"], "api");
     assert_eq!(admin[2]["token_name"], "bot");
     assert!(admin[7]["client_id"].as_str().unwrap().ends_with(".access"));

@@ -77,7 +77,11 @@ enum Bind {
 
 /// The `SELECT` for `query`, with `$n` placeholders (both backends read them), and its values.
 fn select_sql(query: &LogQuery) -> (String, Vec<Bind>) {
-    let mut sql = String::from(concat!("SELECT id, ", event_columns!(), " FROM auth_events"));
+    let mut sql = String::from(concat!(
+        "SELECT id, ",
+        event_columns!(),
+        " FROM auth_events"
+    ));
     let mut binds = Vec::new();
     let mut conditions: Vec<String> = Vec::new();
     let mut add = |condition: &str, bind: Bind| {

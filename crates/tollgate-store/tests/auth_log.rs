@@ -179,7 +179,11 @@ async fn a_release_0_2_database_is_migrated(db: Db) {
     let api = store.get_app("api").await.unwrap().unwrap();
     assert_eq!(api.domain.as_deref(), Some("example.com/api"));
     assert_eq!(api.origin.as_deref(), Some("http://127.0.0.1:5000"));
-    assert_eq!(store.revision().await.unwrap(), 7, "migrating is not a write");
+    assert_eq!(
+        store.revision().await.unwrap(),
+        7,
+        "migrating is not a write"
+    );
     // The log starts empty and works.
     assert!(
         store

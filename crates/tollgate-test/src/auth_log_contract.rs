@@ -113,10 +113,19 @@ where
         let store = store.clone();
         async move { times(&store.query_events(&q).await.unwrap()) }
     };
-    assert_eq!(query(LogQuery::new()).await, [5_000, 4_000, 3_000, 2_000, 1_000]);
+    assert_eq!(
+        query(LogQuery::new()).await,
+        [5_000, 4_000, 3_000, 2_000, 1_000]
+    );
     let oldest = LogQuery::new().order(Order::OldestFirst);
-    assert_eq!(query(oldest.clone()).await, [1_000, 2_000, 3_000, 4_000, 5_000]);
-    assert_eq!(query(LogQuery::new().since_ms(3_000)).await, [5_000, 4_000, 3_000]);
+    assert_eq!(
+        query(oldest.clone()).await,
+        [1_000, 2_000, 3_000, 4_000, 5_000]
+    );
+    assert_eq!(
+        query(LogQuery::new().since_ms(3_000)).await,
+        [5_000, 4_000, 3_000]
+    );
     assert_eq!(query(LogQuery::new().until_ms(3_000)).await, [2_000, 1_000]);
     assert_eq!(
         query(LogQuery::new().since_ms(2_000).until_ms(4_000)).await,
@@ -234,7 +243,10 @@ where
     let all = store.query_events(&LogQuery::new()).await.unwrap();
     assert_eq!(all.iter().filter(|e| e.token_deleted).count(), 1);
     assert_eq!(
-        store.select_events(&LogQuery::new().failed_only()).await.unwrap()[1]
+        store
+            .select_events(&LogQuery::new().failed_only())
+            .await
+            .unwrap()[1]
             .event
             .token_name,
         None,
