@@ -185,7 +185,8 @@ async fn a_flood_of_refusals_keeps_the_log_bounded_and_good_exchanges_working() 
     let (reports, events): (Vec<_>, Vec<_>) = rows
         .iter()
         .partition(|e| e.event.action.as_deref() == Some(DROPPED_ACTION));
-    let counted = |rows: &[&LoggedEvent]| rows.iter().map(|e| u64::from(e.event.count)).sum();
+    let counted =
+        |rows: &[&LoggedEvent]| -> u64 { rows.iter().map(|e| u64::from(e.event.count)).sum() };
     assert_eq!(counted(&events), written);
     assert_eq!(counted(&reports), dropped);
     assert!(

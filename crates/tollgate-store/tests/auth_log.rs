@@ -196,7 +196,10 @@ async fn a_release_0_2_database_is_migrated(db: Db) {
         .with_app("api")
         .with_client_id(&tokens[0].client_id)
         .with_token(&tokens[0].id, &tokens[0].name);
-    store.append_events(&[event.clone()]).await.unwrap();
+    store
+        .append_events(std::slice::from_ref(&event))
+        .await
+        .unwrap();
     let logged = store.query_events(&LogQuery::new()).await.unwrap();
     assert_eq!(logged.len(), 1);
     assert_eq!(logged[0].event, event);
