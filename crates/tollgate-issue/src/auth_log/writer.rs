@@ -160,7 +160,7 @@ enum Control {
 /// with a `count`, and writes the batch through an [`AuthLogStore`] in one transaction.
 ///
 /// Nothing is lost silently: an event that finds the queue full, or whose batch the store
-/// refused [a few times](WRITE_RETRIES), is counted ([`dropped`](Self::dropped)), reported in
+/// refused a few times (three retries), is counted ([`dropped`](Self::dropped)), reported in
 /// the log itself as an admin event with action [`DROPPED_ACTION`] (refused, `count` = how many)
 /// and as a `tracing` warning (at most one every 10 s). Events older than the retention (30
 /// days by default) are pruned at start and every hour.
