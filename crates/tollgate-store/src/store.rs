@@ -377,11 +377,11 @@ async fn connect_sqlite(url: &str, options: &StoreOptions) -> Result<Pool, Error
             }
         }
     };
-    // Two processes opening a fresh file at once can race to create the schema; the loser sees
-    // the winner's migrations on a second look.
-    if SQLITE_MIGRATIONS.run(&pool).await.is_err() {
-        SQLITE_MIGRATIONS.run(&pool).await.map_err(migrate_error)?;
-    }
+    // Two processes opening a fresh file at once would race to apply the same migration (sqlx
+    // locks only PostgreSQL): they take turns under an exclusive lock on a file beside the
+    // database, held until the schema is current.
+    let _turn = migration_lock(connect_options.get_filename()).await?;
+    SQLITE_MIGRATIONS.run(&pool).await.map_err(migrate_error)?;
     Ok(Pool::Sqlite(pool))
 }
 
@@ -454,6 +454,44 @@ async fn connect_postgres(_url: &str, _options: &StoreOptions) -> Result<Pool, E
         ErrorKind::UnsupportedUrl,
         "this build has no PostgreSQL support (cargo feature `postgres` of tollgate-store)",
     ))
+}
+
+/// An exclusive lock on `<database>-migrate.lock`, released when dropped; none for an
+/// in-memory database. Waits up to 60 s for another process's migrations.
+#[cfg(feature = "sqlite")]
+async fn migration_lock(database: &std::path::Path) -> Result<Option<std::fs::File>, Error> {
+    let name = database.as_os_str();
+    if name.is_empty() || name == ":memory:" {
+        return Ok(None);
+    }
+    let mut path = name.to_owned();
+    path.push("-migrate.lock");
+    let locked = |e: std::io::Error| {
+        Error::with_source(
+            ErrorKind::Connect,
+            "cannot lock the SQLite database for its migrations".to_owned(),
+            e,
+        )
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(locked)?;
+    for _ in 0..3000 {
+        match file.try_lock() {
+            Ok(()) => return Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(locked(e)),
+        }
+    }
+    Err(locked(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "another process held the migration lock for 60 s",
+    )))
 }
 
 fn migrate_error(error: sqlx::migrate::MigrateError) -> Error {
