@@ -175,7 +175,7 @@ enum Control {
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
 /// let store = Arc::new(MemoryStore::new());
-/// let log = start(store.clone()).start();
+/// let log = AuthLog::builder(store.clone()).start();
 /// let events = Events::none().with(Arc::new(log.clone()));
 /// events.emit(|| AuthEvent::new(EventKind::Exchange, 1_700_000_000_000).with_app("api"));
 /// log.flush().await;
