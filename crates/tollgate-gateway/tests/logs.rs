@@ -2,6 +2,7 @@
 //! secret, a cookie or the origin's own words. A binary of its own: the capture is global.
 #![allow(clippy::unwrap_used)]
 
+#[path = "gateway/common/mod.rs"]
 mod common;
 
 use std::time::Duration;

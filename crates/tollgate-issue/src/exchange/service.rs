@@ -20,7 +20,7 @@ use tower_service::Service;
 use super::ResponseFuture;
 use super::layer::Shared;
 use super::throttle::Failures;
-use crate::issuer::Snapshot;
+use crate::issuer::{EXPIRED_DETAIL, Snapshot};
 use crate::records::ApplicationRecord;
 
 /// The service built by [`ExchangeLayer`](super::ExchangeLayer). See the [module docs](super).
@@ -195,9 +195,6 @@ fn explain(snapshot: &Snapshot, client_id: &str, rejection: &Rejection) -> Expla
     }
 }
 
-/// The detail of an expired token's refusal (the snapshot's).
-const EXPIRED_DETAIL: &str = "service token expired";
-
 impl<S, B> Service<Request<B>> for Exchange<S>
 where
     S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
@@ -213,24 +210,13 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let events = self.shared.issuer.events();
-        let report = events.is_enabled().then(|| {
-            Arc::new(Report {
-                events: events.clone(),
-                at_ms: self.shared.issuer.now_ms(),
-                source_ip: self.failures.address(&request),
-                request_id: tollgate_core::events::request_id(request.headers()),
-            })
-        });
-        let refuse = Refuse {
-            on_rejection: self.on_rejection.clone(),
-            report,
-        };
         let snapshot = self.shared.issuer.snapshot();
         let Some(app) = snapshot.apps.get(&self.shared.app_name).cloned() else {
             let rejection = Rejection::new(RejectionKind::Misconfigured)
                 .with_detail("the protected application no longer exists");
-            return refuse.now(rejection, context(&self.shared.app_name, None, None));
+            return self
+                .refuse(&request)
+                .now(rejection, context(&self.shared.app_name, None, None));
         };
         let single_header = single_header(&app);
         let presented = request::find(
@@ -240,10 +226,10 @@ where
         );
         match presented {
             Ok(Presented::Credentials(credentials)) => {
-                self.exchange(request, credentials, snapshot, app, refuse)
+                self.exchange(request, credentials, snapshot, app)
             }
-            Ok(Presented::Token(token)) => self.ride(request, token, app, refuse),
-            Ok(_) => refuse.now(
+            Ok(Presented::Token(token)) => self.ride(request, token, app),
+            Ok(_) => self.refuse(&request).now(
                 Rejection::new(RejectionKind::MissingCredentials),
                 context(&app.name, None, None),
             ),
@@ -262,14 +248,36 @@ where
                     }
                     None => rejection,
                 };
-                refuse.now(rejection, context(&app.name, Some(CREDENTIALS), None))
+                self.refuse(&request)
+                    .now(rejection, context(&app.name, Some(CREDENTIALS), None))
             }
-            Err(rejection) => refuse.now(rejection, context(&app.name, None, None)),
+            Err(rejection) => self
+                .refuse(&request)
+                .now(rejection, context(&app.name, None, None)),
         }
     }
 }
 
 impl<S> Exchange<S> {
+    /// How this request is refused, with its side of the events read now — only when a sink
+    /// listens, and only on the paths that can report (a refusal, an exchange): a cookie ride
+    /// that passes builds nothing.
+    fn refuse<B>(&self, request: &Request<B>) -> Refuse {
+        let events = self.shared.issuer.events();
+        let report = events.is_enabled().then(|| {
+            Arc::new(Report {
+                events: events.clone(),
+                at_ms: self.shared.issuer.now_ms(),
+                source_ip: self.failures.address(request),
+                request_id: tollgate_core::events::request_id(request.headers()),
+            })
+        });
+        Refuse {
+            on_rejection: self.on_rejection.clone(),
+            report,
+        }
+    }
+
     /// The ready inner service, moved out for a future; a fresh clone takes its place.
     fn take_inner(&mut self) -> S
     where
@@ -287,13 +295,13 @@ impl<S> Exchange<S> {
         credentials: ServiceCredentials,
         snapshot: Arc<Snapshot>,
         app: Arc<ApplicationRecord>,
-        refuse: Refuse,
     ) -> ResponseFuture<S::Future>
     where
         S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
         S::Future: Send + 'static,
         B: Send + 'static,
     {
+        let refuse = self.refuse(&request);
         let shared = self.shared.clone();
         let now = shared.issuer.now();
         let client_id = credentials.client_id();
@@ -385,7 +393,6 @@ impl<S> Exchange<S> {
         mut request: Request<B>,
         token: FoundToken,
         app: Arc<ApplicationRecord>,
-        refuse: Refuse,
     ) -> ResponseFuture<S::Future>
     where
         S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
@@ -395,7 +402,11 @@ impl<S> Exchange<S> {
         let location = token.location();
         let current = match self.shared.verifier_for(&app) {
             Ok(current) => current,
-            Err(rejection) => return refuse.now(rejection, context(&app.name, None, None)),
+            Err(rejection) => {
+                return self
+                    .refuse(&request)
+                    .now(rejection, context(&app.name, None, None));
+            }
         };
         match current.verifier.try_verify(token.as_str()) {
             Attempt::Done(verified) => match admit(&self.shared, &app, verified, location) {
@@ -404,9 +415,12 @@ impl<S> Exchange<S> {
                     request::forward_identity(&mut request, token, identity);
                     ResponseFuture::called(self.inner.call(request))
                 }
-                Err((rejection, refusal)) => refuse.now(rejection, refusal.as_context()),
+                Err((rejection, refusal)) => {
+                    self.refuse(&request).now(rejection, refusal.as_context())
+                }
             },
             Attempt::NeedsKeyFetch => {
+                let refuse = self.refuse(&request);
                 let shared = self.shared.clone();
                 let mut inner = self.take_inner();
                 ResponseFuture::waiting(Box::pin(async move {

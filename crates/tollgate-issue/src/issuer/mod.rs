@@ -29,7 +29,7 @@ use self::last_seen::LastSeen;
 pub(crate) use self::signer::Minted;
 use self::signer::Signer;
 pub use self::signer::{SIGNING_BUCKETS, SigningStats, ZERO_SESSION_TOKEN_LIFETIME};
-pub(crate) use self::snapshot::Snapshot;
+pub(crate) use self::snapshot::{EXPIRED_DETAIL, Snapshot};
 use self::watch::Freshness;
 use crate::applications::Applications;
 use crate::error::{ManageError, ManageErrorKind};

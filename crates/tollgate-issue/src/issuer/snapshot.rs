@@ -79,8 +79,9 @@ impl Snapshot {
             return Err(wrong());
         }
         if token.is_expired_at(now) {
-            return Err(Rejection::new(RejectionKind::InvalidCredentials)
-                .with_detail("service token expired"));
+            return Err(
+                Rejection::new(RejectionKind::InvalidCredentials).with_detail(EXPIRED_DETAIL)
+            );
         }
         app.admits_service_token(client_id)
     }
@@ -107,3 +108,6 @@ impl Snapshot {
         app.admits(identity)
     }
 }
+
+/// The detail of an expired token's refusal: the exchange's operator explanation keeps it.
+pub(crate) const EXPIRED_DETAIL: &str = "service token expired";

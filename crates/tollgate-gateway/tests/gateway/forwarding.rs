@@ -2,16 +2,14 @@
 //! and hop-by-hop headers, `Host`, path and query.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::net::SocketAddr;
 
+use crate::common::*;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use common::*;
 use http::{HeaderValue, StatusCode, Version};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;

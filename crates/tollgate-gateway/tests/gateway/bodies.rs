@@ -2,16 +2,14 @@
 //! with and without `Content-Length`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
 use bytes::Bytes;
-use common::*;
 use futures_util::StreamExt;
 use http::StatusCode;
 use http_body_util::BodyExt;

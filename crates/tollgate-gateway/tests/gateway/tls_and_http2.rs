@@ -2,15 +2,13 @@
 //! and HTTP/2 to the origin (h2c, and ALPN `h2` over TLS).
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::common::*;
 use axum::Router;
 use axum::body::Body;
-use common::*;
 use http::{StatusCode, Version};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;

@@ -2,14 +2,12 @@
 //! One hostile request goes through both: credentials plus forged identity headers.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../examples/gateway.rs"]
+#[path = "../../examples/gateway.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod gateway;
 
-mod common;
-
+use crate::common::*;
 use axum::body::Body;
-use common::*;
 use http::StatusCode;
 use tollgate_gateway::OriginClient;
 

@@ -2,14 +2,12 @@
 //! tollgate's JSON shape, fast, never the origin's error text.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use common::*;
 use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};

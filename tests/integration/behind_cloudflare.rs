@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../examples/behind_cloudflare.rs"]
+#[path = "../../examples/behind_cloudflare.rs"]
 mod example;
 
 use std::io::{BufRead, BufReader};

@@ -2,14 +2,12 @@
 //! connections are tunnelled.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::routing::get;
-use common::*;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite;
 use tollgate_gateway::Proxy;

@@ -4,11 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "../examples/issuer_app.rs"]
+#[path = "../../examples/issuer_app.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod issuer_app;
 
-#[path = "../examples/bot.rs"]
+#[path = "../../examples/bot.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod bot;
 
