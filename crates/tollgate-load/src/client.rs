@@ -17,6 +17,8 @@ use tokio::net::TcpStream;
 pub(crate) struct Requests {
     all: Rc<[Vec<u8>]>,
     next: Rc<Cell<usize>>,
+    /// The status that counts as answered (200, or 401 for a refusal variant).
+    expected: u16,
 }
 
 impl Requests {
@@ -25,7 +27,14 @@ impl Requests {
         Self {
             all: all.into(),
             next: Rc::new(Cell::new(0)),
+            expected: 200,
         }
+    }
+
+    /// The same requests, answered when the status is `status` instead of 200.
+    pub(crate) fn expecting(mut self, status: u16) -> Self {
+        self.expected = status;
+        self
     }
 
     fn take(&self) -> &[u8] {
@@ -52,7 +61,7 @@ pub(crate) fn get(headers: &[(&str, &str)]) -> Vec<u8> {
 /// The outcome of one timed load.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Outcome {
-    /// Responses with status 200.
+    /// Responses with the expected status (200 unless [`Requests::expecting`] says otherwise).
     pub(crate) ok: u64,
     /// Other statuses, and connections that failed.
     pub(crate) failed: u64,
@@ -138,7 +147,7 @@ async fn connection(
                 .borrow_mut()
                 .push(u32::try_from(micros).unwrap_or(u32::MAX));
         }
-        if status == 200 {
+        if status == requests.expected {
             ok.set(ok.get() + 1);
         } else {
             failed.set(failed.get() + 1);

@@ -13,6 +13,7 @@
 mod client;
 mod cpu;
 mod gateway;
+mod logged;
 mod memory;
 mod profile;
 mod tokens;
@@ -186,7 +187,7 @@ struct Sample {
 async fn measure(args: &Args, variants: &[Variant]) -> Vec<Vec<Sample>> {
     let requests: Vec<client::Requests> = variants
         .iter()
-        .map(|v| client::Requests::new(v.requests.clone()))
+        .map(|v| client::Requests::new(v.requests.clone()).expecting(v.expected))
         .collect();
     let measured = Duration::from_secs_f64(args.seconds);
     let warmup = Duration::from_secs_f64(args.warmup);

@@ -28,6 +28,8 @@ pub(crate) struct Variant {
     pub(crate) addr: SocketAddr,
     /// The requests the load sends it, in turn.
     pub(crate) requests: Vec<Vec<u8>>,
+    /// The status of an answered request (401 for the refused exchanges).
+    pub(crate) expected: u16,
 }
 
 /// The tokens prepared before the servers start.
@@ -110,6 +112,7 @@ pub(crate) async fn start(fixture: Arc<Fixture>, inputs: Inputs) -> Vec<Variant>
             baseline,
             addr,
             requests: requests.clone(),
+            expected: 200,
         });
     };
 
@@ -229,6 +232,7 @@ pub(crate) async fn start(fixture: Arc<Fixture>, inputs: Inputs) -> Vec<Variant>
     );
     // Keep the issuer (and its background tasks) for the whole run.
     std::mem::forget(issuer);
+    variants.extend(crate::logged::start().await);
     variants
 }
 
