@@ -1,13 +1,16 @@
 //! The authentication log end to end: the real `tollgate` binary, a real `tollgate serve` on
 //! 127.0.0.1:0 and a SQLite file. A mixed run (good bots, a wrong secret, an expired token, a
 //! deleted token and its cookie) is explained by `tollgate logs --failed --json`, every refusal
-//! with the token's name; the filters select what they say; `token list --unused` finds the
-//! token nobody used.
+//! with the token's name, and the counters of `/metrics` (read with a Prometheus text parser)
+//! say the same; the filters select what they say; `token list --unused` finds the token
+//! nobody used.
 
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use prometheus_parse::Scrape;
 use serde_json::Value;
 use tollgate_test::cli::CliEnv;
 use tollgate_test::http::{RequestExt as _, wait_until};
@@ -49,7 +52,7 @@ async fn a_mixed_run_is_explained_by_the_log() {
     let (idle_id, _) = created(&env, "idle-bot", "720h");
     let (doomed_id, doomed_secret) = created(&env, "doomed-bot", "720h");
     let (short_id, short_secret) = created(&env, "short-bot", "2s");
-    let mut server = env.serve(&["--log-retention", "90d"]);
+    let mut server = env.serve(&["--log-retention", "90d", "--metrics-addr", "127.0.0.1:0"]);
     let url = server.url();
     let http = reqwest::Client::new();
     let status = |id: &str, secret: &str, request_id: &str| {
@@ -133,6 +136,7 @@ async fn a_mixed_run_is_explained_by_the_log() {
     assert_eq!(cookie_refusal["reason"], "revoked");
     assert_eq!(cookie_refusal["token_name"], "doomed-bot");
     assert_eq!(cookie_refusal["token_deleted"], true);
+    assert_metrics_match_the_log(&http, server.metrics.as_deref().unwrap(), &env).await;
     // Never a secret in the log.
     let everything = env.ok(&["logs", "--json", "--limit", "1000"]);
     for secret in [&good_secret, &doomed_secret, &short_secret] {
@@ -207,6 +211,74 @@ async fn a_mixed_run_is_explained_by_the_log() {
         .find(|t| t["client_id"] == idle_id.as_str())
         .unwrap();
     assert!(idle["last_seen_at"].is_null());
+}
+
+/// The counters of `/metrics` and the log's events, grouped alike: refusals by application, kind
+/// and reason; exchanges by application and result. Folded refusals count as many as they fold.
+async fn assert_metrics_match_the_log(http: &reqwest::Client, metrics: &str, env: &CliEnv) {
+    type Groups = BTreeMap<(String, String, String), f64>;
+    let text = http
+        .get(format!("{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let counted = |name: &str, labels: [&str; 3]| -> Groups {
+        let mut groups = Groups::new();
+        for sample in scrape.samples.iter().filter(|s| s.metric == name) {
+            let value = match sample.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+                ref other => panic!("{name}: not a counter: {other:?}"),
+            };
+            let label = |l: &str| sample.labels.get(l).unwrap_or("").to_owned();
+            if value > 0.0 {
+                *groups
+                    .entry((label(labels[0]), label(labels[1]), label(labels[2])))
+                    .or_default() += value;
+            }
+        }
+        groups
+    };
+    let all = logs(env, &["--limit", "1000"]);
+    let text_of = |event: &Value, field: &str| event[field].as_str().unwrap_or("").to_owned();
+    let mut refusals = Groups::new();
+    let mut exchanges = Groups::new();
+    for event in all.iter().filter(|e| e["kind"] != "admin") {
+        let count = event["count"].as_f64().unwrap();
+        if event["allowed"] == false {
+            *refusals
+                .entry((
+                    text_of(event, "app"),
+                    text_of(event, "kind"),
+                    text_of(event, "reason"),
+                ))
+                .or_default() += count;
+        }
+        if event["kind"] == "exchange" {
+            let result = if event["allowed"] == true {
+                "allowed"
+            } else {
+                "refused"
+            };
+            *exchanges
+                .entry((text_of(event, "app"), result.to_owned(), String::new()))
+                .or_default() += count;
+        }
+    }
+    assert!(!refusals.is_empty() && !exchanges.is_empty());
+    assert_eq!(
+        counted("tollgate_refusals_total", ["app", "kind", "reason"]),
+        refusals,
+        "/metrics against `logs --json`:\n{text}"
+    );
+    assert_eq!(
+        counted("tollgate_exchanges_total", ["app", "result", ""]),
+        exchanges,
+        "/metrics against `logs --json`:\n{text}"
+    );
 }
 
 #[test]
