@@ -380,7 +380,11 @@ async fn connect_sqlite(url: &str, options: &StoreOptions) -> Result<Pool, Error
     // Two processes opening a fresh file at once would race to apply the same migration (sqlx
     // locks only PostgreSQL): they take turns under an exclusive lock on a file beside the
     // database, held until the schema is current.
-    let _turn = migration_lock(connect_options.get_filename()).await?;
+    let _turn = if in_memory {
+        None
+    } else {
+        migration_lock(connect_options.get_filename()).await?
+    };
     SQLITE_MIGRATIONS.run(&pool).await.map_err(migrate_error)?;
     Ok(Pool::Sqlite(pool))
 }
@@ -456,8 +460,9 @@ async fn connect_postgres(_url: &str, _options: &StoreOptions) -> Result<Pool, E
     ))
 }
 
-/// An exclusive lock on `<database>-migrate.lock`, released when dropped; none for an
-/// in-memory database. Waits up to 60 s for another process's migrations.
+/// An exclusive lock on `<database>-migrate.lock`, released when dropped (the caller takes
+/// none for an in-memory database, which no other process can open). Waits up to 60 s for
+/// another process's migrations.
 #[cfg(feature = "sqlite")]
 async fn migration_lock(database: &std::path::Path) -> Result<Option<std::fs::File>, Error> {
     let name = database.as_os_str();

@@ -340,6 +340,14 @@ async fn raw_keys(db: &Db) -> Vec<(String, String, Vec<u8>)> {
 
 #[tokio::test]
 async fn in_memory_sqlite_works_and_is_private() {
+    let locks = || -> Vec<String> {
+        std::fs::read_dir(".")
+            .unwrap()
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with("-migrate.lock"))
+            .collect()
+    };
+    let before = locks();
     let a = connect("sqlite::memory:", StoreOptions::new())
         .await
         .unwrap();
@@ -353,6 +361,12 @@ async fn in_memory_sqlite_works_and_is_private() {
         b.list_tokens().await.unwrap().is_empty(),
         "each memory store is its own"
     );
+    // No file appears for it: no migration lock beside a database that has no file.
+    let strays: Vec<String> = locks()
+        .into_iter()
+        .filter(|l| !before.contains(l))
+        .collect();
+    assert!(strays.is_empty(), "{strays:?}");
 }
 
 #[tokio::test]
