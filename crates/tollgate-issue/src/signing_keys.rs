@@ -316,6 +316,10 @@ pub(crate) async fn maintain(
 ) -> Result<(u64, Vec<SigningKeyRecord>), ManageError> {
     cas::retry("the key ring", || async move {
         let (generation, records) = store.load_ring().await?;
+        // `now` was read before this attempt: when another instance wrote the ring since, with
+        // a clock read a second later, its fresh key would look not yet active and a second
+        // one would be added. Plan no earlier than the newest key was made.
+        let now = records.iter().map(|k| k.created_at).fold(now, i64::max);
         let (mut ring, activates_at) = if rotation == Rotation::NowRevoking {
             // Every published key, a pending next one too, leaves the published set now (and
             // is pruned on the next pass); the new key signs at once, as nothing else may sign
@@ -423,6 +427,20 @@ mod tests {
             panic!("expected a new key")
         };
         assert_eq!(at, 101 * day);
+    }
+
+    #[tokio::test]
+    async fn an_instance_whose_clock_read_earlier_adds_no_second_first_key() {
+        let store = crate::MemoryStore::new();
+        let policy = RotationPolicy::default();
+        maintain(&store, 1001, &policy, Rotation::Scheduled)
+            .await
+            .unwrap();
+        // The loser of the first-run race read its clock a second before the winner did.
+        let (_, ring) = maintain(&store, 1000, &policy, Rotation::Scheduled)
+            .await
+            .unwrap();
+        assert_eq!(ring.len(), 1, "{ring:?}");
     }
 
     #[tokio::test]
