@@ -9,6 +9,7 @@ mod gateway;
 mod keys;
 mod logs;
 mod metrics;
+mod notify;
 mod output;
 mod serve;
 mod tokens;

@@ -66,6 +66,8 @@ pub(crate) struct ServeArgs {
     metrics: crate::metrics::MetricsArgs,
     #[command(flatten)]
     log: crate::logs::LogArgs,
+    #[command(flatten)]
+    notify: crate::notify::NotifyArgs,
 }
 
 /// Applications without an origin answer with the caller's identity.
@@ -144,6 +146,7 @@ fn make_origin(args: &ServeArgs) -> CliResult<MakeOrigin> {
 
 pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
     let throttle = throttle(&args)?;
+    args.notify.check()?;
     let make_origin = make_origin(&args)?;
     let metrics = crate::metrics::ServeMetrics::bind(&args.metrics, args.addr).await?;
     let store = open_store(database).await?;
@@ -224,6 +227,10 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
         println!("  curl -i -b cookies.txt {base}/");
     }
     metrics.start(&issuer, measured, &auth_log)?;
+    let notifier = args.notify.start(store.clone(), &issuer).await?;
+    if let Some(notifier) = &notifier {
+        println!("  notify:   {} webhook(s)", notifier.webhooks().len());
+    }
     println!("Press Ctrl-C to stop.");
 
     // Small requests and responses go out at once, not after Nagle's delay.

@@ -333,3 +333,67 @@ fn every_change_is_an_admin_event() {
     assert_eq!(admin[2]["token_name"], "bot");
     assert!(admin[7]["client_id"].as_str().unwrap().ends_with(".access"));
 }
+
+/// The webhook secret of the notification tests.
+const WEBHOOK_SECRET: &str = "cli-webhook-secret-0123456789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_expiry_webhook_per_token_even_across_a_restart_of_serve() {
+    use tollgate_test::webhook::WebhookReceiver;
+
+    let receiver = WebhookReceiver::start(WEBHOOK_SECRET).await;
+    let env = scratch();
+    let (nightly, _) = created(&env, "nightly-bot", "100h");
+    created(&env, "yearly-bot", "8760h");
+    let flags = [
+        "--notify-webhook",
+        receiver.url(),
+        "--notify-secret",
+        WEBHOOK_SECRET,
+    ];
+    let mut server = env.serve(&flags);
+    let got = receiver
+        .wait_for_delivered(1, Duration::from_secs(20))
+        .await;
+    assert_eq!(got[0].kind(), "token.expiring");
+    assert!(got[0].signature_ok);
+    assert_eq!(got[0].json["data"]["client_id"], nightly.as_str());
+    assert_eq!(got[0].json["data"]["name"], "nightly-bot");
+    server.interrupt();
+
+    // A restart: the same token, the same expiry, still within the window — no second one.
+    let _server = env.serve(&flags);
+    // While it runs, an emergency rotation from another CLI process: its new key signs after
+    // the 1 s lead, and the running serve reports it.
+    env.ok(&["keys", "rotate"]);
+    let got = receiver
+        .wait_for_delivered(2, Duration::from_secs(20))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let kinds: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.kind().to_owned())
+        .collect();
+    assert_eq!(kinds, ["token.expiring", "key.rotated"], "{got:?}");
+}
+
+#[test]
+fn webhooks_without_a_secret_are_refused_before_anything_is_opened() {
+    let env = scratch();
+    let error = env.fails(&["serve", "--notify-webhook", "https://hooks.example.com/x"]);
+    assert!(error.contains("--notify-secret"), "{error}");
+    let error = env.fails(&[
+        "serve",
+        "--notify-webhook",
+        "ftp://hooks.example.com/x",
+        "--notify-secret",
+        WEBHOOK_SECRET,
+    ]);
+    assert!(error.contains("http"), "{error}");
+    assert!(!error.contains(WEBHOOK_SECRET), "{error}");
+    assert!(
+        !env.dir().join("tollgate.db").exists(),
+        "no store was created"
+    );
+}

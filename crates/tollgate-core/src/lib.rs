@@ -14,7 +14,9 @@
 //!   and [`DomainTable`], which finds the application a request belongs to;
 //! - [`clock`]: [`Clock`], so "now" can be fixed in tests and audits;
 //! - [`events`]: [`AuthEvent`](events::AuthEvent), what the layers report to an operator's
-//!   authentication log and metrics, through [`Events`](events::Events).
+//!   authentication log and metrics, through [`Events`](events::Events);
+//! - [`notice`]: [`Notice`](notice::Notice), what an operator should hear about when no request
+//!   fails (a token about to expire, a key rotated, keys that cannot be fetched).
 //!
 //! [`AccessIdentity`] is also an axum extractor (and `Option<AccessIdentity>` for optional routes):
 //! it reads the identity a verifying layer put in the request extensions.
@@ -26,6 +28,7 @@ pub mod events;
 mod extract;
 pub mod identity;
 pub mod names;
+pub mod notice;
 pub mod rejection;
 pub mod request;
 pub mod team_domain;

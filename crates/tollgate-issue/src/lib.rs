@@ -59,6 +59,10 @@
 //!   them here, `tollgate-store` in SQLite and PostgreSQL.
 //! - [`AuthLog`] and [`AuthLogStore`] (`auth_log/`) — the authentication log: a non-blocking
 //!   event sink writing batches to the store, and the query over it.
+//! - [`NotificationStore`] (`outbox/`) — the notification outbox: notices
+//!   ([`Notice`](tollgate_core::notice::Notice), raised by the issuer's background task and on
+//!   [`Issuer::subscribe_notices`]) waiting for `tollgate-notify` to deliver them, once per
+//!   occurrence across restarts and instances.
 //!
 //! ## Costs (2-core box, loopback, server on one core)
 //!
@@ -75,6 +79,7 @@ pub mod exchange;
 mod issuer;
 mod key_ring;
 mod memory_store;
+mod outbox;
 mod records;
 mod reload;
 mod routes;
@@ -97,6 +102,7 @@ pub use issuer::{
     SIGNING_BUCKETS, SigningStats, ZERO_SESSION_TOKEN_LIFETIME,
 };
 pub use memory_store::MemoryStore;
+pub use outbox::{Delivery, DeliveryOutcome, NotificationStore, OutboxEntry};
 pub use records::{
     ApplicationRecord, ServiceAuthPolicy, ServiceTokenRecord, SigningKeyRecord, TokenDuration,
 };

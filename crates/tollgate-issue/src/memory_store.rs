@@ -16,6 +16,7 @@ pub struct MemoryStore {
     revision: AtomicU64,
     inner: Mutex<Inner>,
     auth_log: crate::auth_log::MemoryLog,
+    outbox: crate::outbox::MemoryOutbox,
 }
 
 #[derive(Default)]
@@ -48,6 +49,12 @@ impl MemoryStore {
     /// never bump the revision.
     pub(crate) fn auth_log(&self) -> &crate::auth_log::MemoryLog {
         &self.auth_log
+    }
+
+    /// The notification outbox (`outbox/memory.rs` implements `NotificationStore` on it); its
+    /// writes never bump the revision.
+    pub(crate) fn outbox(&self) -> &crate::outbox::MemoryOutbox {
+        &self.outbox
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

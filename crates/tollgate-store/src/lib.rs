@@ -55,6 +55,7 @@
 mod auth_log;
 mod error;
 mod master_key;
+mod notifications;
 mod rows;
 mod store;
 

@@ -1,4 +1,6 @@
-//! The authentication log's storage contract (`tollgate_test::auth_log_contract`) on
+//! The operations tables' storage contracts — the authentication log
+//! (`tollgate_test::auth_log_contract`) and the notification outbox
+//! (`tollgate_test::outbox_contract`) — on
 //! `MemoryStore`, SQLite (a temp file) and PostgreSQL (a fresh database per test when
 //! `TOLLGATE_TEST_POSTGRES_URL` is set), and the migration of a release-0.2 database (schema
 //! up to 0002, with rows) to the log's schema.
@@ -86,10 +88,12 @@ where
 
 mod memory {
     tollgate_test::auth_log_contract!(super::on_memory);
+    tollgate_test::outbox_contract!(super::on_memory);
 }
 
 mod sqlite {
     tollgate_test::auth_log_contract!(super::on_sqlite);
+    tollgate_test::outbox_contract!(super::on_sqlite);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_release_0_2_database_is_migrated_and_keeps_its_data() {
@@ -100,6 +104,7 @@ mod sqlite {
 #[cfg(feature = "postgres")]
 mod postgres {
     tollgate_test::auth_log_contract!(super::on_postgres);
+    tollgate_test::outbox_contract!(super::on_postgres);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_release_0_2_database_is_migrated_and_keeps_its_data() {

@@ -18,6 +18,8 @@
 //! - [`origins`]: the seed origins, Cloudflare's Python (PyJWT, cookie) and Go (go-oidc,
 //!   header) origin examples as child processes on 127.0.0.1:0 (installed by
 //!   `scripts/test-deps.sh`);
+//! - [`webhook`]: a webhook receiver on 127.0.0.1:0 checking signatures independently and
+//!   answering scripted statuses;
 //! - [`skipped()`]: the loud `SKIPPED:` line of suites that need an external service.
 //!
 //! Behind features: `issue` (an issuer on a `MemoryStore` with its protected app), `store-contract`
@@ -42,6 +44,7 @@ pub mod jwks;
 pub mod keys;
 pub mod logs;
 pub mod origins;
+pub mod webhook;
 pub mod wycheproof;
 
 #[cfg(feature = "store-contract")]
@@ -50,6 +53,8 @@ pub mod auth_log_contract;
 pub mod cli;
 #[cfg(feature = "issue")]
 pub mod issue;
+#[cfg(feature = "store-contract")]
+pub mod outbox_contract;
 #[cfg(feature = "postgres")]
 pub mod pg_cluster;
 #[cfg(feature = "postgres")]

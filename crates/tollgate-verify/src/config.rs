@@ -41,9 +41,13 @@ pub struct VerifyConfig {
     pub(crate) refresh_interval: Duration,
     pub(crate) min_refresh_interval: Duration,
     pub(crate) fetch_timeout: Duration,
+    pub(crate) key_fetch_alert_after: u32,
     pub(crate) max_lifetime: Duration,
     pub(crate) accept_org_tokens: bool,
 }
+
+/// After how many failed key fetches in a row a verifier raises a notice, by default.
+pub const DEFAULT_KEY_FETCH_ALERT_AFTER: u32 = 3;
 
 /// The longest token lifetime accepted by default: 31 days, above Cloudflare's longest session
 /// (one month, `730h`).
@@ -68,6 +72,7 @@ impl VerifyConfig {
             refresh_interval: Duration::from_secs(3600),
             min_refresh_interval: Duration::from_secs(30),
             fetch_timeout: Duration::from_secs(10),
+            key_fetch_alert_after: DEFAULT_KEY_FETCH_ALERT_AFTER,
             max_lifetime: DEFAULT_MAX_LIFETIME,
             accept_org_tokens: false,
         }
@@ -169,6 +174,17 @@ impl VerifyConfig {
     #[must_use]
     pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
         self.fetch_timeout = timeout;
+        self
+    }
+
+    /// After how many failed key fetches in a row the verifier raises
+    /// [`Notice::KeyFetchFailing`](tollgate_core::notice::Notice::KeyFetchFailing) (once per
+    /// failure episode, and [`KeyFetchRecovered`](tollgate_core::notice::Notice::KeyFetchRecovered)
+    /// when a fetch works again) on [`Verifier::subscribe_notices`](crate::Verifier::subscribe_notices).
+    /// Default 3; 0 never. Local sources (an in-process issuer) never raise it.
+    #[must_use]
+    pub fn key_fetch_alert_after(mut self, failures: u32) -> Self {
+        self.key_fetch_alert_after = failures;
         self
     }
 

@@ -22,8 +22,10 @@ use arc_swap::ArcSwap;
 use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
 use serde_json::Value;
+use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 use tollgate_core::SharedClock;
+use tollgate_core::notice::Notice;
 
 use crate::algorithm::Algorithm;
 use crate::config::VerifyConfig;
@@ -125,6 +127,10 @@ pub(crate) struct KeyCache {
     fetch_failures: AtomicU64,
     /// When the last fetch succeeded, in unix milliseconds by the cache's clock; 0: never.
     last_success_ms: AtomicU64,
+    /// Failed fetches in a row, and when the first of them failed (unix seconds).
+    streak: Mutex<(u32, i64)>,
+    alert_after: u32,
+    notices: broadcast::Sender<Notice>,
 }
 
 impl std::fmt::Debug for KeyCache {
@@ -180,6 +186,57 @@ impl KeyCache {
             fetches: AtomicU64::new(0),
             fetch_failures: AtomicU64::new(0),
             last_success_ms: AtomicU64::new(0),
+            streak: Mutex::new((0, 0)),
+            alert_after: config.key_fetch_alert_after,
+            notices: broadcast::channel(16).0,
+        }
+    }
+
+    /// Notices about fetching (failing past the threshold, recovered).
+    pub(crate) fn subscribe_notices(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
+    /// Counts a failed fetch; at the threshold, raises [`Notice::KeyFetchFailing`].
+    fn note_failure(&self, err: &FetchError, now: SystemTime) {
+        if self.local || self.alert_after == 0 {
+            return;
+        }
+        let (failures, since) = {
+            let mut streak = self.streak.lock().unwrap_or_else(PoisonError::into_inner);
+            if streak.0 == 0 {
+                streak.1 = tollgate_core::clock::unix_seconds(now);
+            }
+            streak.0 = streak.0.saturating_add(1);
+            *streak
+        };
+        if failures == self.alert_after {
+            let notice = Notice::KeyFetchFailing {
+                source: self.source.describe(),
+                failures,
+                since,
+                error: err.to_string(),
+            };
+            tracing::error!(notice = %notice, "signing keys cannot be fetched");
+            let _ = self.notices.send(notice);
+        }
+    }
+
+    /// Ends a failure streak; raises [`Notice::KeyFetchRecovered`] if it had been reported.
+    fn note_success(&self) {
+        if self.local || self.alert_after == 0 {
+            return;
+        }
+        let (failures, since) =
+            std::mem::take(&mut *self.streak.lock().unwrap_or_else(PoisonError::into_inner));
+        if failures >= self.alert_after {
+            let notice = Notice::KeyFetchRecovered {
+                source: self.source.describe(),
+                failures,
+                since,
+            };
+            tracing::info!(notice = %notice, "signing key fetch works again");
+            let _ = self.notices.send(notice);
         }
     }
 
@@ -352,6 +409,7 @@ impl KeyCache {
             Err(err) => {
                 self.fetch_failures.fetch_add(1, Ordering::Relaxed);
                 self.log_failure(&err, &current, now);
+                self.note_failure(&err, now);
                 return Err(err);
             }
         };
@@ -366,6 +424,7 @@ impl KeyCache {
             let err = FetchError::of_kind(FetchErrorKind::NoUsableKeys);
             self.fetch_failures.fetch_add(1, Ordering::Relaxed);
             self.log_failure(&err, &current, now);
+            self.note_failure(&err, now);
             return Err(err);
         }
         let max_age = set
@@ -387,6 +446,7 @@ impl KeyCache {
             .unwrap_or(u64::MAX)
             .max(1);
         self.last_success_ms.store(ms, Ordering::Relaxed);
+        self.note_success();
         self.snapshot.store(Arc::new(Snapshot {
             keys,
             raw: Some(set),

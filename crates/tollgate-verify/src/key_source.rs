@@ -43,6 +43,11 @@ pub trait KeySource: Send + Sync + fmt::Debug + 'static {
     fn is_local(&self) -> bool {
         false
     }
+
+    /// Where the keys come from, for logs and notices (a certs URL); never a credential.
+    fn describe(&self) -> String {
+        "a key source".to_owned()
+    }
 }
 
 impl<T: KeySource + ?Sized> KeySource for Arc<T> {
@@ -51,6 +56,9 @@ impl<T: KeySource + ?Sized> KeySource for Arc<T> {
     }
     fn is_local(&self) -> bool {
         (**self).is_local()
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
     }
 }
 

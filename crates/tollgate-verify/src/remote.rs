@@ -142,6 +142,15 @@ impl KeySource for RemoteKeySource {
     fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<KeySet, FetchError>> + Send + '_>> {
         Box::pin(self.fetch_set())
     }
+
+    fn describe(&self) -> String {
+        // Without a query or fragment: a receiver's certs URL should hold no secret, but a
+        // notice is no place to find out.
+        let mut url = self.url.clone();
+        url.set_query(None);
+        url.set_fragment(None);
+        url.to_string()
+    }
 }
 
 fn check_scheme(url: &reqwest::Url) -> Result<(), ConfigError> {

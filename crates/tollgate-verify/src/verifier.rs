@@ -192,6 +192,17 @@ impl Verifier {
         }
     }
 
+    /// Notices about this verifier's key source from now on:
+    /// [`Notice::KeyFetchFailing`](tollgate_core::notice::Notice::KeyFetchFailing) once
+    /// [`key_fetch_alert_after`](VerifyConfig::key_fetch_alert_after) fetches in a row failed
+    /// (once per episode), [`KeyFetchRecovered`](tollgate_core::notice::Notice::KeyFetchRecovered)
+    /// when one works again. Each is also logged. Clones share them.
+    pub fn subscribe_notices(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<tollgate_core::notice::Notice> {
+        self.inner.keys.subscribe_notices()
+    }
+
     /// Counters since the verifier was built.
     pub fn stats(&self) -> VerifyStats {
         VerifyStats {

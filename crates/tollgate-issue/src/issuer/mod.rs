@@ -20,6 +20,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::sync::broadcast;
 use tollgate_core::events::Events;
+use tollgate_core::notice::Notice;
 use tollgate_core::{AccessIdentity, Rejection, SharedClock, SystemClock, TeamDomain};
 use tollgate_verify::{Verifier, VerifyConfig, VerifyStats};
 
@@ -60,9 +61,10 @@ pub const DEFAULT_LAST_SEEN_FLUSH: Duration = Duration::from_secs(10);
 /// - keeps the key ring up to date ([`RotationPolicy`]): publishes the next key ahead of time,
 ///   switches to it, drops retired keys;
 /// - writes the batched `last_seen_at` times every 10 s;
-/// - warns about service tokens expiring within 7 days (a `tracing` warning plus an
-///   [`ExpiryWarning`] on [`subscribe_expiry`](Issuer::subscribe_expiry)), once per token and
-///   expiry.
+/// - raises [`Notice`]s ([`subscribe_notices`](Issuer::subscribe_notices)): service tokens
+///   expiring within 7 days (also an [`ExpiryWarning`] on
+///   [`subscribe_expiry`](Issuer::subscribe_expiry)) or expired, once per token and expiry;
+///   a new signing key, once per key. Each is also a `tracing` line.
 ///
 /// Signing happens on tokio's blocking pool, at most one signature per CPU at a time; a burst of
 /// exchanges queues on an async semaphore instead of occupying the runtime's workers.
@@ -112,7 +114,11 @@ struct Inner {
     last_seen: LastSeen,
     signer: Signer,
     expiry: broadcast::Sender<ExpiryWarning>,
-    warned: Mutex<HashSet<(String, i64)>>,
+    notices: broadcast::Sender<Notice>,
+    /// Dedupe keys of the notices this process raised.
+    noticed: Mutex<HashSet<String>>,
+    /// The signing key's `kid` at the last look, for [`Notice::KeyRotated`].
+    signing_kid: Mutex<Option<String>>,
     verifiers: Mutex<HashMap<String, Verifier>>,
     reload_lock: tokio::sync::Mutex<()>,
     events: Events,
@@ -203,6 +209,26 @@ impl Issuer {
     /// expiry date. They are also logged at `warn` level.
     pub fn subscribe_expiry(&self) -> broadcast::Receiver<ExpiryWarning> {
         self.inner.expiry.subscribe()
+    }
+
+    /// Every [`Notice`] the background task raises from now on: a token expiring within 7
+    /// days, a token expired within the last 7 days (each once per token and expiry), a new
+    /// signing key (once per key). Each is also logged (`warn`, `info` for a rotation). A
+    /// receiver that falls more than 256 notices behind loses the oldest
+    /// ([`broadcast`](tokio::sync::broadcast)).
+    ///
+    /// Notices raised before the subscription (the first reload, in
+    /// [`build`](IssuerBuilder::build)) are not replayed: read
+    /// [`current_notices`](Self::current_notices) after subscribing.
+    pub fn subscribe_notices(&self) -> broadcast::Receiver<Notice> {
+        self.inner.notices.subscribe()
+    }
+
+    /// The token notices in force now (expiring within 7 days, expired within the last 7),
+    /// whether or not they were raised already: what a notifier that attaches late enqueues
+    /// (its outbox dedupes them).
+    pub fn current_notices(&self) -> Vec<Notice> {
+        self.inner.current_notices()
     }
 
     /// A [`KeySource`](tollgate_verify::KeySource) serving this issuer's published keys with no HTTP (`is_local`).

@@ -1,6 +1,6 @@
 //! The issuer's background task and its reloads: poll the stores' revision, reload the
-//! snapshot on change, keep the key ring up to date, flush last-use times, warn of expiring
-//! tokens.
+//! snapshot on change, keep the key ring up to date, flush last-use times, raise notices
+//! (expiring and expired tokens, a new signing key).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,6 +18,8 @@ use crate::error::ManageError;
 use crate::key_ring::KeyRing;
 use crate::records::{ApplicationRecord, SigningKeyRecord};
 use crate::reload::Reload;
+use tollgate_core::notice::{Notice, TokenNotice};
+
 use crate::service_tokens::{EXPIRY_WARNING_WINDOW, ExpiryWarning};
 use crate::signing_keys::{self, Rotation, RotationPolicy};
 
@@ -118,7 +120,7 @@ impl Inner {
         if ring_changed {
             self.refresh_verifiers().await;
         }
-        self.warn_expiring();
+        self.raise_notices();
         self.freshness.mark();
         Ok(())
     }
@@ -151,31 +153,112 @@ impl Inner {
         }
     }
 
-    fn warn_expiring(&self) {
+    /// Raises the notices the snapshot calls for now — tokens expiring within 7 days, tokens
+    /// expired within the last 7 days, a new signing key — each once per occurrence in this
+    /// process (a shared outbox dedupes across processes and restarts).
+    fn raise_notices(&self) {
+        for notice in self.current_notices() {
+            self.raise(notice);
+        }
+        self.notice_rotation();
+    }
+
+    /// The token notices in force: expiring within the window, or expired within the last one.
+    pub(super) fn current_notices(&self) -> Vec<Notice> {
         let snapshot = self.snapshot.load();
         let now = self.now();
-        let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
-        for token in snapshot.tokens.values() {
-            if !token.expires_within(now, EXPIRY_WARNING_WINDOW) {
-                continue;
+        let window = i64::try_from(EXPIRY_WARNING_WINDOW.as_secs()).unwrap_or(i64::MAX);
+        let mut notices: Vec<Notice> = snapshot
+            .tokens
+            .values()
+            .filter_map(|token| {
+                let expires_at = token.expires_at?;
+                let about = || TokenNotice {
+                    token_id: token.id.clone(),
+                    client_id: token.client_id.clone(),
+                    name: token.name.clone(),
+                    expires_at,
+                };
+                if token.expires_within(now, EXPIRY_WARNING_WINDOW) {
+                    Some(Notice::TokenExpiring(about()))
+                } else if expires_at <= now && now.saturating_sub(expires_at) <= window {
+                    Some(Notice::TokenExpired(about()))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        notices.sort_by_key(Notice::dedupe_key);
+        notices
+    }
+
+    /// Raises [`Notice::KeyRotated`] when the signing key differs from the one seen last (not
+    /// for the first key this process sees).
+    fn notice_rotation(&self) {
+        let now = self.now();
+        let snapshot = self.snapshot.load();
+        let Some(kid) = snapshot
+            .ring
+            .signing_key(now)
+            .map(|key| key.kid().to_owned())
+        else {
+            return;
+        };
+        let previous = {
+            let mut seen = self
+                .signing_kid
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if seen.as_deref() == Some(kid.as_str()) {
+                return;
             }
-            let Some(expires_at) = token.expires_at else {
-                continue;
-            };
-            if warned.insert((token.client_id.clone(), expires_at)) {
+            seen.replace(kid.clone())
+        };
+        if let Some(previous_kid) = previous {
+            self.raise(Notice::KeyRotated {
+                kid,
+                previous_kid,
+                at: now,
+            });
+        }
+    }
+
+    /// Logs and broadcasts `notice` unless this process raised it already.
+    fn raise(&self, notice: Notice) {
+        let fresh = self
+            .noticed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(notice.dedupe_key());
+        if !fresh {
+            return;
+        }
+        match &notice {
+            Notice::TokenExpiring(token) => {
                 tracing::warn!(
                     client_id = %token.client_id,
                     name = %token.name,
-                    expires_at,
+                    expires_at = token.expires_at,
                     "service token expires within 7 days; refresh it"
                 );
                 let _ = self.expiry.send(ExpiryWarning {
                     client_id: token.client_id.clone(),
                     name: token.name.clone(),
-                    expires_at,
+                    expires_at: token.expires_at,
                 });
             }
+            Notice::TokenExpired(token) => tracing::warn!(
+                client_id = %token.client_id,
+                name = %token.name,
+                expires_at = token.expires_at,
+                "service token expired; refresh it or delete it"
+            ),
+            Notice::KeyRotated {
+                kid, previous_kid, ..
+            } => tracing::info!(%kid, %previous_kid, "a new signing key signs now"),
+            other => tracing::warn!(notice = %other, "notice"),
         }
+        let _ = self.notices.send(notice);
     }
 
     /// One pass of the background task.
@@ -199,8 +282,11 @@ impl Inner {
             }
         } else {
             self.freshness.mark();
+            // A key switch is a matter of time, not of a store change: look every poll (a
+            // snapshot read and a lock). Token expiry windows are checked once a minute.
+            self.notice_rotation();
             if last_warn.elapsed() >= Duration::from_secs(60) {
-                self.warn_expiring();
+                self.raise_notices();
                 *last_warn = Instant::now();
             }
         }
