@@ -100,7 +100,10 @@ pub(crate) async fn run_api_token(database: &str, command: ApiTokenCommand) -> C
                 value["token"] = token.expose_secret().into();
                 print_json(&value);
             } else {
-                println!("Created API token {:?} ({})", record.name, record.permission);
+                println!(
+                    "Created API token {:?} ({})",
+                    record.name, record.permission
+                );
                 println!("  ID:    {}", record.id);
                 println!("  Token: {}", token.expose_secret());
                 println!("The token is shown only now: store it somewhere safe.");

@@ -583,7 +583,11 @@ async fn disabled_tokens_are_refused_until_enabled() {
         .reply()
         .await;
     assert_eq!(exchange.status, 200);
-    assert_eq!(cookies.get(&url).send_status().await, 200, "the cookie rides");
+    assert_eq!(
+        cookies.get(&url).send_status().await,
+        200,
+        "the cookie rides"
+    );
 
     let disabled = env.json(&["token", "disable", &client_id, "--json"]);
     assert_eq!(disabled["enabled"], false);
@@ -616,7 +620,11 @@ async fn disabled_tokens_are_refused_until_enabled() {
         .reply()
         .await;
     assert_eq!(refused.status, 401);
-    assert_eq!(refused.json["reason"], "service_token_disabled", "{}", refused.text);
+    assert_eq!(
+        refused.json["reason"], "service_token_disabled",
+        "{}",
+        refused.text
+    );
     // A wrong secret is not told the token is disabled.
     let guessed = fresh
         .get(&url)
@@ -653,7 +661,10 @@ async fn disabled_tokens_are_refused_until_enabled() {
         .map(|e| e["action"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(actions, ["token.create", "token.disable", "token.enable"]);
-    assert!(env.fails(&["token", "disable", "nobody"]).contains("not found"));
+    assert!(
+        env.fails(&["token", "disable", "nobody"])
+            .contains("not found")
+    );
 }
 
 /// `api-token create` shows the token once; `list` never does; `delete ID` removes it; each
@@ -684,7 +695,12 @@ fn api_token_create_list_delete() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| (t["name"].as_str().unwrap(), t["permission"].as_str().unwrap()))
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap(),
+                t["permission"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(rows, [("dashboards", "read"), ("terraform", "edit")]);
     for listing in [
@@ -698,7 +714,10 @@ fn api_token_create_list_delete() {
 
     assert!(env.ok(&["api-token", "delete", &id]).contains(&id));
     assert_eq!(env.count(&["api-token", "list", "--json"]), 1);
-    assert!(env.fails(&["api-token", "delete", &id]).contains("not found"));
+    assert!(
+        env.fails(&["api-token", "delete", &id])
+            .contains("not found")
+    );
     assert!(
         env.fails(&["api-token", "create", "--name", " "])
             .contains("name")
@@ -708,7 +727,12 @@ fn api_token_create_list_delete() {
     assert!(!logged.contains(&token), "never a token in the log");
     let actions: Vec<String> = logged
         .lines()
-        .map(|line| serde_json::from_str::<Value>(line).unwrap()["action"].as_str().unwrap().to_owned())
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(
         actions,
@@ -723,7 +747,13 @@ fn account_id_is_stable_and_32_hex() {
     let shown = env.json(&["account", "show", "--json"]);
     let id = shown["account_id"].as_str().unwrap().to_owned();
     assert_eq!(id.len(), 32);
-    assert!(id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')), "{id}");
-    assert_eq!(env.json(&["account", "show", "--json"])["account_id"], id.as_str());
+    assert!(
+        id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+        "{id}"
+    );
+    assert_eq!(
+        env.json(&["account", "show", "--json"])["account_id"],
+        id.as_str()
+    );
     assert_eq!(env.ok(&["account", "show"]).trim(), id);
 }

@@ -185,28 +185,52 @@ mod tests {
         let (edit, edit_token) = api.create("writer", ApiPermission::Edit).await.unwrap();
         assert_eq!(read_token.expose_secret().len(), 4 + 58);
         assert_ne!(read_token.expose_secret(), edit_token.expose_secret());
-        assert_eq!(format!("{read_token} {read_token:?}").matches("redacted").count(), 2);
+        assert_eq!(
+            format!("{read_token} {read_token:?}")
+                .matches("redacted")
+                .count(),
+            2
+        );
         assert_eq!(read.token_hash, hash_secret(read_token.expose_secret()));
         assert!(!format!("{read:?}").contains(read_token.expose_secret()));
 
         clock.advance(std::time::Duration::from_secs(5));
-        let who = api.authenticate(edit_token.expose_secret()).await.unwrap().unwrap();
-        assert_eq!((who.id.as_str(), who.permission), (edit.id.as_str(), ApiPermission::Edit));
+        let who = api
+            .authenticate(edit_token.expose_secret())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (who.id.as_str(), who.permission),
+            (edit.id.as_str(), ApiPermission::Edit)
+        );
         assert_eq!(who.last_used_at, Some(1_700_000_005));
         let listed = api.list().await.unwrap();
         assert_eq!(listed.len(), 2);
-        assert_eq!(listed[1].last_used_at, Some(1_700_000_005), "the use is stored");
+        assert_eq!(
+            listed[1].last_used_at,
+            Some(1_700_000_005),
+            "the use is stored"
+        );
         for wrong in ["", "tga_", &read_token.expose_secret()[..20]] {
             assert!(api.authenticate(wrong).await.unwrap().is_none());
         }
         assert!(validate_name("  ").is_err());
         assert_eq!(
-            api.create(" ", ApiPermission::Read).await.unwrap_err().kind(),
+            api.create(" ", ApiPermission::Read)
+                .await
+                .unwrap_err()
+                .kind(),
             ManageErrorKind::InvalidArgument
         );
 
         assert_eq!(api.delete(&read.id).await.unwrap().name, "reader");
-        assert!(api.authenticate(read_token.expose_secret()).await.unwrap().is_none());
+        assert!(
+            api.authenticate(read_token.expose_secret())
+                .await
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(
             api.delete(&read.id).await.unwrap_err().kind(),
             ManageErrorKind::NotFound

@@ -110,7 +110,5 @@ pub use service_tokens::{
     EXPIRY_WARNING_WINDOW, ExpiryWarning, MAX_GRACE, MIN_GRACE, ServiceTokens,
 };
 pub use signing_keys::{KeyInfo, KeyRingStatus, RotationPolicy, SigningKeys};
-pub use store::{
-    AccountStore, AppStore, KeyStore, Revision, StoreError, StoreFuture, TokenStore,
-};
+pub use store::{AccountStore, AppStore, KeyStore, Revision, StoreError, StoreFuture, TokenStore};
 pub use tollgate_core::request::is_client_id;

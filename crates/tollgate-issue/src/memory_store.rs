@@ -143,37 +143,36 @@ impl TokenStore for MemoryStore {
         token: &'a ServiceTokenRecord,
     ) -> StoreFuture<'a, bool> {
         let mut inner = self.lock();
-        let result =
-            if token.client_id != expected.client_id {
-                Err(StoreError::Conflict(format!(
-                    "service token {}: the client ID cannot change",
-                    expected.client_id
-                )))
-            } else if inner
-                .tokens
-                .values()
-                .any(|t| t.client_id != token.client_id && t.id == token.id)
-            {
-                Err(StoreError::Conflict(format!(
-                    "a service token with id {}",
-                    token.id
-                )))
-            } else {
-                match inner.tokens.get_mut(&expected.client_id) {
-                    Some(stored) if !same_token(stored, expected) => Ok(false),
-                    Some(stored) => {
-                        let last_seen_at = stored.last_seen_at;
-                        *stored = token.clone();
-                        stored.last_seen_at = last_seen_at;
-                        self.bump();
-                        Ok(true)
-                    }
-                    None => Err(StoreError::NotFound(format!(
-                        "service token {}",
-                        expected.client_id
-                    ))),
+        let result = if token.client_id != expected.client_id {
+            Err(StoreError::Conflict(format!(
+                "service token {}: the client ID cannot change",
+                expected.client_id
+            )))
+        } else if inner
+            .tokens
+            .values()
+            .any(|t| t.client_id != token.client_id && t.id == token.id)
+        {
+            Err(StoreError::Conflict(format!(
+                "a service token with id {}",
+                token.id
+            )))
+        } else {
+            match inner.tokens.get_mut(&expected.client_id) {
+                Some(stored) if !same_token(stored, expected) => Ok(false),
+                Some(stored) => {
+                    let last_seen_at = stored.last_seen_at;
+                    *stored = token.clone();
+                    stored.last_seen_at = last_seen_at;
+                    self.bump();
+                    Ok(true)
                 }
-            };
+                None => Err(StoreError::NotFound(format!(
+                    "service token {}",
+                    expected.client_id
+                ))),
+            }
+        };
         Self::ready(result)
     }
 

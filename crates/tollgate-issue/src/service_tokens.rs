@@ -533,9 +533,19 @@ mod tests {
         assert_eq!(disabled.secret_hash, token.secret_hash);
         assert!(disabled.accepts_secret(secret.expose_secret(), clock.unix_now()));
         assert!(!tokens.get(&token.client_id).await.unwrap().enabled);
-        assert!(tokens.set_enabled(&token.client_id, true).await.unwrap().enabled);
+        assert!(
+            tokens
+                .set_enabled(&token.client_id, true)
+                .await
+                .unwrap()
+                .enabled
+        );
         assert_eq!(
-            tokens.set_enabled("nobody.access", true).await.unwrap_err().kind(),
+            tokens
+                .set_enabled("nobody.access", true)
+                .await
+                .unwrap_err()
+                .kind(),
             ManageErrorKind::NotFound
         );
     }
@@ -574,7 +584,10 @@ mod tests {
             .await
             .unwrap();
         let record = tokens.get(&token.client_id).await.unwrap();
-        assert_eq!(record.client_secret_version, 2, "a rotation bumps the version");
+        assert_eq!(
+            record.client_secret_version, 2,
+            "a rotation bumps the version"
+        );
         let now = clock.unix_now();
         assert!(record.accepts_secret(old.expose_secret(), now));
         assert!(record.accepts_secret(new.expose_secret(), now));

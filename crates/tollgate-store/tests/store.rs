@@ -255,7 +255,10 @@ async fn make_database_at(db: &Db, version: i64, rows: &[&str]) {
                 migrator.run_to(version, &pool).await.unwrap();
                 for sql in rows {
                     let sql = spell(sql, &|hex| format!("decode('{hex}', 'hex')"));
-                    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap();
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&pool)
+                        .await
+                        .unwrap();
                 }
                 pool.close().await;
             }
@@ -268,7 +271,10 @@ async fn make_database_at(db: &Db, version: i64, rows: &[&str]) {
             migrator.run_to(version, &pool).await.unwrap();
             for sql in rows {
                 let sql = spell(sql, &|hex| format!("X'{hex}'"));
-                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
             }
             pool.close().await;
         }
@@ -313,8 +319,7 @@ const V3_ROWS: [&str; 7] = [
 /// being unique, and the account and API tokens work.
 async fn a_current_release_database_upgrades_to_the_admin_model(db: Db) {
     use tollgate_issue::{
-        ApiPermission, AppStore as _, AuthLogStore as _, LogQuery,
-        ServiceAuthPolicy, TokenDuration,
+        ApiPermission, AppStore as _, AuthLogStore as _, LogQuery, ServiceAuthPolicy, TokenDuration,
     };
     make_database_at(&db, 3, &V3_ROWS).await;
     let store = db.store().await;
@@ -356,7 +361,11 @@ async fn a_current_release_database_upgrades_to_the_admin_model(db: Db) {
     assert_eq!(store.load_ring().await.unwrap(), (1, vec![key(1)]));
     let events = store.select_events(&LogQuery::default()).await.unwrap();
     assert_eq!(events.len(), 1);
-    assert_eq!(store.revision().await.unwrap(), 6, "migrating is not a write");
+    assert_eq!(
+        store.revision().await.unwrap(),
+        6,
+        "migrating is not a write"
+    );
 
     // Names are no longer unique; the new columns work on migrated rows.
     let mut twin = token("bot", 3);
@@ -370,7 +379,10 @@ async fn a_current_release_database_upgrades_to_the_admin_model(db: Db) {
         store.get_token(&bot.client_id).await.unwrap(),
         Some(disabled.clone())
     );
-    let account = store.account_id(&"ab".repeat(16), 1_700_000_000).await.unwrap();
+    let account = store
+        .account_id(&"ab".repeat(16), 1_700_000_000)
+        .await
+        .unwrap();
     assert_eq!(account, "ab".repeat(16));
     let api_token = tollgate_test::store_contract::api_token("ci", 1, ApiPermission::Read);
     store.insert_api_token(&api_token).await.unwrap();
@@ -379,8 +391,14 @@ async fn a_current_release_database_upgrades_to_the_admin_model(db: Db) {
     // Reopening applies nothing more and loses nothing.
     let again = db.store().await;
     assert_eq!(again.list_tokens().await.unwrap().len(), 3);
-    assert_eq!(again.get_token(&bot.client_id).await.unwrap(), Some(disabled));
-    assert_eq!(again.account_id(&"cd".repeat(16), 0).await.unwrap(), account);
+    assert_eq!(
+        again.get_token(&bot.client_id).await.unwrap(),
+        Some(disabled)
+    );
+    assert_eq!(
+        again.account_id(&"cd".repeat(16), 0).await.unwrap(),
+        account
+    );
     assert_eq!(again.list_api_tokens().await.unwrap(), [api_token]);
 }
 

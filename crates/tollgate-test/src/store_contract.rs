@@ -328,7 +328,10 @@ pub async fn token_names_need_not_be_unique<D: Database>(db: D) {
             .await
             .unwrap()
     );
-    assert_eq!(store.get_token(&token("", 4).client_id).await.unwrap(), None);
+    assert_eq!(
+        store.get_token(&token("", 4).client_id).await.unwrap(),
+        None
+    );
     assert_eq!(store.revision().await.unwrap(), revision, "nothing written");
     assert!(
         store
@@ -376,7 +379,12 @@ pub async fn account_id_is_made_once<D: Database>(db: D) {
     let a = db.open().await;
     let b = db.open().await;
     let revision = a.revision().await.unwrap();
-    let candidates = ["a".repeat(32), "b".repeat(32), "c".repeat(32), "d".repeat(32)];
+    let candidates = [
+        "a".repeat(32),
+        "b".repeat(32),
+        "c".repeat(32),
+        "d".repeat(32),
+    ];
     let tasks: Vec<_> = candidates
         .iter()
         .enumerate()
@@ -396,7 +404,14 @@ pub async fn account_id_is_made_once<D: Database>(db: D) {
         b.account_id(&"e".repeat(32), 1_700_000_001).await.unwrap(),
         ids[0]
     );
-    assert_eq!(db.open().await.account_id("f".repeat(32).as_str(), 0).await.unwrap(), ids[0]);
+    assert_eq!(
+        db.open()
+            .await
+            .account_id("f".repeat(32).as_str(), 0)
+            .await
+            .unwrap(),
+        ids[0]
+    );
     assert_eq!(a.revision().await.unwrap(), revision);
 }
 
@@ -438,11 +453,24 @@ pub async fn api_token_crud<D: Database>(db: D) {
     }
     assert_eq!(store.revision().await.unwrap(), 3, "refusals write nothing");
 
-    store.record_api_token_use(&reader.id, 1_700_000_500).await.unwrap();
-    store.record_api_token_use(&reader.id, 1_700_000_400).await.unwrap();
-    store.record_api_token_use("unknown", 1_700_000_900).await.unwrap();
+    store
+        .record_api_token_use(&reader.id, 1_700_000_500)
+        .await
+        .unwrap();
+    store
+        .record_api_token_use(&reader.id, 1_700_000_400)
+        .await
+        .unwrap();
+    store
+        .record_api_token_use("unknown", 1_700_000_900)
+        .await
+        .unwrap();
     let listed = store.list_api_tokens().await.unwrap();
-    assert_eq!(listed[0].last_used_at, Some(1_700_000_500), "never backwards");
+    assert_eq!(
+        listed[0].last_used_at,
+        Some(1_700_000_500),
+        "never backwards"
+    );
     assert_eq!(listed[1].last_used_at, None);
     assert_eq!(store.revision().await.unwrap(), 3, "use is not a change");
 

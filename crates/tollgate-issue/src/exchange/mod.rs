@@ -233,7 +233,11 @@ mod tests {
             .unwrap();
         assert!(text(response).await.contains("\"invalid_credentials\""));
         let response = service.clone().oneshot(with_cookie(&cookie)).await.unwrap();
-        assert_eq!(response.status(), 401, "the cookie of a disabled token is refused");
+        assert_eq!(
+            response.status(),
+            401,
+            "the cookie of a disabled token is refused"
+        );
 
         issuer
             .tokens()
@@ -241,7 +245,11 @@ mod tests {
             .await
             .unwrap();
         let response = service.clone().oneshot(with_cookie(&cookie)).await.unwrap();
-        assert_eq!(response.status(), 200, "enabled again: the cookie rides again");
+        assert_eq!(
+            response.status(),
+            200,
+            "enabled again: the cookie rides again"
+        );
         exchange(service, &token, &secret).await;
     }
 
