@@ -224,8 +224,13 @@ pub(crate) async fn run(database: &str, command: TokenCommand) -> CliResult {
                 let rows: Vec<Vec<String>> = list
                     .iter()
                     .map(|t| {
+                        let name = if t.enabled {
+                            t.name.clone()
+                        } else {
+                            format!("{} (disabled)", t.name)
+                        };
                         vec![
-                            t.name.clone(),
+                            name,
                             t.client_id.clone(),
                             t.duration.to_string(),
                             opt_time(t.expires_at, "never"),

@@ -600,6 +600,7 @@ async fn disabled_tokens_are_refused_until_enabled() {
         .unwrap()
         .clone();
     assert_eq!(listed["enabled"], false, "the record is kept, disabled");
+    assert!(env.ok(&["token", "list"]).contains("bot (disabled)"));
     assert!(listed["id"].as_str().unwrap().len() == 36, "{listed}");
 
     let took = wait_for_status(&cookies, &url, 401, Duration::from_secs(1)).await;
