@@ -657,6 +657,12 @@ async fn disabled_tokens_are_refused_until_enabled() {
         async move { found }
     })
     .await;
+    let cookie_refusal = logged(&["--failed"])
+        .into_iter()
+        .find(|e| e["kind"] == "token")
+        .expect("the disabled token's cookie refusal is logged");
+    assert_eq!(cookie_refusal["reason"], "revoked");
+    assert_eq!(cookie_refusal["detail"], "service token disabled");
     let actions: Vec<String> = logged(&["--kind", "admin"])
         .iter()
         .map(|e| e["action"].as_str().unwrap().to_owned())

@@ -107,8 +107,11 @@ impl Snapshot {
         if let Some(client_id) = identity.client_id()
             && self.live_token(client_id, now).is_none()
         {
-            return Err(Rejection::new(RejectionKind::Revoked)
-                .with_detail("service token deleted, disabled or expired"));
+            let detail = match self.tokens.get(client_id) {
+                Some(token) if !token.enabled => "service token disabled",
+                _ => "service token deleted or expired",
+            };
+            return Err(Rejection::new(RejectionKind::Revoked).with_detail(detail));
         }
         app.admits(identity)
     }
