@@ -763,4 +763,16 @@ fn account_id_is_stable_and_32_hex() {
         id.as_str()
     );
     assert_eq!(env.ok(&["account", "show"]).trim(), id);
+
+    // Processes asking at once on a fresh store all get the one ID the first of them made.
+    let fresh = std::sync::Arc::new(scratch());
+    let asking: Vec<_> = (0..3)
+        .map(|_| {
+            let env = fresh.clone();
+            std::thread::spawn(move || env.json(&["account", "show", "--json"]))
+        })
+        .collect();
+    let ids: Vec<Value> = asking.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(ids.iter().all(|shown| *shown == ids[0]), "{ids:?}");
+    assert_eq!(fresh.json(&["account", "show", "--json"]), ids[0]);
 }
