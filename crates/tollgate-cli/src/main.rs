@@ -1,9 +1,10 @@
-//! `tollgate`: manage service tokens, applications and signing keys, run a protected server,
+//! `tollgate`: manage service tokens, applications, signing keys and API tokens, run a protected server,
 //! and verify Access JWTs from the command line.
 //!
 //! Every command works on the store named by `--database` (env `TOLLGATE_DATABASE_URL`,
 //! default `sqlite://tollgate.db`). Errors are one line on stderr and a non-zero exit.
 
+mod account;
 mod apps;
 mod gateway;
 mod keys;
@@ -55,6 +56,12 @@ enum Command {
     /// Applications: create, list, show, change settings.
     #[command(subcommand)]
     App(apps::AppCommand),
+    /// The store's account: its ID (as the admin API's paths spell it).
+    #[command(subcommand)]
+    Account(account::AccountCommand),
+    /// API tokens for the admin API: create (shown once), list, delete.
+    #[command(subcommand)]
+    ApiToken(account::ApiTokenCommand),
     /// Signing keys: list, rotate now.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -118,6 +125,8 @@ async fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Token(command) => tokens::run(&cli.database, command).await,
         Command::App(command) => apps::run(&cli.database, command).await,
+        Command::Account(command) => account::run_account(&cli.database, command).await,
+        Command::ApiToken(command) => account::run_api_token(&cli.database, command).await,
         Command::Keys(command) => keys::run(&cli.database, command).await,
         Command::Logs(args) => logs::run(&cli.database, args).await,
         Command::Serve(args) => serve::run(&cli.database, args).await,

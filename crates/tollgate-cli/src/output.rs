@@ -22,6 +22,8 @@ pub(crate) fn token_json(token: &ServiceTokenRecord) -> serde_json::Value {
         "expires_at": token.expires_at.map(rfc3339),
         "last_seen_at": token.last_seen_at.map(rfc3339),
         "previous_secret_expires_at": token.previous_secret_expires_at.map(rfc3339),
+        "enabled": token.enabled,
+        "client_secret_version": token.client_secret_version,
     })
 }
 

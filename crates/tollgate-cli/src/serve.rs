@@ -25,6 +25,8 @@ use crate::{CliResult, clock, describe_database, open_store, warn_if_keys_unencr
 
 /// The application served while no application has a domain (and no `--app` is given).
 const DEMO_APP: &str = "demo";
+/// The first-run token's name.
+const DEMO_TOKEN: &str = "demo";
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -117,12 +119,18 @@ async fn fallback_app(issuer: &Issuer, app: Option<&str>) -> CliResult<Option<Ap
     Ok(Some(app))
 }
 
-/// First run: a demo token when the store has none.
+/// First run: a demo token when the store has none. Names are not unique, so replicas starting
+/// together on a fresh store would each make one; `create_unique` decides in the store, under
+/// its writer lock, and every loser gets a Conflict.
 async fn first_token(issuer: &Issuer) -> CliResult<Option<(ServiceTokenRecord, ClientSecret)>> {
     if !issuer.tokens().list().await?.is_empty() {
         return Ok(None);
     }
-    match issuer.tokens().create("demo", Default::default()).await {
+    match issuer
+        .tokens()
+        .create_unique(DEMO_TOKEN, Default::default())
+        .await
+    {
         Err(e) if e.kind() == ManageErrorKind::Conflict => Ok(None),
         created => Ok(Some(created?)),
     }

@@ -7,6 +7,8 @@ use tollgate_issue::{DEFAULT_TOKEN_DURATION, parse_duration};
 
 use crate::logs::{admin, record_admin};
 use crate::output::{opt_time, print_json, print_table, rfc3339, token_json};
+use tollgate_store::Store;
+
 use crate::{CliResult, clock, open_store};
 
 /// The admin event of `action` on `token`.
@@ -84,6 +86,21 @@ pub(crate) enum TokenCommand {
         #[command(flatten)]
         json: Json,
     },
+    /// Disable a token: its secrets are refused (`service_token_disabled`) and its application
+    /// tokens stop working, but the record is kept; `enable` restores it.
+    Disable {
+        /// The token's client ID (or name).
+        client_id: String,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Enable a disabled token again.
+    Enable {
+        /// The token's client ID (or name).
+        client_id: String,
+        #[command(flatten)]
+        json: Json,
+    },
     /// Delete (revoke) a token: its secret and its application tokens stop working.
     Delete {
         /// The token's client ID (or name).
@@ -140,8 +157,10 @@ pub(crate) async fn run(database: &str, command: TokenCommand) -> CliResult {
             duration,
             json,
         } => {
+            // The CLI keeps names unique (it also finds tokens by name); the store allows
+            // duplicates, as Cloudflare does.
             let (token, secret) = tokens
-                .create(&name, duration.unwrap_or(DEFAULT_TOKEN_DURATION))
+                .create_unique(&name, duration.unwrap_or(DEFAULT_TOKEN_DURATION))
                 .await?;
             record_admin(&store, token_event("token.create", &token)).await;
             if json.json {
@@ -205,8 +224,13 @@ pub(crate) async fn run(database: &str, command: TokenCommand) -> CliResult {
                 let rows: Vec<Vec<String>> = list
                     .iter()
                     .map(|t| {
+                        let name = if t.enabled {
+                            t.name.clone()
+                        } else {
+                            format!("{} (disabled)", t.name)
+                        };
                         vec![
-                            t.name.clone(),
+                            name,
                             t.client_id.clone(),
                             t.duration.to_string(),
                             opt_time(t.expires_at, "never"),
@@ -276,6 +300,12 @@ pub(crate) async fn run(database: &str, command: TokenCommand) -> CliResult {
                 }
             }
         }
+        TokenCommand::Disable { client_id, json } => {
+            set_enabled(&store, &tokens, &client_id, false, json.json).await?;
+        }
+        TokenCommand::Enable { client_id, json } => {
+            set_enabled(&store, &tokens, &client_id, true, json.json).await?;
+        }
         TokenCommand::Delete { client_id } => {
             let token = tokens.find(&client_id).await?;
             tokens.delete(&token.client_id).await?;
@@ -286,6 +316,35 @@ pub(crate) async fn run(database: &str, command: TokenCommand) -> CliResult {
                 token.name, token.client_id
             );
         }
+    }
+    Ok(())
+}
+
+/// `token enable` / `token disable`.
+async fn set_enabled(
+    store: &Store,
+    tokens: &ServiceTokens,
+    client_id: &str,
+    enabled: bool,
+    json: bool,
+) -> CliResult {
+    let token = tokens.find(client_id).await?;
+    let token = tokens.set_enabled(&token.client_id, enabled).await?;
+    let action = if enabled {
+        "token.enable"
+    } else {
+        "token.disable"
+    };
+    record_admin(store, token_event(action, &token)).await;
+    if json {
+        print_json(&token_json(&token));
+    } else {
+        println!(
+            "{} service token {:?} ({})",
+            if enabled { "Enabled" } else { "Disabled" },
+            token.name,
+            token.client_id
+        );
     }
     Ok(())
 }

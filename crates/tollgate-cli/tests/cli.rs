@@ -566,3 +566,213 @@ async fn replicas_start_together_on_postgres() {
         .await;
     }
 }
+
+/// `token disable` refuses the token's exchanges with `service_token_disabled` (logged like
+/// other refusals) and ends its cookie within a second, keeping the record; `token enable`
+/// brings both back. `token list --json` shows `id` and `enabled`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_tokens_are_refused_until_enabled() {
+    let env = scratch();
+    let (client_id, secret) = create_token(&env, "bot");
+    let server = env.serve(&[]);
+    let url = server.url();
+    let cookies = cookie_client();
+    let exchange = cookies
+        .get(&url)
+        .credentials(&client_id, &secret)
+        .reply()
+        .await;
+    assert_eq!(exchange.status, 200);
+    assert_eq!(
+        cookies.get(&url).send_status().await,
+        200,
+        "the cookie rides"
+    );
+
+    let disabled = env.json(&["token", "disable", &client_id, "--json"]);
+    assert_eq!(disabled["enabled"], false);
+    let listed = env.json(&["token", "list", "--json"]);
+    let listed = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["client_id"] == client_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(listed["enabled"], false, "the record is kept, disabled");
+    assert!(env.ok(&["token", "list"]).contains("bot (disabled)"));
+    assert!(listed["id"].as_str().unwrap().len() == 36, "{listed}");
+
+    let took = wait_for_status(&cookies, &url, 401, Duration::from_secs(1)).await;
+    eprintln!("disable honoured for the cookie after {took:?}");
+    let fresh = reqwest::Client::new();
+    wait_until(
+        Duration::from_secs(1),
+        "disabled token still exchanged",
+        || {
+            let request = fresh.get(&url).credentials(&client_id, &secret);
+            async move { request.send_status().await == 401 }
+        },
+    )
+    .await;
+    let refused = fresh
+        .get(&url)
+        .credentials(&client_id, &secret)
+        .reply()
+        .await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(
+        refused.json["reason"], "service_token_disabled",
+        "{}",
+        refused.text
+    );
+    // A wrong secret is not told the token is disabled.
+    let guessed = fresh
+        .get(&url)
+        .credentials(&client_id, "tgs_wrong")
+        .reply()
+        .await;
+    assert_eq!(guessed.json["reason"], "invalid_credentials");
+
+    env.ok(&["token", "enable", &client_id]);
+    wait_until(Duration::from_secs(1), "enabled token refused", || {
+        let request = fresh.get(&url).credentials(&client_id, &secret);
+        async move { request.send_status().await == 200 }
+    })
+    .await;
+
+    // The log has the refusal and both changes.
+    let logged = |args: &[&str]| -> Vec<Value> {
+        let mut argv = vec!["logs", "--json", "--client-id", &client_id];
+        argv.extend_from_slice(args);
+        env.ok(&argv)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    };
+    wait_until(Duration::from_secs(5), "refusal not logged", || {
+        let found = logged(&["--failed"])
+            .iter()
+            .any(|e| e["kind"] == "exchange" && e["reason"] == "service_token_disabled");
+        async move { found }
+    })
+    .await;
+    let cookie_refusal = logged(&["--failed"])
+        .into_iter()
+        .find(|e| e["kind"] == "token")
+        .expect("the disabled token's cookie refusal is logged");
+    assert_eq!(cookie_refusal["reason"], "revoked");
+    assert_eq!(cookie_refusal["detail"], "service token disabled");
+    let actions: Vec<String> = logged(&["--kind", "admin"])
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(actions, ["token.create", "token.disable", "token.enable"]);
+    assert!(
+        env.fails(&["token", "disable", "nobody"])
+            .contains("not found")
+    );
+}
+
+/// `api-token create` shows the token once; `list` never does; `delete ID` removes it; each
+/// change is in the log.
+#[test]
+fn api_token_create_list_delete() {
+    let env = scratch();
+    let edit = env.json(&["api-token", "create", "--name", "terraform", "--json"]);
+    assert_eq!(edit["name"], "terraform");
+    assert_eq!(edit["permission"], "edit");
+    let token = edit["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("tga_") && token.len() == 62, "{token}");
+    let id = edit["id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 36);
+    let read = env.json(&[
+        "api-token",
+        "create",
+        "--name",
+        "dashboards",
+        "--read-only",
+        "--json",
+    ]);
+    assert_eq!(read["permission"], "read");
+    assert_ne!(read["token"], edit["token"]);
+
+    let list = env.json(&["api-token", "list", "--json"]);
+    let rows: Vec<(&str, &str)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap(),
+                t["permission"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, [("dashboards", "read"), ("terraform", "edit")]);
+    for listing in [
+        env.ok(&["api-token", "list", "--json"]),
+        env.ok(&["api-token", "list"]),
+    ] {
+        assert!(!listing.contains(&token), "list never shows a token");
+        assert!(!listing.contains("\"token\""), "{listing}");
+    }
+    assert!(env.ok(&["api-token", "list"]).contains(&id));
+
+    assert!(env.ok(&["api-token", "delete", &id]).contains(&id));
+    assert_eq!(env.count(&["api-token", "list", "--json"]), 1);
+    assert!(
+        env.fails(&["api-token", "delete", &id])
+            .contains("not found")
+    );
+    assert!(
+        env.fails(&["api-token", "create", "--name", " "])
+            .contains("name")
+    );
+
+    let logged = env.ok(&["logs", "--json", "--kind", "admin"]);
+    assert!(!logged.contains(&token), "never a token in the log");
+    let actions: Vec<String> = logged
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        ["api_token.create", "api_token.create", "api_token.delete"]
+    );
+}
+
+/// `account show` prints one 32-lowercase-hex account ID, the same on every call.
+#[test]
+fn account_id_is_stable_and_32_hex() {
+    let env = scratch();
+    let shown = env.json(&["account", "show", "--json"]);
+    let id = shown["account_id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 32);
+    assert!(
+        id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+        "{id}"
+    );
+    assert_eq!(
+        env.json(&["account", "show", "--json"])["account_id"],
+        id.as_str()
+    );
+    assert_eq!(env.ok(&["account", "show"]).trim(), id);
+
+    // Processes asking at once on a fresh store all get the one ID the first of them made.
+    let fresh = std::sync::Arc::new(scratch());
+    let asking: Vec<_> = (0..3)
+        .map(|_| {
+            let env = fresh.clone();
+            std::thread::spawn(move || env.json(&["account", "show", "--json"]))
+        })
+        .collect();
+    let ids: Vec<Value> = asking.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(ids.iter().all(|shown| *shown == ids[0]), "{ids:?}");
+    assert_eq!(fresh.json(&["account", "show", "--json"]), ids[0]);
+}

@@ -75,6 +75,9 @@ pub enum RejectionKind {
     LifetimeTooLong,
     /// The token was valid but its credentials have been revoked since. 401.
     Revoked,
+    /// The service token's credentials are right but the token is disabled (its record is kept;
+    /// enabling it again restores it). 401, like other credential refusals.
+    ServiceTokenDisabled,
     /// The identity is valid, but the policy refuses it. 403.
     Forbidden,
     /// Too many failed exchanges from this source lately; `Retry-After` says when to try
@@ -101,7 +104,7 @@ pub enum RejectionKind {
 
 impl RejectionKind {
     /// Every kind, in declaration order (for tables, metrics and parsing stored reasons).
-    pub const ALL: [RejectionKind; 27] = [
+    pub const ALL: [RejectionKind; 28] = [
         RejectionKind::MissingCredentials,
         RejectionKind::InvalidCredentials,
         RejectionKind::AmbiguousCredentials,
@@ -120,6 +123,7 @@ impl RejectionKind {
         RejectionKind::InvalidClaim,
         RejectionKind::LifetimeTooLong,
         RejectionKind::Revoked,
+        RejectionKind::ServiceTokenDisabled,
         RejectionKind::Forbidden,
         RejectionKind::TooManyFailures,
         RejectionKind::KeysUnavailable,
@@ -157,6 +161,7 @@ impl RejectionKind {
             RejectionKind::InvalidClaim => "invalid_claim",
             RejectionKind::LifetimeTooLong => "lifetime_too_long",
             RejectionKind::Revoked => "revoked",
+            RejectionKind::ServiceTokenDisabled => "service_token_disabled",
             RejectionKind::Forbidden => "forbidden",
             RejectionKind::TooManyFailures => "too_many_failures",
             RejectionKind::KeysUnavailable => "keys_unavailable",
@@ -206,6 +211,7 @@ impl RejectionKind {
             RejectionKind::InvalidClaim => "token has a claim of the wrong type",
             RejectionKind::LifetimeTooLong => "token lifetime is longer than allowed",
             RejectionKind::Revoked => "token credentials were revoked",
+            RejectionKind::ServiceTokenDisabled => "the service token is disabled",
             RejectionKind::Forbidden => "identity is not allowed by the policy",
             RejectionKind::TooManyFailures => "too many failed attempts; retry later",
             RejectionKind::KeysUnavailable => "signing keys are unavailable",

@@ -44,6 +44,8 @@
 //!   period, delete, `expiring(within)`; usable with no server (the CLI does).
 //! - [`Applications`] (`applications.rs`) — AUD tag, session duration, single-header
 //!   credentials, cookie settings, service-auth policy.
+//! - [`ApiTokens`] (`api_tokens.rs`) — the store's account ID and the admin API's tokens
+//!   (`tga_…`, shown once, stored as SHA-256, checked in constant time; read or edit).
 //! - [`SigningKeys`] and [`RotationPolicy`] (`signing_keys.rs`) — the RSA-2048 signing keys,
 //!   rotated every 42 days with the next key published a day before it signs and the previous
 //!   one accepted 7 more days; compare-and-swap in the store so two instances never both
@@ -55,7 +57,7 @@
 //! - [`exchange`]: [`ExchangeLayer`], the middleware.
 //! - The records ([`ServiceTokenRecord`], [`ApplicationRecord`], [`SigningKeyRecord`], in
 //!   `records.rs`, with what they know about themselves) and the storage traits
-//!   ([`TokenStore`], [`KeyStore`], [`AppStore`], in `store.rs`); [`MemoryStore`] implements
+//!   ([`TokenStore`], [`KeyStore`], [`AppStore`], [`AccountStore`], in `store.rs`); [`MemoryStore`] implements
 //!   them here, `tollgate-store` in SQLite and PostgreSQL.
 //! - [`AuthLog`] and [`AuthLogStore`] (`auth_log/`) — the authentication log: a non-blocking
 //!   event sink writing batches to the store, and the query over it.
@@ -70,6 +72,7 @@
 //! riding its cookie costs a verified-token cache hit plus a snapshot lookup (revocation,
 //! expiry, policy): ≈30,000 req/s in quiet runs. `benches/exchange.rs` measures both.
 
+mod api_tokens;
 mod applications;
 mod auth_log;
 mod cas;
@@ -88,6 +91,7 @@ mod service_tokens;
 mod signing_keys;
 mod store;
 
+pub use api_tokens::{API_TOKEN_PREFIX, ApiTokenSecret, ApiTokens};
 pub use applications::{AppSettings, Applications, DEFAULT_SESSION_DURATION, MAX_SESSION_DURATION};
 pub use auth_log::{
     AuthLog, AuthLogBuilder, AuthLogStore, DEFAULT_LOG_BATCH_INTERVAL, DEFAULT_LOG_BATCH_SIZE,
@@ -104,12 +108,13 @@ pub use issuer::{
 pub use memory_store::MemoryStore;
 pub use outbox::{Delivery, DeliveryOutcome, NotificationStore, OutboxEntry};
 pub use records::{
-    ApplicationRecord, ServiceAuthPolicy, ServiceTokenRecord, SigningKeyRecord, TokenDuration,
+    ApiPermission, ApiTokenRecord, ApplicationRecord, ServiceAuthPolicy, ServiceTokenRecord,
+    SigningKeyRecord, TokenDuration,
 };
 pub use secret::{ClientSecret, SECRET_PREFIX, SecretFormatError, generate_client_id};
 pub use service_tokens::{
     EXPIRY_WARNING_WINDOW, ExpiryWarning, MAX_GRACE, MIN_GRACE, ServiceTokens,
 };
 pub use signing_keys::{KeyInfo, KeyRingStatus, RotationPolicy, SigningKeys};
-pub use store::{AppStore, KeyStore, Revision, StoreError, StoreFuture, TokenStore};
+pub use store::{AccountStore, AppStore, KeyStore, Revision, StoreError, StoreFuture, TokenStore};
 pub use tollgate_core::request::is_client_id;

@@ -6,11 +6,15 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::records::{ApplicationRecord, ServiceAuthPolicy, ServiceTokenRecord, SigningKeyRecord};
-use crate::store::{AppStore, KeyStore, Revision, StoreError, StoreFuture, TokenStore};
+use crate::records::{
+    ApiTokenRecord, ApplicationRecord, ServiceAuthPolicy, ServiceTokenRecord, SigningKeyRecord,
+};
+use crate::store::{
+    AccountStore, AppStore, KeyStore, Revision, StoreError, StoreFuture, TokenStore,
+};
 
-/// Tokens, keys and applications in memory. Implements [`TokenStore`], [`KeyStore`] and
-/// [`AppStore`]; share one `Arc<MemoryStore>` between them.
+/// Tokens, keys, applications and the account in memory. Implements [`TokenStore`],
+/// [`KeyStore`], [`AppStore`] and [`AccountStore`]; share one `Arc<MemoryStore>` between them.
 #[derive(Default)]
 pub struct MemoryStore {
     revision: AtomicU64,
@@ -24,6 +28,8 @@ struct Inner {
     tokens: BTreeMap<String, ServiceTokenRecord>,
     apps: BTreeMap<String, ApplicationRecord>,
     ring: (u64, Vec<SigningKeyRecord>),
+    account_id: Option<String>,
+    api_tokens: BTreeMap<String, ApiTokenRecord>,
 }
 
 impl fmt::Debug for MemoryStore {
@@ -84,24 +90,47 @@ impl Revision for MemoryStore {
     }
 }
 
-impl TokenStore for MemoryStore {
-    fn insert_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()> {
-        let mut inner = self.lock();
-        let result = if inner.tokens.contains_key(&token.client_id)
-            || inner
-                .tokens
-                .values()
-                .any(|t| t.name == token.name || t.id == token.id)
-        {
-            Err(StoreError::Conflict(format!(
+impl MemoryStore {
+    /// Inserts `token` under the lock already held; with `name_free`, only if no token has its
+    /// name (`Ok(false)` otherwise).
+    fn insert_locked(
+        &self,
+        inner: &mut Inner,
+        token: &ServiceTokenRecord,
+        name_free: bool,
+    ) -> Result<bool, StoreError> {
+        if inner.tokens.contains_key(&token.client_id) {
+            return Err(StoreError::Conflict(format!(
                 "service token {}",
                 token.client_id
-            )))
-        } else {
-            inner.tokens.insert(token.client_id.clone(), token.clone());
-            self.bump();
-            Ok(())
-        };
+            )));
+        }
+        if inner.tokens.values().any(|t| t.id == token.id) {
+            return Err(StoreError::Conflict(format!(
+                "a service token with id {}",
+                token.id
+            )));
+        }
+        if name_free && inner.tokens.values().any(|t| t.name == token.name) {
+            return Ok(false);
+        }
+        inner.tokens.insert(token.client_id.clone(), token.clone());
+        self.bump();
+        Ok(true)
+    }
+}
+
+impl TokenStore for MemoryStore {
+    fn insert_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()> {
+        let result = self.insert_locked(&mut self.lock(), token, false).map(drop);
+        Self::ready(result)
+    }
+
+    fn insert_token_if_name_free<'a>(
+        &'a self,
+        token: &'a ServiceTokenRecord,
+    ) -> StoreFuture<'a, bool> {
+        let result = self.insert_locked(&mut self.lock(), token, true);
         Self::ready(result)
     }
 
@@ -121,35 +150,36 @@ impl TokenStore for MemoryStore {
         token: &'a ServiceTokenRecord,
     ) -> StoreFuture<'a, bool> {
         let mut inner = self.lock();
-        let result =
-            if token.client_id != expected.client_id {
-                Err(StoreError::Conflict(format!(
-                    "service token {}: the client ID cannot change",
-                    expected.client_id
-                )))
-            } else if inner.tokens.values().any(|t| {
-                t.client_id != token.client_id && (t.name == token.name || t.id == token.id)
-            }) {
-                Err(StoreError::Conflict(format!(
-                    "a service token named {:?} or with id {}",
-                    token.name, token.id
-                )))
-            } else {
-                match inner.tokens.get_mut(&expected.client_id) {
-                    Some(stored) if !same_token(stored, expected) => Ok(false),
-                    Some(stored) => {
-                        let last_seen_at = stored.last_seen_at;
-                        *stored = token.clone();
-                        stored.last_seen_at = last_seen_at;
-                        self.bump();
-                        Ok(true)
-                    }
-                    None => Err(StoreError::NotFound(format!(
-                        "service token {}",
-                        expected.client_id
-                    ))),
+        let result = if token.client_id != expected.client_id {
+            Err(StoreError::Conflict(format!(
+                "service token {}: the client ID cannot change",
+                expected.client_id
+            )))
+        } else if inner
+            .tokens
+            .values()
+            .any(|t| t.client_id != token.client_id && t.id == token.id)
+        {
+            Err(StoreError::Conflict(format!(
+                "a service token with id {}",
+                token.id
+            )))
+        } else {
+            match inner.tokens.get_mut(&expected.client_id) {
+                Some(stored) if !same_token(stored, expected) => Ok(false),
+                Some(stored) => {
+                    let last_seen_at = stored.last_seen_at;
+                    *stored = token.clone();
+                    stored.last_seen_at = last_seen_at;
+                    self.bump();
+                    Ok(true)
                 }
-            };
+                None => Err(StoreError::NotFound(format!(
+                    "service token {}",
+                    expected.client_id
+                ))),
+            }
+        };
         Self::ready(result)
     }
 
@@ -207,6 +237,56 @@ impl KeyStore for MemoryStore {
             self.bump();
         }
         Self::ready(Ok(swapped))
+    }
+}
+
+impl AccountStore for MemoryStore {
+    fn account_id<'a>(&'a self, candidate: &'a str, _now: i64) -> StoreFuture<'a, String> {
+        let id = self
+            .lock()
+            .account_id
+            .get_or_insert_with(|| candidate.to_owned())
+            .clone();
+        Self::ready(Ok(id))
+    }
+
+    fn insert_api_token<'a>(&'a self, token: &'a ApiTokenRecord) -> StoreFuture<'a, ()> {
+        let mut inner = self.lock();
+        let result = if inner
+            .api_tokens
+            .values()
+            .any(|t| t.id == token.id || t.token_hash == token.token_hash)
+        {
+            Err(StoreError::Conflict(format!("API token {}", token.id)))
+        } else {
+            inner.api_tokens.insert(token.id.clone(), token.clone());
+            self.bump();
+            Ok(())
+        };
+        Self::ready(result)
+    }
+
+    fn list_api_tokens(&self) -> StoreFuture<'_, Vec<ApiTokenRecord>> {
+        let mut tokens: Vec<_> = self.lock().api_tokens.values().cloned().collect();
+        tokens.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        Self::ready(Ok(tokens))
+    }
+
+    fn delete_api_token<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
+        let removed = self.lock().api_tokens.remove(id).is_some();
+        if removed {
+            self.bump();
+        }
+        Self::ready(Ok(removed))
+    }
+
+    fn record_api_token_use<'a>(&'a self, id: &'a str, at: i64) -> StoreFuture<'a, ()> {
+        if let Some(token) = self.lock().api_tokens.get_mut(id)
+            && token.last_used_at.is_none_or(|old| old < at)
+        {
+            token.last_used_at = Some(at);
+        }
+        Self::ready(Ok(()))
     }
 }
 
@@ -327,6 +407,8 @@ mod tests {
             updated_at: 1,
             expires_at: None,
             last_seen_at: None,
+            enabled: true,
+            client_secret_version: 1,
         }
     }
 

@@ -20,7 +20,7 @@ pub enum TokenDuration {
 pub struct ServiceTokenRecord {
     /// Stable identifier (a UUID string), reported as `service_token_id` by get-identity.
     pub id: String,
-    /// Human name, unique per store.
+    /// Human name. Not unique (Cloudflare allows duplicates): address tokens by client ID or id.
     pub name: String,
     /// `<32 lowercase hex>.access`, unique.
     pub client_id: String,
@@ -40,6 +40,69 @@ pub struct ServiceTokenRecord {
     pub expires_at: Option<i64>,
     /// Last successful use, flushed in batches (see [`TokenStore::record_last_seen`](crate::TokenStore::record_last_seen)).
     pub last_seen_at: Option<i64>,
+    /// Whether the token works at all. A disabled token keeps its record and secrets, but its
+    /// current and previous secret are refused (`service_token_disabled`) and its application
+    /// tokens (cookies) stop riding, as a deleted token's do.
+    pub enabled: bool,
+    /// Cloudflare's `client_secret_version`: starts at 1; bumping it rotates the secret.
+    pub client_secret_version: u64,
+}
+
+/// What an API token may do with the admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ApiPermission {
+    /// Read only (`GET`).
+    Read,
+    /// Read and change everything.
+    Edit,
+}
+
+impl ApiPermission {
+    /// The stored and printed spelling: `read` or `edit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Edit => "edit",
+        }
+    }
+
+    /// The permission spelled `text` (`read` or `edit`).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "read" => Some(Self::Read),
+            "edit" => Some(Self::Edit),
+            _ => None,
+        }
+    }
+
+    /// Whether this permission allows changes.
+    pub fn can_edit(self) -> bool {
+        self == Self::Edit
+    }
+}
+
+impl std::fmt::Display for ApiPermission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An API token for the admin API, as stored: only the SHA-256 of the token is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenRecord {
+    /// Stable identifier (a UUID string); the CLI deletes tokens by it.
+    pub id: String,
+    /// Human name (audit logs name the caller by it); not unique.
+    pub name: String,
+    /// SHA-256 of the token (`tga_…`), which is shown once and never stored.
+    pub token_hash: [u8; 32],
+    /// What the token may do.
+    pub permission: ApiPermission,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last successful use, if any.
+    pub last_used_at: Option<i64>,
 }
 
 /// A signing key as stored. Its `Debug` output leaves the private key out.
@@ -191,6 +254,8 @@ mod tests {
             updated_at: 0,
             expires_at,
             last_seen_at: None,
+            enabled: true,
+            client_secret_version: 1,
         }
     }
 

@@ -64,14 +64,7 @@ pub enum SecretFormatError {
 impl ClientSecret {
     /// A new random secret in the `tgs_` format, from the operating system's CSPRNG.
     pub fn generate() -> Self {
-        let mut bytes = [0u8; RANDOM_LEN + 4];
-        fill_random(&mut bytes[..RANDOM_LEN]);
-        let crc = crc32(&bytes[..RANDOM_LEN]);
-        bytes[RANDOM_LEN..].copy_from_slice(&crc.to_be_bytes());
-        let mut out = String::with_capacity(SECRET_PREFIX.len() + ENCODED_LEN);
-        out.push_str(SECRET_PREFIX);
-        base32_encode(&bytes, &mut out);
-        Self(out)
+        Self(generate_prefixed(SECRET_PREFIX))
     }
 
     /// Checks the format of a secret given by an operator (import, CLI): a `tgs_` secret with a
@@ -126,6 +119,19 @@ impl fmt::Display for ClientSecret {
             f.write_str("[redacted]")
         }
     }
+}
+
+/// `prefix` followed by the base32 of 32 random bytes and their CRC-32: the format of every
+/// secret tollgate generates (client secrets `tgs_`, API tokens `tga_`).
+pub(crate) fn generate_prefixed(prefix: &str) -> String {
+    let mut bytes = [0u8; RANDOM_LEN + 4];
+    fill_random(&mut bytes[..RANDOM_LEN]);
+    let crc = crc32(&bytes[..RANDOM_LEN]);
+    bytes[RANDOM_LEN..].copy_from_slice(&crc.to_be_bytes());
+    let mut out = String::with_capacity(prefix.len() + ENCODED_LEN);
+    out.push_str(prefix);
+    base32_encode(&bytes, &mut out);
+    out
 }
 
 /// SHA-256 of a presented secret.

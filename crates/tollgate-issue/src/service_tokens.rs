@@ -102,21 +102,44 @@ impl ServiceTokens {
     }
 
     /// Creates a token named `name` living `duration` from now. Returns the record and the
-    /// secret, which is not stored and cannot be shown again.
+    /// secret, which is not stored and cannot be shown again. Names need not be unique (as at
+    /// Cloudflare); [`create_unique`](Self::create_unique) refuses a name in use.
     pub async fn create(
         &self,
         name: &str,
         duration: TokenDuration,
     ) -> Result<(ServiceTokenRecord, ClientSecret), ManageError> {
+        self.create_with(name, duration, NameRule::Any).await
+    }
+
+    /// [`create`](Self::create), unless a token already has the name:
+    /// [`ManageErrorKind::Conflict`] then, decided atomically in the store, so of two instances
+    /// creating one name at once exactly one succeeds (the CLI's `token create` and the
+    /// first-run demo token use this).
+    pub async fn create_unique(
+        &self,
+        name: &str,
+        duration: TokenDuration,
+    ) -> Result<(ServiceTokenRecord, ClientSecret), ManageError> {
+        self.create_with(name, duration, NameRule::Unique).await
+    }
+
+    async fn create_with(
+        &self,
+        name: &str,
+        duration: TokenDuration,
+        rule: NameRule,
+    ) -> Result<(ServiceTokenRecord, ClientSecret), ManageError> {
         let secret = ClientSecret::generate();
         let record = self
-            .insert(name, secret::generate_client_id(), &secret, duration)
+            .insert(name, secret::generate_client_id(), &secret, duration, rule)
             .await?;
         Ok((record, secret))
     }
 
     /// Imports an existing token (e.g. one created in Cloudflare's dashboard) with its client ID
-    /// and secret; legacy 64-hex secrets are accepted (see [`ClientSecret::parse`]).
+    /// and secret; legacy 64-hex secrets are accepted (see [`ClientSecret::parse`]). Like
+    /// [`create_unique`](Self::create_unique), refuses a name already in use.
     pub async fn import(
         &self,
         name: &str,
@@ -129,8 +152,14 @@ impl ServiceTokens {
                 "client ID must be 32 lowercase hex digits followed by `.access`",
             ));
         }
-        self.insert(name, client_id.to_owned(), secret, duration)
-            .await
+        self.insert(
+            name,
+            client_id.to_owned(),
+            secret,
+            duration,
+            NameRule::Unique,
+        )
+        .await
     }
 
     async fn insert(
@@ -139,14 +168,9 @@ impl ServiceTokens {
         client_id: String,
         secret: &ClientSecret,
         duration: TokenDuration,
+        rule: NameRule,
     ) -> Result<ServiceTokenRecord, ManageError> {
         let name = validate_name(name)?;
-        if self.find_by_name(name).await?.is_some() {
-            return Err(ManageError::new(
-                ManageErrorKind::Conflict,
-                format!("a service token named {name:?} already exists"),
-            ));
-        }
         let now = self.now();
         let record = ServiceTokenRecord {
             id: secret::random_uuid(),
@@ -160,8 +184,20 @@ impl ServiceTokens {
             updated_at: now,
             expires_at: duration.expiry_from(now),
             last_seen_at: None,
+            enabled: true,
+            client_secret_version: 1,
         };
-        self.store.insert_token(&record).await?;
+        match rule {
+            NameRule::Any => self.store.insert_token(&record).await?,
+            NameRule::Unique => {
+                if !self.store.insert_token_if_name_free(&record).await? {
+                    return Err(ManageError::new(
+                        ManageErrorKind::Conflict,
+                        format!("a service token named {name:?} already exists"),
+                    ));
+                }
+            }
+        }
         tracing::info!(client_id = %record.client_id, name = %record.name, "service token created");
         self.reload.reload().await;
         Ok(record)
@@ -180,23 +216,32 @@ impl ServiceTokens {
             .ok_or_else(|| ManageError::not_found(&format!("service token {client_id}")))
     }
 
-    /// The token with this client ID, or else with this name (for CLIs).
+    /// The token with this id (the UUID Cloudflare's API paths key on).
+    pub async fn get_by_id(&self, id: &str) -> Result<ServiceTokenRecord, ManageError> {
+        self.list()
+            .await?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| ManageError::not_found(&format!("service token with id {id}")))
+    }
+
+    /// The token with this client ID, or else the one token with this name (for CLIs); names
+    /// are not unique, so a name several tokens share is refused, asking for the client ID.
     pub async fn find(&self, client_id_or_name: &str) -> Result<ServiceTokenRecord, ManageError> {
         if let Some(token) = self.store.get_token(client_id_or_name).await? {
             return Ok(token);
         }
-        self.find_by_name(client_id_or_name)
-            .await?
-            .ok_or_else(|| ManageError::not_found(&format!("service token {client_id_or_name}")))
-    }
-
-    async fn find_by_name(&self, name: &str) -> Result<Option<ServiceTokenRecord>, ManageError> {
-        Ok(self
-            .store
-            .list_tokens()
-            .await?
-            .into_iter()
-            .find(|t| t.name == name))
+        let mut named = self.list().await?;
+        named.retain(|t| t.name == client_id_or_name);
+        match named.len() {
+            0 => Err(ManageError::not_found(&format!(
+                "service token {client_id_or_name}"
+            ))),
+            1 => Ok(named.remove(0)),
+            n => Err(ManageError::invalid(format!(
+                "{n} service tokens are named {client_id_or_name:?}: name one by its client ID"
+            ))),
+        }
     }
 
     /// Applies `change` to the token by compare-and-swap: when another writer changed the token
@@ -246,8 +291,9 @@ impl ServiceTokens {
         .await
     }
 
-    /// Replaces the token's secret and returns the new one. With `grace`, the previous secret
-    /// stays valid that long (1 h to 30 days); with `None` it stops working at once.
+    /// Replaces the token's secret and returns the new one, bumping `client_secret_version`. With
+    /// `grace`, the previous secret stays valid that long (1 h to 30 days); with `None` it stops
+    /// working at once.
     ///
     /// Sessions already established (application tokens, i.e. cookies) are not ended: they
     /// live until their `exp`, as at Cloudflare. To end them too, [`delete`](Self::delete) the
@@ -279,10 +325,25 @@ impl ServiceTokens {
                 }
             }
             t.secret_hash = hash;
+            t.client_secret_version = t.client_secret_version.saturating_add(1);
         })
         .await?;
         tracing::info!(client_id, grace_secs = ?grace.map(|g| g.as_secs()), "service token secret rotated");
         Ok(secret)
+    }
+
+    /// Enables or disables the token. A disabled token keeps its record and secrets, but its
+    /// exchanges are refused (`service_token_disabled`) and its application tokens (cookies) stop
+    /// working, on other instances sharing the store within their reload interval, as a deleted
+    /// token's do; enabling it restores both.
+    pub async fn set_enabled(
+        &self,
+        client_id: &str,
+        enabled: bool,
+    ) -> Result<ServiceTokenRecord, ManageError> {
+        let token = self.update(client_id, |t, _| t.enabled = enabled).await?;
+        tracing::info!(client_id, enabled, "service token enabled or disabled");
+        Ok(token)
     }
 
     /// Deletes (revokes) the token. Its secret and every application token minted for it stop
@@ -306,6 +367,13 @@ impl ServiceTokens {
         tokens.sort_by_key(|t| t.expires_at);
         Ok(tokens)
     }
+}
+
+/// Whether a new token's name may be one another token has.
+#[derive(Debug, Clone, Copy)]
+enum NameRule {
+    Any,
+    Unique,
 }
 
 pub(crate) fn validate_name(name: &str) -> Result<&str, ManageError> {
@@ -339,6 +407,12 @@ mod tests {
     impl TokenStore for AlwaysRaced {
         fn insert_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()> {
             self.0.insert_token(token)
+        }
+        fn insert_token_if_name_free<'a>(
+            &'a self,
+            token: &'a ServiceTokenRecord,
+        ) -> StoreFuture<'a, bool> {
+            self.0.insert_token_if_name_free(token)
         }
         fn get_token<'a>(
             &'a self,
@@ -418,12 +492,25 @@ mod tests {
         assert!(token.accepts_secret(secret.expose_secret(), clock.unix_now()));
         assert!(!token.accepts_secret("tgs_wrong", clock.unix_now()));
         let err = tokens
-            .create(" bot ", TokenDuration::Forever)
+            .create_unique(" bot ", TokenDuration::Forever)
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ManageErrorKind::Conflict);
         assert_eq!(tokens.list().await.unwrap().len(), 1);
         assert_eq!(tokens.find("bot").await.unwrap().client_id, token.client_id);
+        assert_eq!(tokens.get_by_id(&token.id).await.unwrap(), token);
+        assert_eq!(
+            tokens.get_by_id("nope").await.unwrap_err().kind(),
+            ManageErrorKind::NotFound
+        );
+
+        // Names need not be unique; a shared name no longer finds one token.
+        let (twin, _) = tokens.create("bot", TokenDuration::Forever).await.unwrap();
+        assert_ne!(twin.client_id, token.client_id);
+        let err = tokens.find("bot").await.unwrap_err();
+        assert_eq!(err.kind(), ManageErrorKind::InvalidArgument);
+        assert!(err.to_string().contains("client ID"), "{err}");
+        tokens.delete(&twin.client_id).await.unwrap();
         tokens.delete(&token.client_id).await.unwrap();
         assert_eq!(
             tokens.get(&token.client_id).await.unwrap_err().kind(),
@@ -431,6 +518,34 @@ mod tests {
         );
         assert_eq!(
             tokens.delete(&token.client_id).await.unwrap_err().kind(),
+            ManageErrorKind::NotFound
+        );
+    }
+
+    #[tokio::test]
+    async fn disabled_tokens_keep_their_record() {
+        let (tokens, clock, _) = manager();
+        let (token, secret) = tokens.create("bot", TokenDuration::Forever).await.unwrap();
+        assert!(token.enabled);
+        assert_eq!(token.client_secret_version, 1);
+        let disabled = tokens.set_enabled(&token.client_id, false).await.unwrap();
+        assert!(!disabled.enabled);
+        assert_eq!(disabled.secret_hash, token.secret_hash);
+        assert!(disabled.accepts_secret(secret.expose_secret(), clock.unix_now()));
+        assert!(!tokens.get(&token.client_id).await.unwrap().enabled);
+        assert!(
+            tokens
+                .set_enabled(&token.client_id, true)
+                .await
+                .unwrap()
+                .enabled
+        );
+        assert_eq!(
+            tokens
+                .set_enabled("nobody.access", true)
+                .await
+                .unwrap_err()
+                .kind(),
             ManageErrorKind::NotFound
         );
     }
@@ -469,6 +584,10 @@ mod tests {
             .await
             .unwrap();
         let record = tokens.get(&token.client_id).await.unwrap();
+        assert_eq!(
+            record.client_secret_version, 2,
+            "a rotation bumps the version"
+        );
         let now = clock.unix_now();
         assert!(record.accepts_secret(old.expose_secret(), now));
         assert!(record.accepts_secret(new.expose_secret(), now));

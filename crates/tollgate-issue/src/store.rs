@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::records::{ApplicationRecord, ServiceTokenRecord, SigningKeyRecord};
+use crate::records::{ApiTokenRecord, ApplicationRecord, ServiceTokenRecord, SigningKeyRecord};
 
 /// The boxed future every store method returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -51,8 +51,17 @@ pub trait Revision: Send + Sync + 'static {
 ///
 /// Times are seconds since the Unix epoch (`i64`).
 pub trait TokenStore: Revision {
-    /// Inserts a new token; [`StoreError::Conflict`] if the client ID or name exists.
+    /// Inserts a new token; [`StoreError::Conflict`] if the client ID or id exists. Names
+    /// need not be unique (Cloudflare allows duplicates).
     fn insert_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()>;
+    /// Inserts a new token unless a token already has its name, in one atomic step: `false`,
+    /// changing nothing, when the name is taken. For callers that keep names unique (the CLI's
+    /// `token create`, the first-run demo token of replicas starting together on one store).
+    /// [`StoreError::Conflict`] if the client ID or id exists.
+    fn insert_token_if_name_free<'a>(
+        &'a self,
+        token: &'a ServiceTokenRecord,
+    ) -> StoreFuture<'a, bool>;
     /// The token with this client ID.
     fn get_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>>;
     /// All tokens, ordered by name.
@@ -63,8 +72,8 @@ pub trait TokenStore: Revision {
     /// reloads, re-applies its change and tries again. Does not touch `last_seen_at`.
     ///
     /// [`StoreError::NotFound`] if no token has `expected.client_id`;
-    /// [`StoreError::Conflict`] if `token` has another client ID, or takes the name or id of
-    /// another token.
+    /// [`StoreError::Conflict`] if `token` has another client ID, or takes the id of another
+    /// token.
     fn update_token<'a>(
         &'a self,
         expected: &'a ServiceTokenRecord,
@@ -114,4 +123,26 @@ pub trait AppStore: Revision {
     ) -> StoreFuture<'a, bool>;
     /// Deletes an application; `false` if it did not exist.
     fn delete_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool>;
+}
+
+/// Persistence of the account and its API tokens (the admin API's credentials).
+///
+/// The account ID is made once per store: the first [`account_id`](Self::account_id) call
+/// keeps its candidate, and every later call, from any handle or instance, answers the kept
+/// one (insert-if-absent, then read, in one step), so instances starting together agree.
+/// Making it and recording API-token use do not bump the revision; inserting and deleting API
+/// tokens do.
+pub trait AccountStore: Revision {
+    /// The store's account ID: `candidate` (32 lowercase hex) if the store has none yet, made at
+    /// `now`; else the one it has.
+    fn account_id<'a>(&'a self, candidate: &'a str, now: i64) -> StoreFuture<'a, String>;
+    /// Inserts an API token; [`StoreError::Conflict`] if its id or hash exists.
+    fn insert_api_token<'a>(&'a self, token: &'a ApiTokenRecord) -> StoreFuture<'a, ()>;
+    /// All API tokens, ordered by name, then id.
+    fn list_api_tokens(&self) -> StoreFuture<'_, Vec<ApiTokenRecord>>;
+    /// Deletes an API token; `false` if it did not exist.
+    fn delete_api_token<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool>;
+    /// Records that the API token `id` was used at `at`; an older time never overwrites a newer
+    /// one, an unknown id is ignored. Does not bump the revision.
+    fn record_api_token_use<'a>(&'a self, id: &'a str, at: i64) -> StoreFuture<'a, ()>;
 }

@@ -110,6 +110,16 @@ impl<S: TokenStore + ?Sized> TokenStore for MeasuredStore<S> {
         self.measure("insert_token", self.inner.insert_token(token))
     }
 
+    fn insert_token_if_name_free<'a>(
+        &'a self,
+        token: &'a ServiceTokenRecord,
+    ) -> StoreFuture<'a, bool> {
+        self.measure(
+            "insert_token_if_name_free",
+            self.inner.insert_token_if_name_free(token),
+        )
+    }
+
     fn get_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>> {
         self.measure("get_token", self.inner.get_token(client_id))
     }

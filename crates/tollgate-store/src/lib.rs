@@ -33,6 +33,9 @@
 //!   refused rather than misread.
 //! - **Authentication log.** [`Store`] implements [`AuthLogStore`](tollgate_issue::AuthLogStore)
 //!   on table `auth_events` (migration 0003); its writes do not bump the revision.
+//! - **Account.** [`Store`] implements [`AccountStore`](tollgate_issue::AccountStore) on tables
+//!   `account` (one 32-hex account ID, made by whichever instance asks first) and `api_tokens`
+//!   (hashes only), migration 0005.
 //! - **Change counter.** Every write bumps [`Revision::revision`] in its own transaction
 //!   ([`TokenStore::record_last_seen`] does not), so other instances poll one row and reload
 //!   only on change. This crate does not push changes (no `LISTEN/NOTIFY` yet): the bound on how
@@ -52,6 +55,7 @@
 //! | `sqlite` | yes | SQLite backend (bundled SQLite) |
 //! | `postgres` | no | PostgreSQL backend |
 
+mod account;
 mod auth_log;
 mod error;
 mod master_key;
@@ -63,7 +67,7 @@ pub use error::{Error, ErrorKind};
 pub use master_key::MasterKey;
 pub use store::{Backend, Store, StoreOptions};
 #[doc(no_inline)]
-pub use tollgate_issue::{AppStore, KeyStore, Revision, TokenStore};
+pub use tollgate_issue::{AccountStore, AppStore, KeyStore, Revision, TokenStore};
 
 /// Opens the store at `url` (`sqlite://file.db`, `sqlite::memory:`, `postgres://…`); see
 /// [`Store::connect`].

@@ -1,7 +1,8 @@
 //! Rows as the schema stores them, and their conversion to and from the issuer's records.
 
 use tollgate_issue::{
-    ApplicationRecord, ServiceAuthPolicy, ServiceTokenRecord, SigningKeyRecord, TokenDuration,
+    ApiPermission, ApiTokenRecord, ApplicationRecord, ServiceAuthPolicy, ServiceTokenRecord,
+    SigningKeyRecord, TokenDuration,
 };
 
 use crate::error::{Error, ErrorKind};
@@ -40,7 +41,8 @@ fn hash(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], Error> {
 macro_rules! token_columns {
     () => {
         "id, name, client_id, secret_hash, previous_secret_hash, previous_secret_expires_at, \
-         duration_seconds, created_at, updated_at, expires_at, last_seen_at"
+         duration_seconds, created_at, updated_at, expires_at, last_seen_at, enabled, \
+         client_secret_version"
     };
 }
 pub(crate) use token_columns;
@@ -58,6 +60,8 @@ pub(crate) struct TokenRow {
     updated_at: i64,
     expires_at: Option<i64>,
     last_seen_at: Option<i64>,
+    enabled: bool,
+    client_secret_version: i64,
 }
 
 impl TokenRow {
@@ -80,6 +84,8 @@ impl TokenRow {
             updated_at: self.updated_at,
             expires_at: self.expires_at,
             last_seen_at: self.last_seen_at,
+            enabled: self.enabled,
+            client_secret_version: to_u64(self.client_secret_version, "client secret version")?,
         })
     }
 }
@@ -88,6 +94,38 @@ pub(crate) fn duration_seconds(duration: TokenDuration) -> Result<Option<i64>, E
     match duration {
         TokenDuration::Seconds(seconds) => to_i64(seconds, "token duration").map(Some),
         TokenDuration::Forever => Ok(None),
+    }
+}
+
+/// The columns of [`ApiTokenRow`], as a literal for `concat!`.
+macro_rules! api_token_columns {
+    () => {
+        "id, name, token_hash, permission, created_at, last_used_at"
+    };
+}
+pub(crate) use api_token_columns;
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ApiTokenRow {
+    id: String,
+    name: String,
+    token_hash: Vec<u8>,
+    permission: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl ApiTokenRow {
+    pub(crate) fn into_record(self) -> Result<ApiTokenRecord, Error> {
+        Ok(ApiTokenRecord {
+            token_hash: hash(self.token_hash, "API token hash")?,
+            permission: ApiPermission::parse(&self.permission)
+                .ok_or_else(|| corrupt("API token permission"))?,
+            id: self.id,
+            name: self.name,
+            created_at: self.created_at,
+            last_used_at: self.last_used_at,
+        })
     }
 }
 

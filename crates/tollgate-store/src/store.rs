@@ -1,4 +1,5 @@
-//! [`Store`]: one handle over either backend, implementing all three store traits.
+//! [`Store`]: one handle over either backend, implementing the store traits (the account's are
+//! in `account.rs`, the authentication log's in `auth_log.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -36,7 +37,7 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations
 /// Bumps the change counter and returns it with the ring generation. Every write transaction
 /// runs it first: the row lock it takes (PostgreSQL) or the write lock already held (SQLite,
 /// `BEGIN IMMEDIATE`) serialises writers, so the generation it returns is current until commit.
-const BUMP: &str = "UPDATE tollgate_meta SET revision = revision + 1 WHERE id = 1 \
+pub(crate) const BUMP: &str = "UPDATE tollgate_meta SET revision = revision + 1 WHERE id = 1 \
                     RETURNING revision, ring_generation";
 
 /// Which database a [`Store`] talks to.
@@ -527,55 +528,84 @@ impl Revision for Store {
     }
 }
 
+impl Store {
+    /// Inserts `token`; with `name_free`, only if no token has its name (`false` otherwise),
+    /// decided under the writer lock so two instances cannot both pass the check.
+    async fn insert_token_checked(
+        &self,
+        token: &ServiceTokenRecord,
+        name_free: bool,
+    ) -> Result<bool, StoreError> {
+        let duration = duration_seconds(token.duration)?;
+        let version = to_i64(token.client_secret_version, "client secret version")?;
+        finish(with_pool!(self, |pool| async {
+            let mut tx = pool.begin_write().await?;
+            // The bump serialises writers, so the checks below stay true until commit.
+            let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
+            let clash: Option<(String, String)> = sqlx::query_as(
+                "SELECT id, client_id FROM service_tokens WHERE client_id = $1 OR id = $2",
+            )
+            .bind(&token.client_id)
+            .bind(&token.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((_, client_id)) = clash {
+                return Err(StoreError::Conflict(if client_id == token.client_id {
+                    format!("service token {client_id}")
+                } else {
+                    format!("a service token with id {}", token.id)
+                })
+                .into());
+            }
+            if name_free {
+                let taken: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM service_tokens WHERE name = $1 LIMIT 1")
+                        .bind(&token.name)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if taken.is_some() {
+                    // Nothing written: roll back, so the revision does not move either.
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+            }
+            sqlx::query(concat!(
+                "INSERT INTO service_tokens (",
+                token_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            ))
+            .bind(&token.id)
+            .bind(&token.name)
+            .bind(&token.client_id)
+            .bind(&token.secret_hash[..])
+            .bind(token.previous_secret_hash.as_ref().map(|hash| &hash[..]))
+            .bind(token.previous_secret_expires_at)
+            .bind(duration)
+            .bind(token.created_at)
+            .bind(token.updated_at)
+            .bind(token.expires_at)
+            .bind(token.last_seen_at)
+            .bind(token.enabled)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(true)
+        }
+        .await))
+    }
+}
+
 impl TokenStore for Store {
     fn insert_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let duration = duration_seconds(token.duration)?;
-            finish(with_pool!(self, |pool| async {
-                let mut tx = pool.begin_write().await?;
-                let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
-                let clash: Option<(String, String)> = sqlx::query_as(
-                    "SELECT name, client_id FROM service_tokens \
-                     WHERE client_id = $1 OR name = $2 OR id = $3",
-                )
-                .bind(&token.client_id)
-                .bind(&token.name)
-                .bind(&token.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some((name, client_id)) = clash {
-                    return Err(StoreError::Conflict(if client_id == token.client_id {
-                        format!("service token {client_id}")
-                    } else if name == token.name {
-                        format!("a service token named {name:?}")
-                    } else {
-                        format!("a service token with id {}", token.id)
-                    })
-                    .into());
-                }
-                sqlx::query(concat!(
-                    "INSERT INTO service_tokens (",
-                    token_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                ))
-                .bind(&token.id)
-                .bind(&token.name)
-                .bind(&token.client_id)
-                .bind(&token.secret_hash[..])
-                .bind(token.previous_secret_hash.as_ref().map(|hash| &hash[..]))
-                .bind(token.previous_secret_expires_at)
-                .bind(duration)
-                .bind(token.created_at)
-                .bind(token.updated_at)
-                .bind(token.expires_at)
-                .bind(token.last_seen_at)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
-            }
-            .await))
-        })
+        Box::pin(async move { self.insert_token_checked(token, false).await.map(drop) })
+    }
+
+    fn insert_token_if_name_free<'a>(
+        &'a self,
+        token: &'a ServiceTokenRecord,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(self.insert_token_checked(token, true))
     }
 
     fn get_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>> {
@@ -626,6 +656,7 @@ impl TokenStore for Store {
                 )));
             }
             let duration = duration_seconds(token.duration)?;
+            let version = to_i64(token.client_secret_version, "client secret version")?;
             finish(with_pool!(self, |pool| async {
                 let mut tx = pool.begin_write().await?;
                 // The bump serialises writers, so what we read next stays current until commit.
@@ -652,28 +683,25 @@ impl TokenStore for Store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                let clash: Option<(String,)> = sqlx::query_as(
-                    "SELECT name FROM service_tokens \
-                     WHERE (name = $1 OR id = $2) AND client_id <> $3",
+                let clash: Option<String> = sqlx::query_scalar(
+                    "SELECT id FROM service_tokens WHERE id = $1 AND client_id <> $2",
                 )
-                .bind(&token.name)
                 .bind(&token.id)
                 .bind(&token.client_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-                if let Some((name,)) = clash {
-                    return Err(StoreError::Conflict(if name == token.name {
-                        format!("a service token named {name:?}")
-                    } else {
-                        format!("a service token with id {}", token.id)
-                    })
+                if clash.is_some() {
+                    return Err(StoreError::Conflict(format!(
+                        "a service token with id {}",
+                        token.id
+                    ))
                     .into());
                 }
                 sqlx::query(
                     "UPDATE service_tokens SET id = $2, name = $3, secret_hash = $4, \
                      previous_secret_hash = $5, previous_secret_expires_at = $6, \
-                     duration_seconds = $7, created_at = $8, updated_at = $9, expires_at = $10 \
-                     WHERE client_id = $1",
+                     duration_seconds = $7, created_at = $8, updated_at = $9, expires_at = $10, \
+                     enabled = $11, client_secret_version = $12 WHERE client_id = $1",
                 )
                 .bind(&token.client_id)
                 .bind(&token.id)
@@ -685,6 +713,8 @@ impl TokenStore for Store {
                 .bind(token.created_at)
                 .bind(token.updated_at)
                 .bind(token.expires_at)
+                .bind(token.enabled)
+                .bind(version)
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;

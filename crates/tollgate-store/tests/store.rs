@@ -9,7 +9,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use tollgate_issue::{KeyStore as _, Revision as _, StoreError, TokenStore as _};
+use tollgate_issue::{
+    AccountStore as _, KeyStore as _, Revision as _, StoreError, TokenStore as _,
+};
 use tollgate_store::{Backend, ErrorKind, MasterKey, Store, StoreOptions, connect};
 use tollgate_test::store_contract::{Database, key, token};
 
@@ -109,6 +111,7 @@ store_tests!(
     wrong_or_missing_master_key_is_a_clear_error,
     reopening_keeps_data_and_schema,
     a_previous_release_database_is_migrated_and_keeps_its_data,
+    a_current_release_database_upgrades_to_the_admin_model,
 );
 
 fn kind_of(error: &StoreError) -> Option<ErrorKind> {
@@ -223,6 +226,13 @@ const V1_ROWS: [&str; 5] = [
 
 /// A database exactly as release 0.1 left it: its migrations (0001) and its rows.
 async fn make_v1_database(db: &Db) {
+    make_database_at(db, 1, &V1_ROWS).await;
+}
+
+/// A database at schema `version` (its migrations only, as the release that stopped there ran
+/// them) holding `rows`; `HASH` in them stands for 32 bytes of 0x01, `HASH2` for 0x02, `KEY`
+/// for the private key of `key(1)`, each spelled per backend.
+async fn make_database_at(db: &Db, version: i64, rows: &[&str]) {
     let dir = match db.backend {
         Backend::Postgres => "postgres",
         _ => "sqlite",
@@ -230,17 +240,25 @@ async fn make_v1_database(db: &Db) {
     let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("migrations")
         .join(dir);
-    let v1 = sqlx::migrate::Migrator::new(migrations).await.unwrap();
+    let migrator = sqlx::migrate::Migrator::new(migrations).await.unwrap();
+    let key_hex = hex_of(&key(1).private_key_pkcs8);
+    let spell = |sql: &str, literal: &dyn Fn(&str) -> String| {
+        sql.replace("HASH2", &literal(&"02".repeat(32)))
+            .replace("HASH", &literal(&"01".repeat(32)))
+            .replace("KEY", &literal(&key_hex))
+    };
     match db.backend {
         Backend::Postgres => {
             #[cfg(feature = "postgres")]
             {
                 let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-                v1.run_to(1, &pool).await.unwrap();
-                let hash = format!("decode('{}', 'hex')", "01".repeat(32));
-                for sql in V1_ROWS {
-                    let sql = sqlx::AssertSqlSafe(sql.replace("HASH", &hash));
-                    sqlx::query(sql).execute(&pool).await.unwrap();
+                migrator.run_to(version, &pool).await.unwrap();
+                for sql in rows {
+                    let sql = spell(sql, &|hex| format!("decode('{hex}', 'hex')"));
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&pool)
+                        .await
+                        .unwrap();
                 }
                 pool.close().await;
             }
@@ -250,15 +268,138 @@ async fn make_v1_database(db: &Db) {
             let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
                 .await
                 .unwrap();
-            v1.run_to(1, &pool).await.unwrap();
-            let hash = format!("X'{}'", "01".repeat(32));
-            for sql in V1_ROWS {
-                let sql = sqlx::AssertSqlSafe(sql.replace("HASH", &hash));
-                sqlx::query(sql).execute(&pool).await.unwrap();
+            migrator.run_to(version, &pool).await.unwrap();
+            for sql in rows {
+                let sql = spell(sql, &|hex| format!("X'{hex}'"));
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
             }
             pool.close().await;
         }
     }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The rows the current release (schema v3, migrations 0001–0003) writes: two tokens (one
+/// with a rotated secret in its grace period, last seen, forever), a routed application with an
+/// allow-list, a signing key, a logged event, the meta row at revision 6.
+const V3_ROWS: [&str; 7] = [
+    "INSERT INTO service_tokens (id, name, client_id, secret_hash, duration_seconds, \
+     created_at, updated_at, expires_at) VALUES ('00000000-0000-4000-8000-000000000001', \
+     'bot', '01010101010101010101010101010101.access', HASH, 31536000, \
+     1700000000, 1700000000, 1731536000)",
+    "INSERT INTO service_tokens (id, name, client_id, secret_hash, previous_secret_hash, \
+     previous_secret_expires_at, duration_seconds, created_at, updated_at, expires_at, \
+     last_seen_at) VALUES ('00000000-0000-4000-8000-000000000002', 'rotated', \
+     '02020202020202020202020202020202.access', HASH2, HASH, 1700090000, NULL, \
+     1700000010, 1700000020, NULL, 1700000030)",
+    "INSERT INTO applications (name, aud, session_duration, read_service_tokens_from_header, \
+     cookie_http_only, cookie_secure, policy, created_at, domain, origin) VALUES ('api', \
+     'abababababababababababababababababababababababababababababababab', 3600, \
+     'authorization', FALSE, TRUE, 'tokens', 1700000001, 'example.com/api', \
+     'http://127.0.0.1:5000')",
+    "INSERT INTO application_allowed_tokens (application, position, client_id) \
+     VALUES ('api', 0, '01010101010101010101010101010101.access')",
+    "INSERT INTO signing_keys (kid, position, key_encryption, private_key, created_at, \
+     activates_at) VALUES ('0101010101010101010101010101010101010101010101010101010101010101', \
+     0, 'none', KEY, 1700000001, 1700000101)",
+    "INSERT INTO auth_events (at_ms, kind, allowed, action, actor, client_id) VALUES \
+     (1700000000000, 'admin', TRUE, 'token.create', 'cli', \
+     '01010101010101010101010101010101.access')",
+    "UPDATE tollgate_meta SET revision = 6, ring_generation = 1 WHERE id = 1",
+];
+
+/// A database made by the current release (0001–0003) upgrades to 0005 with every token
+/// field, application, key and log row intact; the new columns take their defaults, names stop
+/// being unique, and the account and API tokens work.
+async fn a_current_release_database_upgrades_to_the_admin_model(db: Db) {
+    use tollgate_issue::{
+        ApiPermission, AppStore as _, AuthLogStore as _, LogQuery, ServiceAuthPolicy, TokenDuration,
+    };
+    make_database_at(&db, 3, &V3_ROWS).await;
+    let store = db.store().await;
+    let tokens = store.list_tokens().await.unwrap();
+    assert_eq!(tokens.len(), 2);
+    let bot = &tokens[0];
+    assert_eq!(
+        (bot.id.as_str(), bot.name.as_str(), bot.client_id.as_str()),
+        (
+            "00000000-0000-4000-8000-000000000001",
+            "bot",
+            "01010101010101010101010101010101.access"
+        )
+    );
+    assert_eq!(bot.secret_hash, [1; 32]);
+    assert_eq!(bot.duration, TokenDuration::Seconds(31_536_000));
+    assert_eq!(bot.expires_at, Some(1_731_536_000));
+    assert!(bot.enabled, "existing tokens stay enabled");
+    assert_eq!(bot.client_secret_version, 1);
+    let rotated = &tokens[1];
+    assert_eq!(rotated.secret_hash, [2; 32]);
+    assert_eq!(rotated.previous_secret_hash, Some([1; 32]));
+    assert_eq!(rotated.previous_secret_expires_at, Some(1_700_090_000));
+    assert_eq!(rotated.duration, TokenDuration::Forever);
+    assert_eq!(
+        (rotated.created_at, rotated.updated_at, rotated.expires_at),
+        (1_700_000_010, 1_700_000_020, None)
+    );
+    assert_eq!(rotated.last_seen_at, Some(1_700_000_030));
+    assert!(rotated.enabled);
+
+    let api = store.get_app("api").await.unwrap().unwrap();
+    assert_eq!(api.domain.as_deref(), Some("example.com/api"));
+    assert_eq!(api.origin.as_deref(), Some("http://127.0.0.1:5000"));
+    assert_eq!(
+        api.policy,
+        ServiceAuthPolicy::Tokens(vec!["01010101010101010101010101010101.access".into()])
+    );
+    assert_eq!(store.load_ring().await.unwrap(), (1, vec![key(1)]));
+    let events = store.select_events(&LogQuery::default()).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        store.revision().await.unwrap(),
+        6,
+        "migrating is not a write"
+    );
+
+    // Names are no longer unique; the new columns work on migrated rows.
+    let mut twin = token("bot", 3);
+    twin.enabled = false;
+    store.insert_token(&twin).await.unwrap();
+    let mut disabled = bot.clone();
+    disabled.enabled = false;
+    disabled.client_secret_version = 2;
+    assert!(store.update_token(bot, &disabled).await.unwrap());
+    assert_eq!(
+        store.get_token(&bot.client_id).await.unwrap(),
+        Some(disabled.clone())
+    );
+    let account = store
+        .account_id(&"ab".repeat(16), 1_700_000_000)
+        .await
+        .unwrap();
+    assert_eq!(account, "ab".repeat(16));
+    let api_token = tollgate_test::store_contract::api_token("ci", 1, ApiPermission::Read);
+    store.insert_api_token(&api_token).await.unwrap();
+    store.close().await;
+
+    // Reopening applies nothing more and loses nothing.
+    let again = db.store().await;
+    assert_eq!(again.list_tokens().await.unwrap().len(), 3);
+    assert_eq!(
+        again.get_token(&bot.client_id).await.unwrap(),
+        Some(disabled)
+    );
+    assert_eq!(
+        again.account_id(&"cd".repeat(16), 0).await.unwrap(),
+        account
+    );
+    assert_eq!(again.list_api_tokens().await.unwrap(), [api_token]);
 }
 
 async fn a_previous_release_database_is_migrated_and_keeps_its_data(db: Db) {

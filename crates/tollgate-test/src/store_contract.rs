@@ -12,9 +12,9 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tollgate_core::{Clock as _, ManualClock};
 use tollgate_issue::{
-    AppSettings, AppStore, ApplicationRecord, Applications, KeyStore, Revision, ServiceAuthPolicy,
-    ServiceTokenRecord, ServiceTokens, SigningKeyRecord, StoreError, StoreFuture, TokenDuration,
-    TokenStore,
+    AccountStore, ApiPermission, ApiTokenRecord, AppSettings, AppStore, ApplicationRecord,
+    Applications, KeyStore, Revision, ServiceAuthPolicy, ServiceTokenRecord, ServiceTokens,
+    SigningKeyRecord, StoreError, StoreFuture, TokenDuration, TokenStore,
 };
 
 /// One test's storage: every [`open`](Database::open) is another handle on the same data (for a
@@ -22,7 +22,7 @@ use tollgate_issue::{
 /// store again).
 pub trait Database: Send + Sync + 'static {
     /// The store type.
-    type Store: TokenStore + KeyStore + AppStore;
+    type Store: TokenStore + KeyStore + AppStore + AccountStore;
     /// Another handle on this test's storage.
     fn open(&self) -> impl Future<Output = Arc<Self::Store>> + Send;
 }
@@ -69,6 +69,10 @@ macro_rules! __store_contract_cases {
         }
         __store_contract_case!(token_crud);
         __store_contract_case!(token_conflicts_and_not_found_change_nothing);
+        __store_contract_case!(token_names_need_not_be_unique);
+        __store_contract_case!(name_free_inserts_have_one_winner);
+        __store_contract_case!(account_id_is_made_once);
+        __store_contract_case!(api_token_crud);
         __store_contract_case!(revision_counts_writes_only);
         __store_contract_case!(last_seen_batches_do_not_bump_and_never_go_backwards);
         __store_contract_case!(swap_ring_is_compare_and_swap);
@@ -100,6 +104,8 @@ pub fn token(name: &str, n: u8) -> ServiceTokenRecord {
         updated_at: 1_700_000_000,
         expires_at: Some(1_700_000_000 + 8760 * 3600),
         last_seen_at: None,
+        enabled: true,
+        client_secret_version: 1,
     }
 }
 
@@ -243,12 +249,12 @@ pub async fn token_conflicts_and_not_found_change_nothing<D: Database>(db: D) {
 
     let mut same_client_id = token("carol", 1);
     same_client_id.id = "other-id".to_owned();
-    let mut same_name = token("alice", 3);
-    same_name.name = alice.name.clone();
     let mut same_id = token("dave", 4);
     same_id.id = alice.id.clone();
-    for clash in [&same_client_id, &same_name, &same_id] {
+    for clash in [&same_client_id, &same_id] {
         let error = store.insert_token(clash).await.unwrap_err();
+        assert!(matches!(error, StoreError::Conflict(_)), "{error}");
+        let error = store.insert_token_if_name_free(clash).await.unwrap_err();
         assert!(matches!(error, StoreError::Conflict(_)), "{error}");
     }
     assert!(
@@ -260,9 +266,9 @@ pub async fn token_conflicts_and_not_found_change_nothing<D: Database>(db: D) {
             .contains(&alice.client_id)
     );
 
-    let mut renamed = bob.clone();
-    renamed.name = "alice".to_owned();
-    let error = store.update_token(&bob, &renamed).await.unwrap_err();
+    let mut takes_an_id = bob.clone();
+    takes_an_id.id = alice.id.clone();
+    let error = store.update_token(&bob, &takes_an_id).await.unwrap_err();
     assert!(matches!(error, StoreError::Conflict(_)), "{error}");
 
     let ghost = token("ghost", 9);
@@ -276,6 +282,209 @@ pub async fn token_conflicts_and_not_found_change_nothing<D: Database>(db: D) {
         "failed writes leave no trace"
     );
     assert_eq!(store.list_tokens().await.unwrap(), [alice, bob]);
+}
+
+/// Names are not unique (as at Cloudflare): a second token, or a rename, may take a name in
+/// use; `enabled` and `client_secret_version` round-trip through insert and update.
+pub async fn token_names_need_not_be_unique<D: Database>(db: D) {
+    let store = db.open().await;
+    let alice = token("alice", 1);
+    let mut twin = token("alice", 2);
+    twin.enabled = false;
+    twin.client_secret_version = 7;
+    store.insert_token(&alice).await.unwrap();
+    store.insert_token(&twin).await.unwrap();
+    assert_eq!(
+        store.get_token(&twin.client_id).await.unwrap(),
+        Some(twin.clone())
+    );
+    let bob = token("bob", 3);
+    store.insert_token(&bob).await.unwrap();
+    let mut renamed = bob.clone();
+    renamed.name = "alice".to_owned();
+    renamed.enabled = false;
+    renamed.client_secret_version = 2;
+    assert!(store.update_token(&bob, &renamed).await.unwrap());
+    assert_eq!(
+        store.get_token(&bob.client_id).await.unwrap(),
+        Some(renamed.clone())
+    );
+    let mut enabled = renamed.clone();
+    enabled.enabled = true;
+    assert!(store.update_token(&renamed, &enabled).await.unwrap());
+    assert!(
+        !store.update_token(&renamed, &enabled).await.unwrap(),
+        "a change of `enabled` alone is seen by compare-and-swap"
+    );
+    let tokens = store.list_tokens().await.unwrap();
+    assert_eq!(tokens.len(), 3);
+    assert!(tokens.iter().all(|t| t.name == "alice"));
+
+    // A name-free insert refuses a name in use, writing nothing, and takes a free one.
+    let revision = store.revision().await.unwrap();
+    assert!(
+        !store
+            .insert_token_if_name_free(&token("alice", 4))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_token(&token("", 4).client_id).await.unwrap(),
+        None
+    );
+    assert_eq!(store.revision().await.unwrap(), revision, "nothing written");
+    assert!(
+        store
+            .insert_token_if_name_free(&token("carol", 4))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.revision().await.unwrap(), revision + 1);
+}
+
+/// Instances creating one name at once with `insert_token_if_name_free` (replicas making the
+/// first-run demo token together): exactly one wins, every round.
+pub async fn name_free_inserts_have_one_winner<D: Database>(db: D) {
+    let handles = [db.open().await, db.open().await, db.open().await];
+    for round in 0..6_u8 {
+        let name = format!("demo-{round}");
+        let tasks: Vec<_> = handles
+            .iter()
+            .zip(0_u8..)
+            .map(|(store, i)| {
+                let store = store.clone();
+                let record = token(&name, round * 3 + i + 1);
+                tokio::spawn(async move { store.insert_token_if_name_free(&record).await.unwrap() })
+            })
+            .collect();
+        let mut won = 0;
+        for task in tasks {
+            won += usize::from(task.await.unwrap());
+        }
+        assert_eq!(won, 1, "round {round}");
+        let named = handles[0]
+            .list_tokens()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.name == name)
+            .count();
+        assert_eq!(named, 1, "round {round}");
+    }
+}
+
+/// The account ID: the first candidate is kept, for every handle, however many ask at once;
+/// asking writes nothing another instance reloads for.
+pub async fn account_id_is_made_once<D: Database>(db: D) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let revision = a.revision().await.unwrap();
+    let candidates = [
+        "a".repeat(32),
+        "b".repeat(32),
+        "c".repeat(32),
+        "d".repeat(32),
+    ];
+    let tasks: Vec<_> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, candidate)| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let candidate = candidate.clone();
+            tokio::spawn(async move { store.account_id(&candidate, 1_700_000_000).await.unwrap() })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap());
+    }
+    assert!(candidates.contains(&ids[0]), "{ids:?}");
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert_eq!(
+        b.account_id(&"e".repeat(32), 1_700_000_001).await.unwrap(),
+        ids[0]
+    );
+    assert_eq!(
+        db.open()
+            .await
+            .account_id("f".repeat(32).as_str(), 0)
+            .await
+            .unwrap(),
+        ids[0]
+    );
+    assert_eq!(a.revision().await.unwrap(), revision);
+}
+
+/// An API token record: `n` makes its id and hash unique.
+pub fn api_token(name: &str, n: u8, permission: ApiPermission) -> ApiTokenRecord {
+    ApiTokenRecord {
+        id: format!("00000000-0000-4000-9000-0000000000{n:02x}"),
+        name: name.to_owned(),
+        token_hash: [n; 32],
+        permission,
+        created_at: 1_700_000_000 + i64::from(n),
+        last_used_at: None,
+    }
+}
+
+/// Insert, list (by name, then id), record use (never backwards, no bump) and delete API
+/// tokens; a clashing id or hash is refused and leaves no trace.
+pub async fn api_token_crud<D: Database>(db: D) {
+    let store = db.open().await;
+    let writer = api_token("writer", 1, ApiPermission::Edit);
+    let reader = api_token("reader", 2, ApiPermission::Read);
+    let twin = api_token("reader", 3, ApiPermission::Edit);
+    for t in [&writer, &twin, &reader] {
+        store.insert_api_token(t).await.unwrap();
+    }
+    assert_eq!(store.revision().await.unwrap(), 3);
+    assert_eq!(
+        store.list_api_tokens().await.unwrap(),
+        [reader.clone(), twin.clone(), writer.clone()]
+    );
+
+    let mut same_id = api_token("x", 9, ApiPermission::Read);
+    same_id.id = writer.id.clone();
+    let mut same_hash = api_token("y", 10, ApiPermission::Read);
+    same_hash.token_hash = writer.token_hash;
+    for clash in [&same_id, &same_hash] {
+        let error = store.insert_api_token(clash).await.unwrap_err();
+        assert!(matches!(error, StoreError::Conflict(_)), "{error}");
+    }
+    assert_eq!(store.revision().await.unwrap(), 3, "refusals write nothing");
+
+    store
+        .record_api_token_use(&reader.id, 1_700_000_500)
+        .await
+        .unwrap();
+    store
+        .record_api_token_use(&reader.id, 1_700_000_400)
+        .await
+        .unwrap();
+    store
+        .record_api_token_use("unknown", 1_700_000_900)
+        .await
+        .unwrap();
+    let listed = store.list_api_tokens().await.unwrap();
+    assert_eq!(
+        listed[0].last_used_at,
+        Some(1_700_000_500),
+        "never backwards"
+    );
+    assert_eq!(listed[1].last_used_at, None);
+    assert_eq!(store.revision().await.unwrap(), 3, "use is not a change");
+
+    assert!(store.delete_api_token(&twin.id).await.unwrap());
+    assert!(!store.delete_api_token(&twin.id).await.unwrap());
+    assert_eq!(store.revision().await.unwrap(), 4);
+    let ids: Vec<String> = store
+        .list_api_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, [reader.id, writer.id]);
 }
 
 /// Every write bumps the revision once; reads, no-op deletes and lost races do not.
@@ -783,6 +992,12 @@ impl<S: TokenStore + AppStore> Revision for PausedAfterFirstRead<S> {
 impl<S: TokenStore + AppStore> TokenStore for PausedAfterFirstRead<S> {
     fn insert_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()> {
         self.inner.insert_token(token)
+    }
+    fn insert_token_if_name_free<'a>(
+        &'a self,
+        token: &'a ServiceTokenRecord,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.insert_token_if_name_free(token)
     }
     fn get_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>> {
         Box::pin(async move {

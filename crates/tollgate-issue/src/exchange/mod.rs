@@ -200,6 +200,60 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_disabled_token_is_refused_and_its_cookie_stops_riding() {
+        let (issuer, token, secret) = setup().await;
+        let service = ServiceBuilder::new()
+            .layer(issuer.exchange_layer("api").unwrap())
+            .service(service_fn(echo));
+        let cookie = exchange(service.clone(), &token, &secret).await;
+        issuer
+            .tokens()
+            .set_enabled(&token.client_id, false)
+            .await
+            .unwrap();
+        let credentials = |secret: &str| {
+            Request::builder()
+                .header("cf-access-client-id", &token.client_id)
+                .header("cf-access-client-secret", secret)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let response = service
+            .clone()
+            .oneshot(credentials(secret.expose_secret()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        assert!(text(response).await.contains("\"service_token_disabled\""));
+        // Only a caller with the secret learns the token is disabled.
+        let response = service
+            .clone()
+            .oneshot(credentials("tgs_wrong"))
+            .await
+            .unwrap();
+        assert!(text(response).await.contains("\"invalid_credentials\""));
+        let response = service.clone().oneshot(with_cookie(&cookie)).await.unwrap();
+        assert_eq!(
+            response.status(),
+            401,
+            "the cookie of a disabled token is refused"
+        );
+
+        issuer
+            .tokens()
+            .set_enabled(&token.client_id, true)
+            .await
+            .unwrap();
+        let response = service.clone().oneshot(with_cookie(&cookie)).await.unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "enabled again: the cookie rides again"
+        );
+        exchange(service, &token, &secret).await;
+    }
+
+    #[tokio::test]
     async fn a_recreated_application_follows_its_new_aud() {
         let (issuer, token, secret) = setup().await;
         let service = ServiceBuilder::new()

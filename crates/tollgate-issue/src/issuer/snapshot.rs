@@ -49,15 +49,16 @@ impl Snapshot {
         json
     }
 
-    /// The token with `client_id` if it is valid at `now` (exists, not expired).
+    /// The token with `client_id` if it is valid at `now` (exists, enabled, not expired).
     pub(crate) fn live_token(&self, client_id: &str, now: i64) -> Option<&ServiceTokenRecord> {
         self.tokens
             .get(client_id)
-            .filter(|token| !token.is_expired_at(now))
+            .filter(|token| token.enabled && !token.is_expired_at(now))
     }
 
-    /// Checks service-token credentials (existence, secret in constant time, expiry) and that
-    /// `app`'s policy admits the token.
+    /// Checks service-token credentials (existence, secret in constant time, enabled, expiry)
+    /// and that `app`'s policy admits the token. That a token is disabled is said only to a
+    /// caller holding its secret.
     pub(crate) fn check_credentials(
         &self,
         app: &ApplicationRecord,
@@ -78,6 +79,10 @@ impl Snapshot {
         if !token.accepts_secret(secret, now) {
             return Err(wrong());
         }
+        if !token.enabled {
+            return Err(Rejection::new(RejectionKind::ServiceTokenDisabled)
+                .with_detail("service token disabled"));
+        }
         if token.is_expired_at(now) {
             return Err(
                 Rejection::new(RejectionKind::InvalidCredentials).with_detail(EXPIRED_DETAIL)
@@ -87,7 +92,7 @@ impl Snapshot {
     }
 
     /// Checks a verified identity: it must be for `app`'s current AUD; a service token must
-    /// still exist and be unexpired; and `app`'s policy must admit it (an application
+    /// still exist, be enabled and be unexpired; and `app`'s policy must admit it (an application
     /// restricted to a list of service tokens refuses user identities).
     pub(crate) fn check_identity(
         &self,
@@ -102,8 +107,11 @@ impl Snapshot {
         if let Some(client_id) = identity.client_id()
             && self.live_token(client_id, now).is_none()
         {
-            return Err(Rejection::new(RejectionKind::Revoked)
-                .with_detail("service token deleted or expired"));
+            let detail = match self.tokens.get(client_id) {
+                Some(token) if !token.enabled => "service token disabled",
+                _ => "service token deleted or expired",
+            };
+            return Err(Rejection::new(RejectionKind::Revoked).with_detail(detail));
         }
         app.admits(identity)
     }
