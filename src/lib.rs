@@ -20,6 +20,7 @@
 //! | `postgres` | no      | `store`: PostgreSQL stores (shared by several instances) |
 //! | `gateway`  | no      | `gateway`: the reverse proxy that puts any origin behind the exchange (with `issue`) |
 //! | `metrics`  | no      | `metrics`: Prometheus metrics, `/metrics`, `/healthz`, `/readyz` (with `issue`) |
+//! | `notify`   | no      | `notify`: signed webhook notifications (expiring tokens, key rotations) through the store's outbox (with `issue`) |
 
 pub use tollgate_core as core;
 pub use tollgate_core::{AccessClaims, AccessIdentity, Rejection, RejectionKind};
@@ -38,6 +39,9 @@ pub use tollgate_gateway as gateway;
 
 #[cfg(feature = "metrics")]
 pub use tollgate_metrics as metrics;
+
+#[cfg(feature = "notify")]
+pub use tollgate_notify as notify;
 
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(all(doctest, feature = "issue"))]
