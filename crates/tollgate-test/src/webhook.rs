@@ -102,7 +102,7 @@ fn signature_ok(secret: &[u8], headers: &HeaderMap, body: &[u8]) -> bool {
     if now.abs_diff(at) > 300 {
         return false;
     }
-    let Some(tag) = signature.strip_prefix("v1=").and_then(|h| hex_decode(h)) else {
+    let Some(tag) = signature.strip_prefix("v1=").and_then(hex_decode) else {
         return false;
     };
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
