@@ -8,6 +8,7 @@ use clap::Args;
 use tollgate_core::events::Events;
 use tollgate_issue::{AuthLog, Issuer, Revision};
 use tollgate_metrics::{MeasuredStore, Metrics, Readiness, metrics_router};
+use tollgate_notify::{Notifier, NotifyStats};
 
 use crate::CliResult;
 
@@ -79,6 +80,7 @@ impl ServeMetrics {
         issuer: &Issuer,
         store: Arc<dyn Revision>,
         log: &AuthLog,
+        notifier: Option<&Notifier>,
     ) -> CliResult {
         let Some(listener) = self.listener else {
             return Ok(());
@@ -97,6 +99,33 @@ impl ServeMetrics {
             "Authentication-log events written to the store.",
             Arc::new(move || written.written()),
         );
+        if let Some(notifier) = notifier {
+            let counters: [(&str, &str, fn(&NotifyStats) -> u64); 3] = [
+                (
+                    "tollgate_notifications_delivered",
+                    "Webhook deliveries a receiver accepted (2xx).",
+                    |s| s.delivered,
+                ),
+                (
+                    "tollgate_notifications_retried",
+                    "Webhook attempts that failed and will be retried.",
+                    |s| s.retried,
+                ),
+                (
+                    "tollgate_notifications_given_up",
+                    "Webhook deliveries given up (24 h of failures, or refused 3 times).",
+                    |s| s.given_up,
+                ),
+            ];
+            for (name, help, read) in counters {
+                let notifier = notifier.clone();
+                self.metrics.register_counter_source(
+                    name,
+                    help,
+                    Arc::new(move || read(&notifier.stats())),
+                );
+            }
+        }
         let readiness = Readiness::new()
             .with_store(store)
             .with_issuer(issuer.clone());

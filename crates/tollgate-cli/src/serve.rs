@@ -234,11 +234,11 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
         );
         println!("  curl -i -b cookies.txt {base}/");
     }
-    metrics.start(&issuer, measured, &auth_log)?;
     let notifier = args.notify.start(store.clone(), &issuer).await?;
     if let Some(notifier) = &notifier {
         println!("  notify:   {} webhook(s)", notifier.webhooks().len());
     }
+    metrics.start(&issuer, measured, &auth_log, notifier.as_ref())?;
     println!("Press Ctrl-C to stop.");
 
     // Small requests and responses go out at once, not after Nagle's delay.

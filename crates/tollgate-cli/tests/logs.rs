@@ -362,7 +362,9 @@ async fn one_expiry_webhook_per_token_even_across_a_restart_of_serve() {
     server.interrupt();
 
     // A restart: the same token, the same expiry, still within the window — no second one.
-    let _server = env.serve(&flags);
+    let mut with_metrics = flags.to_vec();
+    with_metrics.extend(["--metrics-addr", "127.0.0.1:0"]);
+    let server = env.serve(&with_metrics);
     // While it runs, an emergency rotation from another CLI process: its new key signs after
     // the 1 s lead, and the running serve reports it.
     env.ok(&["keys", "rotate"]);
@@ -376,6 +378,26 @@ async fn one_expiry_webhook_per_token_even_across_a_restart_of_serve() {
         .map(|r| r.kind().to_owned())
         .collect();
     assert_eq!(kinds, ["token.expiring", "key.rotated"], "{got:?}");
+    // This instance delivered the rotation, and says so on /metrics.
+    let text = reqwest::get(format!("{}/metrics", server.metrics.as_ref().unwrap()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let value = |name: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name)
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+    };
+    assert_eq!(value("tollgate_notifications_delivered_total"), Some(1.0));
+    assert_eq!(value("tollgate_notifications_given_up_total"), Some(0.0));
 }
 
 #[test]
