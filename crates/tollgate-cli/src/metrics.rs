@@ -12,6 +12,9 @@ use tollgate_notify::{Notifier, NotifyStats};
 
 use crate::CliResult;
 
+/// Reads one counter of a notifier's stats.
+type ReadStat = fn(&NotifyStats) -> u64;
+
 #[derive(Debug, Args)]
 pub(crate) struct MetricsArgs {
     /// Serve GET /metrics (Prometheus), /healthz and /readyz on this address: an internal
@@ -100,7 +103,7 @@ impl ServeMetrics {
             Arc::new(move || written.written()),
         );
         if let Some(notifier) = notifier {
-            let counters: [(&str, &str, fn(&NotifyStats) -> u64); 3] = [
+            let counters: [(&str, &str, ReadStat); 3] = [
                 (
                     "tollgate_notifications_delivered",
                     "Webhook deliveries a receiver accepted (2xx).",
