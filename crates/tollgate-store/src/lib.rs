@@ -33,7 +33,11 @@
 //!   refused rather than misread.
 //! - **Authentication log.** [`Store`] implements [`AuthLogStore`](tollgate_issue::AuthLogStore)
 //!   on table `auth_events` (migration 0003); its writes do not bump the revision.
-//! - **Account.** [`Store`] implements [`AccountStore`](tollgate_issue::AccountStore) on tables
+//! - **Notification outbox.** [`Store`] implements
+//!   [`NotificationStore`](tollgate_issue::NotificationStore) on table `notifications`
+//!   (migration 0004): unique per (occurrence, webhook), leased with `FOR UPDATE SKIP LOCKED` on
+//!   PostgreSQL; its writes do not bump the revision.
+//! - **Account.** [`Store`] implements [`AccountStore`] on tables
 //!   `account` (one 32-hex account ID, made by whichever instance asks first) and `api_tokens`
 //!   (hashes only), migration 0005.
 //! - **Change counter.** Every write bumps [`Revision::revision`] in its own transaction
