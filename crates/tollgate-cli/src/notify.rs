@@ -14,12 +14,13 @@ use crate::{CliResult, clock};
 #[derive(Debug, Args)]
 pub(crate) struct NotifyArgs {
     /// Post signed JSON notices (token expiring within 7 days, token expired, signing key
-    /// rotated) to this URL; repeatable, or comma-separated in the variable. Each notice is
+    /// rotated) to this URL (it may hold the receiver's secret: it is never logged whole); repeatable, or comma-separated in the variable. Each notice is
     /// delivered once per URL, across restarts and instances sharing the store.
     #[arg(
         long = "notify-webhook",
         value_name = "URL",
         env = "TOLLGATE_NOTIFY_WEBHOOK",
+        hide_env_values = true,
         value_delimiter = ','
     )]
     webhooks: Vec<String>,

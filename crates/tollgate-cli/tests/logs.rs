@@ -213,10 +213,8 @@ async fn a_mixed_run_is_explained_by_the_log() {
     assert!(idle["last_seen_at"].is_null());
 }
 
-/// The counters of `/metrics` and the log's events, grouped alike: refusals by application, kind
-/// and reason; exchanges by application and result. Folded refusals count as many as they fold.
-async fn assert_metrics_match_the_log(http: &reqwest::Client, metrics: &str, env: &CliEnv) {
-    type Groups = BTreeMap<(String, String, String), f64>;
+/// `/metrics` of the listener at `metrics` (`http://ADDR`): the text, and parsed.
+async fn scrape(http: &reqwest::Client, metrics: &str) -> (String, Scrape) {
     let text = http
         .get(format!("{metrics}/metrics"))
         .send()
@@ -225,7 +223,15 @@ async fn assert_metrics_match_the_log(http: &reqwest::Client, metrics: &str, env
         .text()
         .await
         .unwrap();
-    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let parsed = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    (text, parsed)
+}
+
+/// The counters of `/metrics` and the log's events, grouped alike: refusals by application, kind
+/// and reason; exchanges by application and result. Folded refusals count as many as they fold.
+async fn assert_metrics_match_the_log(http: &reqwest::Client, metrics: &str, env: &CliEnv) {
+    type Groups = BTreeMap<(String, String, String), f64>;
+    let (text, scrape) = scrape(http, metrics).await;
     let counted = |name: &str, labels: [&str; 3]| -> Groups {
         let mut groups = Groups::new();
         for sample in scrape.samples.iter().filter(|s| s.metric == name) {
@@ -379,13 +385,7 @@ async fn one_expiry_webhook_per_token_even_across_a_restart_of_serve() {
         .collect();
     assert_eq!(kinds, ["token.expiring", "key.rotated"], "{got:?}");
     // This instance delivered the rotation, and says so on /metrics.
-    let text = reqwest::get(format!("{}/metrics", server.metrics.as_ref().unwrap()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let (_, scrape) = scrape(&reqwest::Client::new(), server.metrics.as_ref().unwrap()).await;
     let value = |name: &str| {
         scrape
             .samples

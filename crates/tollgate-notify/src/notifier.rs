@@ -112,7 +112,14 @@ pub struct NotifierBuilder {
 impl fmt::Debug for NotifierBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NotifierBuilder")
-            .field("webhooks", &self.webhooks)
+            .field(
+                "webhooks",
+                &self
+                    .webhooks
+                    .iter()
+                    .map(|u| redacted(u))
+                    .collect::<Vec<_>>(),
+            )
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("retry", &self.retry)
             .finish_non_exhaustive()
@@ -129,13 +136,13 @@ impl NotifierBuilder {
         let parsed = reqwest::Url::parse(url).map_err(|e| {
             NotifyError::new(
                 NotifyErrorKind::InvalidUrl,
-                format!("webhook URL {url:?} is invalid: {e}"),
+                format!("a webhook URL is invalid: {e}"),
             )
         })?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
             return Err(NotifyError::new(
                 NotifyErrorKind::InvalidUrl,
-                format!("webhook URL {url:?} must be http:// or https:// with a host"),
+                "a webhook URL must be http:// or https:// with a host",
             ));
         }
         if !parsed.username().is_empty() || parsed.password().is_some() {
@@ -225,7 +232,7 @@ impl NotifierBuilder {
         for url in &self.webhooks {
             if url.starts_with("http://") && !is_loopback_url(url) {
                 tracing::warn!(
-                    webhook = %url,
+                    webhook = %redacted(url),
                     "webhook is plain http: notices travel unencrypted (signed, so not forgeable)"
                 );
             }
@@ -254,6 +261,16 @@ impl NotifierBuilder {
             ));
         }
         Ok(Notifier { shared })
+    }
+}
+
+/// A webhook URL as logs and `Debug` show it: scheme, host and port only. Many receivers
+/// (chat incoming webhooks) hold their secret in the path or query, so the rest never leaves
+/// the store.
+fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => format!("{}/…", parsed.origin().ascii_serialization()),
+        Err(_) => "<webhook>".to_owned(),
     }
 }
 
@@ -295,7 +312,15 @@ pub struct Notifier {
 impl fmt::Debug for Notifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Notifier")
-            .field("webhooks", &self.shared.targets)
+            .field(
+                "webhooks",
+                &self
+                    .shared
+                    .targets
+                    .iter()
+                    .map(|u| redacted(u))
+                    .collect::<Vec<_>>(),
+            )
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
@@ -318,7 +343,7 @@ impl Notifier {
         }
     }
 
-    /// The webhooks, as normalised URLs.
+    /// The webhooks, as normalised URLs (they may hold a receiver's secret: do not log them).
     pub fn webhooks(&self) -> &[String] {
         &self.shared.targets
     }
@@ -436,7 +461,7 @@ impl Shared {
         let outcome = match self.post(&delivery).await {
             Ok(()) => {
                 self.counters.delivered.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(target_url = %delivery.target, kind = %delivery.kind, "notice delivered");
+                tracing::debug!(webhook = %redacted(&delivery.target), kind = %delivery.kind, "notice delivered");
                 DeliveryOutcome::Delivered {
                     at_ms: unix_millis(self.clock.now()),
                 }
@@ -501,7 +526,7 @@ impl Shared {
         if give_up {
             self.counters.given_up.fetch_add(1, Ordering::Relaxed);
             tracing::error!(
-                webhook = %delivery.target,
+                webhook = %redacted(&delivery.target),
                 kind = %delivery.kind,
                 attempts = delivery.attempts,
                 error = %failure.message,
@@ -518,7 +543,7 @@ impl Shared {
         }
         self.counters.retried.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
-            webhook = %delivery.target,
+            webhook = %redacted(&delivery.target),
             kind = %delivery.kind,
             attempts = delivery.attempts,
             retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -589,5 +614,23 @@ async fn deliver_loop(weak: Weak<Shared>, wake: Arc<Notify>, interval: Duration)
             () = wake.notified() => {}
             () = tokio::time::sleep(interval) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn logged_urls_keep_only_the_origin() {
+        assert_eq!(
+            redacted("https://hooks.slack.com/services/T0/B0/s3cr3t?token=x"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            redacted("http://127.0.0.1:9000/hook"),
+            "http://127.0.0.1:9000/…"
+        );
+        assert_eq!(redacted("not a url"), "<webhook>");
     }
 }

@@ -9,7 +9,6 @@ use crate::store::StoreFuture;
 #[derive(Debug, Clone)]
 struct Row {
     id: i64,
-    dedupe_key: String,
     target: String,
     entry: OutboxEntry,
     attempts: u32,
@@ -45,14 +44,13 @@ impl NotificationStore for MemoryStore {
             let (last_id, rows) = &mut *inner;
             if rows
                 .iter()
-                .any(|r| r.dedupe_key == entry.dedupe_key && r.target == *target)
+                .any(|r| r.entry.dedupe_key == entry.dedupe_key && r.target == *target)
             {
                 continue;
             }
             *last_id += 1;
             rows.push(Row {
                 id: *last_id,
-                dedupe_key: entry.dedupe_key.clone(),
                 target: target.clone(),
                 entry: entry.clone(),
                 attempts: 0,
