@@ -21,6 +21,7 @@
 //! | `gateway`  | no      | `gateway`: the reverse proxy that puts any origin behind the exchange (with `issue`) |
 //! | `metrics`  | no      | `metrics`: Prometheus metrics, `/metrics`, `/healthz`, `/readyz` (with `issue`) |
 //! | `notify`   | no      | `notify`: signed webhook notifications (expiring tokens, key rotations) through the store's outbox (with `issue`) |
+//! | `admin`    | no      | `admin`: the admin API, wire-compatible with Cloudflare's v4 Access API (with `issue`) |
 
 pub use tollgate_core as core;
 pub use tollgate_core::{AccessClaims, AccessIdentity, Rejection, RejectionKind};
@@ -42,6 +43,9 @@ pub use tollgate_metrics as metrics;
 
 #[cfg(feature = "notify")]
 pub use tollgate_notify as notify;
+
+#[cfg(feature = "admin")]
+pub use tollgate_admin as admin;
 
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(all(doctest, feature = "issue"))]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
-use tollgate_core::clock::{rfc3339, unix_millis};
+use tollgate_core::clock::{parse_rfc3339_ms, rfc3339_ms as time_ms, unix_millis};
 use tollgate_core::events::{AuthEvent, EventKind};
 use tollgate_issue::{
     AuthLog, AuthLogStore as _, DEFAULT_LOG_CAPACITY, LogQuery, LoggedEvent, Order, bound_event,
@@ -117,97 +117,6 @@ fn parse_when(text: &str) -> Result<When, String> {
 
 fn parse_kind(text: &str) -> Result<EventKind, String> {
     EventKind::parse(text).ok_or_else(|| "expected exchange, token or admin".to_owned())
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` as milliseconds since the epoch.
-fn parse_rfc3339_ms(text: &str) -> Option<i64> {
-    let bytes = text.as_bytes();
-    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = text.get(range)?;
-        (!part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| part.parse().ok())
-            .flatten()
-    };
-    if bytes.len() < 20
-        || bytes[4] != b'-'
-        || bytes[7] != b'-'
-        || !matches!(bytes[10], b'T' | b't' | b' ')
-        || bytes[13] != b':'
-        || bytes[16] != b':'
-    {
-        return None;
-    }
-    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut rest = &text[19..];
-    let mut millis = 0;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let end = fraction
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(fraction.len());
-        if end == 0 {
-            return None;
-        }
-        let first3 = format!("{:0<3}", &fraction[..end.min(3)]);
-        millis = first3.parse::<i64>().ok()?;
-        rest = &fraction[end..];
-    }
-    let offset_minutes = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
-                return None;
-            }
-            let number = |part: Option<&str>| -> Option<i64> {
-                let part = part?;
-                part.bytes()
-                    .all(|b| b.is_ascii_digit())
-                    .then(|| part.parse().ok())?
-            };
-            let (h, m) = (number(rest.get(1..3))?, number(rest.get(4..6))?);
-            if h > 23 || m > 59 {
-                return None;
-            }
-            sign * (h * 60 + m)
-        }
-    };
-    let days = days_from_civil(year, month, day);
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
-    Some(seconds * 1000 + millis)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// `at_ms` as RFC 3339 with milliseconds.
-fn time_ms(at_ms: i64) -> String {
-    let text = rfc3339(at_ms.div_euclid(1000));
-    let millis = at_ms.rem_euclid(1000);
-    match text.strip_suffix('Z') {
-        Some(base) => format!("{base}.{millis:03}Z"),
-        None => text,
-    }
 }
 
 fn now_ms() -> i64 {
@@ -359,36 +268,6 @@ pub(crate) async fn record_admin(store: &Store, event: AuthEvent) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_times_parse_back() {
-        for secs in [0, 951_782_400, 1_700_000_000, 4_107_542_399, -1] {
-            assert_eq!(parse_rfc3339_ms(&rfc3339(secs)), Some(secs * 1000));
-        }
-        assert_eq!(
-            parse_rfc3339_ms("2023-11-14T22:13:20.5Z"),
-            Some(1_700_000_000_500)
-        );
-        assert_eq!(
-            parse_rfc3339_ms("2023-11-15T00:13:20.123+02:00"),
-            Some(1_700_000_000_123)
-        );
-        assert_eq!(
-            parse_rfc3339_ms("2023-11-14T21:13:20-01:00"),
-            Some(1_700_000_000_000)
-        );
-        for bad in [
-            "2023-11-14",
-            "2023-13-14T22:13:20Z",
-            "2023-11-14T22:13:20",
-            "2023-11-14T22:13:20+2",
-            "2023-11-14T22:13:20.Z",
-            "1h",
-        ] {
-            assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
-        }
-        assert_eq!(time_ms(1_700_000_000_005), "2023-11-14T22:13:20.005Z");
-    }
 
     #[test]
     fn when_is_a_duration_or_a_time() {

@@ -5,6 +5,7 @@
 //! default `sqlite://tollgate.db`). Errors are one line on stderr and a non-zero exit.
 
 mod account;
+mod admin;
 mod apps;
 mod gateway;
 mod keys;

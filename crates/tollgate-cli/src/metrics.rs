@@ -32,7 +32,7 @@ pub(crate) struct ServeMetrics {
 
 /// Whether `metrics` could be the public listener `public`: the same port (not 0) on the same
 /// address, or on every address of either.
-fn overlaps(metrics: SocketAddr, public: SocketAddr) -> bool {
+pub(crate) fn overlaps(metrics: SocketAddr, public: SocketAddr) -> bool {
     metrics.port() != 0
         && metrics.port() == public.port()
         && (metrics.ip() == public.ip()

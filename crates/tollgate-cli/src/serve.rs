@@ -70,6 +70,8 @@ pub(crate) struct ServeArgs {
     log: crate::logs::LogArgs,
     #[command(flatten)]
     notify: crate::notify::NotifyArgs,
+    #[command(flatten)]
+    admin: crate::admin::AdminArgs,
 }
 
 /// Applications without an origin answer with the caller's identity.
@@ -157,6 +159,7 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
     args.notify.check()?;
     let make_origin = make_origin(&args)?;
     let metrics = crate::metrics::ServeMetrics::bind(&args.metrics, args.addr).await?;
+    let admin = crate::admin::ServeAdmin::bind(&args.admin, args.addr).await?;
     let store = open_store(database).await?;
     warn_if_keys_unencrypted(&store);
     let measured = metrics.measure(store.clone());
@@ -238,6 +241,7 @@ pub(crate) async fn run(database: &str, args: ServeArgs) -> CliResult {
     if let Some(notifier) = &notifier {
         println!("  notify:   {} webhook(s)", notifier.webhooks().len());
     }
+    admin.start(&issuer, store.clone()).await?;
     metrics.start(&issuer, measured, &auth_log, notifier.as_ref())?;
     println!("Press Ctrl-C to stop.");
 

@@ -24,6 +24,9 @@ pub const API_TOKEN_PREFIX: &str = "tga_";
 #[derive(Clone)]
 pub struct ApiTokenSecret(String);
 
+/// How stale a token's `last_used_at` may get before a use is written again (seconds).
+const USE_RECORD_INTERVAL_SECS: i64 = 60;
+
 impl ApiTokenSecret {
     fn generate() -> Self {
         Self(generate_prefixed(API_TOKEN_PREFIX))
@@ -123,7 +126,7 @@ impl ApiTokens {
 
     /// The API token `presented` is, if any. Its hash is compared with every stored hash in
     /// constant time (no early exit), so timing tells nothing about which tokens exist. A
-    /// match records the use (`last_used_at`).
+    /// match records the use (`last_used_at`), at most once a minute per token.
     pub async fn authenticate(
         &self,
         presented: &str,
@@ -140,8 +143,15 @@ impl ApiTokens {
         }
         if let Some(token) = &mut found {
             let now = self.clock.unix_now();
-            self.store.record_api_token_use(&token.id, now).await?;
-            token.last_used_at = Some(token.last_used_at.map_or(now, |old| old.max(now)));
+            // A busy script calls many times a second: one write a minute keeps `last_used_at`
+            // true to the minute without a store write per call.
+            if token
+                .last_used_at
+                .is_none_or(|last| now.saturating_sub(last) >= USE_RECORD_INTERVAL_SECS)
+            {
+                self.store.record_api_token_use(&token.id, now).await?;
+                token.last_used_at = Some(token.last_used_at.map_or(now, |old| old.max(now)));
+            }
         }
         Ok(found)
     }
@@ -211,6 +221,19 @@ mod tests {
             listed[1].last_used_at,
             Some(1_700_000_005),
             "the use is stored"
+        );
+        // Within a minute another use writes nothing; a minute on, it is written again.
+        clock.advance(std::time::Duration::from_secs(30));
+        api.authenticate(edit_token.expose_secret()).await.unwrap();
+        assert_eq!(
+            api.list().await.unwrap()[1].last_used_at,
+            Some(1_700_000_005)
+        );
+        clock.advance(std::time::Duration::from_secs(30));
+        api.authenticate(edit_token.expose_secret()).await.unwrap();
+        assert_eq!(
+            api.list().await.unwrap()[1].last_used_at,
+            Some(1_700_000_065)
         );
         for wrong in ["", "tga_", &read_token.expose_secret()[..20]] {
             assert!(api.authenticate(wrong).await.unwrap().is_none());

@@ -113,7 +113,7 @@ pub use records::{
 };
 pub use secret::{ClientSecret, SECRET_PREFIX, SecretFormatError, generate_client_id};
 pub use service_tokens::{
-    EXPIRY_WARNING_WINDOW, ExpiryWarning, MAX_GRACE, MIN_GRACE, ServiceTokens,
+    EXPIRY_WARNING_WINDOW, ExpiryWarning, MAX_GRACE, MIN_GRACE, ServiceTokens, TokenChange,
 };
 pub use signing_keys::{KeyInfo, KeyRingStatus, RotationPolicy, SigningKeys};
 pub use store::{AccountStore, AppStore, KeyStore, Revision, StoreError, StoreFuture, TokenStore};

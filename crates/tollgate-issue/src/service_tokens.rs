@@ -170,9 +170,22 @@ impl ServiceTokens {
         duration: TokenDuration,
         rule: NameRule,
     ) -> Result<ServiceTokenRecord, ManageError> {
+        self.insert_with(name, client_id, secret, duration, rule, |_| ())
+            .await
+    }
+
+    async fn insert_with(
+        &self,
+        name: &str,
+        client_id: String,
+        secret: &ClientSecret,
+        duration: TokenDuration,
+        rule: NameRule,
+        settings: impl FnOnce(&mut ServiceTokenRecord),
+    ) -> Result<ServiceTokenRecord, ManageError> {
         let name = validate_name(name)?;
         let now = self.now();
-        let record = ServiceTokenRecord {
+        let mut record = ServiceTokenRecord {
             id: secret::random_uuid(),
             name: name.to_owned(),
             client_id,
@@ -187,6 +200,7 @@ impl ServiceTokens {
             enabled: true,
             client_secret_version: 1,
         };
+        settings(&mut record);
         match rule {
             NameRule::Any => self.store.insert_token(&record).await?,
             NameRule::Unique => {
@@ -359,6 +373,131 @@ impl ServiceTokens {
         Ok(())
     }
 
+    /// Creates a token as [`create`](Self::create) does, with its `enabled` flag and its
+    /// starting `client_secret_version` (≥ 1) given, in one step (the admin API's create,
+    /// which may make a token disabled from the start).
+    pub async fn create_with_settings(
+        &self,
+        name: &str,
+        duration: TokenDuration,
+        enabled: bool,
+        client_secret_version: u64,
+    ) -> Result<(ServiceTokenRecord, ClientSecret), ManageError> {
+        if client_secret_version == 0 {
+            return Err(ManageError::invalid(
+                "client_secret_version must be 1 or more",
+            ));
+        }
+        let secret = ClientSecret::generate();
+        let client_id = secret::generate_client_id();
+        let record = self
+            .insert_with(name, client_id, &secret, duration, NameRule::Any, |t| {
+                t.enabled = enabled;
+                t.client_secret_version = client_secret_version;
+            })
+            .await?;
+        Ok((record, secret))
+    }
+
+    /// Applies every field of `change` to the token `client_id` at once, by compare-and-swap:
+    /// all of it lands or, on a refusal, nothing does. Returns the new record and, when the
+    /// change rotated the secret, the new secret (shown once).
+    ///
+    /// Rules (Cloudflare's, for its `PUT …/service_tokens/{id}` and `…/rotate`):
+    /// - a new `duration` applies from now, as a refresh would;
+    /// - the secret rotates when [`rotate`](TokenChange::rotate) is set (the version goes up by
+    ///   one) or when [`client_secret_version`](TokenChange::client_secret_version) is above the
+    ///   current one (it becomes that version); a version below the current one is refused;
+    /// - on a rotation the old secret stays valid until
+    ///   [`previous_secret_expires_at`](TokenChange::previous_secret_expires_at), at most 30
+    ///   days ahead; no time, or one not in the future, ends it at once;
+    /// - without a rotation, a `previous_secret_expires_at` moves the end of the current grace
+    ///   period (into the past: the previous secret stops now).
+    pub async fn change(
+        &self,
+        client_id: &str,
+        change: &TokenChange,
+    ) -> Result<(ServiceTokenRecord, Option<ClientSecret>), ManageError> {
+        let name = change.name.as_deref().map(validate_name).transpose()?;
+        let max_grace = i64::try_from(MAX_GRACE.as_secs()).unwrap_or(i64::MAX);
+        if let Some(Some(at)) = change.previous_secret_expires_at
+            && at > self.now().saturating_add(max_grace)
+        {
+            return Err(ManageError::invalid(
+                "previous_client_secret_expires_at may be at most 30 days (720h) from now",
+            ));
+        }
+        let secret = ClientSecret::generate();
+        let hash = secret.hash();
+        let what = format!("service token {client_id}");
+        let (token, rotated) = cas::retry(&what, || async {
+            let current = self.get(client_id).await?;
+            let mut token = current.clone();
+            let now = self.now();
+            let version = current.client_secret_version;
+            let rotate = match change.client_secret_version {
+                Some(v) if v < version => {
+                    return Err(ManageError::invalid(format!(
+                        "client_secret_version may only grow: it is {version}, not {v}"
+                    )));
+                }
+                Some(v) if v > version => {
+                    token.client_secret_version = v;
+                    true
+                }
+                _ if change.rotate => {
+                    token.client_secret_version = version.saturating_add(1);
+                    true
+                }
+                _ => false,
+            };
+            let grace_end = change.previous_secret_expires_at.flatten();
+            if rotate {
+                match grace_end {
+                    Some(at) if at > now => {
+                        token.previous_secret_hash = Some(current.secret_hash);
+                        token.previous_secret_expires_at = Some(at);
+                    }
+                    _ => {
+                        token.previous_secret_hash = None;
+                        token.previous_secret_expires_at = grace_end;
+                    }
+                }
+                token.secret_hash = hash;
+            } else if let Some(at) = change.previous_secret_expires_at {
+                token.previous_secret_expires_at = at;
+                if at.is_none_or(|at| at <= now) {
+                    token.previous_secret_hash = None;
+                }
+            }
+            if let Some(name) = name {
+                token.name = name.to_owned();
+            }
+            if let Some(duration) = change.duration {
+                token.duration = duration;
+                token.expires_at = duration.expiry_from(now);
+            }
+            if let Some(enabled) = change.enabled {
+                token.enabled = enabled;
+            }
+            if token == current {
+                return Ok(Some((token, false)));
+            }
+            token.updated_at = now;
+            let landed = self.store.update_token(&current, &token).await?;
+            Ok(landed.then_some((token, rotate)))
+        })
+        .await?;
+        self.reload.reload().await;
+        tracing::info!(
+            client_id,
+            rotated,
+            enabled = token.enabled,
+            "service token changed"
+        );
+        Ok((token, rotated.then_some(secret)))
+    }
+
     /// Tokens not yet expired that expire within `within` from now, soonest first.
     pub async fn expiring(&self, within: Duration) -> Result<Vec<ServiceTokenRecord>, ManageError> {
         let now = self.now();
@@ -367,6 +506,27 @@ impl ServiceTokens {
         tokens.sort_by_key(|t| t.expires_at);
         Ok(tokens)
     }
+}
+
+/// Several changes to one service token, applied at once by [`ServiceTokens::change`]; a
+/// field left `None` is kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenChange {
+    /// A new name (1 to 200 characters, no control characters).
+    pub name: Option<String>,
+    /// A new lifetime, applied from now.
+    pub duration: Option<TokenDuration>,
+    /// Enable or disable the token.
+    pub enabled: Option<bool>,
+    /// A `client_secret_version` above the current one rotates the secret; the current one
+    /// changes nothing; a lower one is refused.
+    pub client_secret_version: Option<u64>,
+    /// Rotate the secret, the version going up by one (the `…/rotate` call).
+    pub rotate: bool,
+    /// The end of the previous secret's grace period (unix seconds): `Some(None)` or a time
+    /// not in the future ends it now.
+    pub previous_secret_expires_at: Option<Option<i64>>,
 }
 
 /// Whether a new token's name may be one another token has.

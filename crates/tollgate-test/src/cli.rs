@@ -133,6 +133,7 @@ impl CliEnv {
             aud: String::new(),
             first_token: None,
             metrics: None,
+            admin: None,
         };
         loop {
             let line = lines
@@ -157,6 +158,12 @@ impl CliEnv {
             if let Some(rest) = line.strip_prefix("tollgate: metrics on ") {
                 server.metrics = Some(rest.trim_end_matches("/metrics").to_owned());
             }
+            if let Some(rest) = line.trim_start().strip_prefix("admin:") {
+                let mut words = rest.split_whitespace();
+                let url = words.next().unwrap().to_owned();
+                let account = words.nth(1).unwrap().trim_end_matches(')').to_owned();
+                server.admin = Some((url, account));
+            }
             if line.starts_with("Press Ctrl-C") {
                 return server;
             }
@@ -177,6 +184,9 @@ pub struct ServeProcess {
     pub first_token: Option<(String, String)>,
     /// The metrics listener's origin (`http://ADDR`) when `--metrics-addr` was given.
     pub metrics: Option<String>,
+    /// The admin API's base URL (`http://ADDR/client/v4`) and the account ID its paths name,
+    /// when `--admin-addr` was given.
+    pub admin: Option<(String, String)>,
 }
 
 impl ServeProcess {

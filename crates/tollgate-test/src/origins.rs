@@ -312,6 +312,40 @@ fn find_go_binary(explicit: Option<PathBuf>) -> Option<PathBuf> {
         .ok()
 }
 
+/// The venv's `python` when it can import Cloudflare's Python SDK (`cloudflare`, pinned in
+/// `origins/requirements.txt`); else `None` after a loud `SKIPPED:` line.
+pub fn cloudflare_sdk_python() -> Option<PathBuf> {
+    let test = std::thread::current()
+        .name()
+        .filter(|name| *name != "main")
+        .map(|name| format!("{name}: "))
+        .unwrap_or_default();
+    let venv = match locate_venv(std::env::var_os(VENV_VAR).map(PathBuf::from)) {
+        Ok(venv) => venv,
+        Err(why) => {
+            skipped(&format!(
+                "{test}Cloudflare's Python SDK is not installed ({why}); run scripts/test-deps.sh"
+            ));
+            return None;
+        }
+    };
+    let python = venv.join("bin/python");
+    let imports = Command::new(&python)
+        .args(["-c", "import cloudflare"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !imports {
+        skipped(&format!(
+            "{test}Cloudflare's Python SDK is not in {} (an older venv?); run scripts/test-deps.sh",
+            venv.display()
+        ));
+        return None;
+    }
+    Some(python)
+}
+
 /// [`find_venv`] without the skip line: `Err` says where it looked.
 fn locate_venv(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
     let has_python = |venv: &Path| venv.join("bin/python").exists();

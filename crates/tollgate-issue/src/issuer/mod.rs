@@ -160,6 +160,16 @@ impl Issuer {
         &self.inner.team_domain
     }
 
+    /// The clock the issuer reads "now" from ([`IssuerBuilder::clock`]).
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
+    /// The signing-key rotation policy ([`IssuerBuilder::rotation`]).
+    pub fn rotation_policy(&self) -> &RotationPolicy {
+        &self.inner.rotation
+    }
+
     /// The service-token manager, wired to this issuer (its changes apply at once).
     pub fn tokens(&self) -> ServiceTokens {
         ServiceTokens::new(self.inner.token_store.clone(), self.inner.clock.clone())

@@ -1,0 +1,89 @@
+//! The admin API driven by a client someone else wrote: Cloudflare's Python SDK (`cloudflare`
+//! 5.9.0, from the test venv) against a real `tollgate serve --admin-addr` on 127.0.0.1:0 and a
+//! SQLite file. The script (`tollgate-test/origins/cloudflare_sdk.py`) creates, lists over
+//! several pages, refreshes, rotates (with and without grace, and by a version bump),
+//! disables, deletes, is refused with the field named, and rotates keys; after each change it
+//! asks the public listener whether the bot gets in. Then the audit log names the API token.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+use serde_json::Value;
+use tollgate_test::cli::CliEnv;
+use tollgate_test::origins::cloudflare_sdk_python;
+
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tollgate-test/origins/cloudflare_sdk.py"
+);
+
+fn api_token(env: &CliEnv, name: &str, read_only: bool) -> String {
+    let mut args = vec!["api-token", "create", "--name", name, "--json"];
+    if read_only {
+        args.push("--read-only");
+    }
+    env.json(&args)["token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn cloudflares_python_sdk_manages_tokens_and_keys() {
+    let Some(python) = cloudflare_sdk_python() else {
+        return;
+    };
+    let env = CliEnv::new(env!("CARGO_BIN_EXE_tollgate"));
+    let token = api_token(&env, "sdk-admin", false);
+    let read_token = api_token(&env, "sdk-reader", true);
+    let server = env.serve(&["--admin-addr", "127.0.0.1:0"]);
+    let (admin, account) = server
+        .admin
+        .clone()
+        .expect("the banner names the admin API");
+    let output = Command::new(python)
+        .arg(SCRIPT)
+        .args(["--admin", &admin, "--account", &account])
+        .args(["--token", &token, "--read-token", &read_token])
+        .args(["--public", &server.url()])
+        // The SDK reads these too; a stray one (CLOUDFLARE_EMAIL above all) changes what it sends.
+        .env_remove("CLOUDFLARE_EMAIL")
+        .env_remove("CLOUDFLARE_API_KEY")
+        .env_remove("CLOUDFLARE_API_TOKEN")
+        .env_remove("CLOUDFLARE_BASE_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the SDK script failed:\n{stdout}\n{stderr}"
+    );
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    // The demo token, ci-bot's 24 siblings and ci-bot itself.
+    assert_eq!(report["listed"], 26);
+    assert_eq!(report["kids"], 2, "the rotated-out key stays published");
+
+    // Every change is in the authentication log under the API token's name; reads are not.
+    let audit: Vec<Value> = env
+        .ok(&["logs", "--kind", "admin", "--json"])
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .filter(|event: &Value| {
+            event["actor"]
+                .as_str()
+                .unwrap()
+                .starts_with("api-token:sdk-admin ")
+        })
+        .collect();
+    let count = |action: &str| audit.iter().filter(|e| e["action"] == action).count();
+    assert_eq!(count("token.create"), 26, "ci-bot, 24 bulk, one duplicate");
+    assert_eq!(count("token.rotate"), 3, "two rotates and a version bump");
+    assert_eq!(count("token.refresh"), 1);
+    assert_eq!(count("token.update"), 3, "a duration and disable/enable");
+    assert_eq!(count("token.delete"), 2);
+    assert_eq!(count("keys.rotate"), 1);
+    assert!(
+        audit.iter().all(|e| !e.to_string().contains(&token)),
+        "no API token in the log"
+    );
+}

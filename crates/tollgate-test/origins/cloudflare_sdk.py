@@ -1,0 +1,181 @@
+"""Drives tollgate's admin API with Cloudflare's own Python SDK (`cloudflare`, pinned in
+requirements.txt), then checks on tollgate's public listener that bots get in, or not, as the
+API said. Run by crates/tollgate-cli/tests/admin_sdk.rs against a real `tollgate serve`:
+
+    python cloudflare_sdk.py --admin URL --account ID --token TOKEN --read-token TOKEN --public URL
+
+Every step prints one line `step: detail`; the last line is a JSON report. Any surprise raises
+(exit status 1) with what was expected and what came back.
+"""
+
+import argparse
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+import cloudflare
+import httpx
+from cloudflare import Cloudflare
+
+parser = argparse.ArgumentParser()
+for flag in ("--admin", "--account", "--token", "--read-token", "--public"):
+    parser.add_argument(flag, required=True)
+args = parser.parse_args()
+
+# Strict response validation: every field tollgate returns must have the SDK's type.
+cf = Cloudflare(api_token=args.token, base_url=args.admin, max_retries=0, _strict_response_validation=True)
+reader = Cloudflare(api_token=args.read_token, base_url=args.admin, max_retries=0)
+acct = args.account
+st = cf.zero_trust.access.service_tokens
+report = {}
+
+
+def as_time(value):
+    """A datetime from the SDK's models, which type some times as strings."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value
+
+
+def step(name, detail=""):
+    print(f"{name}: {detail}", flush=True)
+
+
+def exchange(client_id, secret):
+    """Status of a bot's request at the public listener, and its refusal reason."""
+    r = httpx.get(args.public, headers={"CF-Access-Client-Id": client_id, "CF-Access-Client-Secret": secret})
+    reason = None
+    if r.status_code != 200:
+        try:
+            reason = r.json().get("reason")
+        except ValueError:
+            reason = r.text[:80]
+    return r.status_code, reason
+
+
+def expect_exchange(what, client_id, secret, status, reason=None, within=1.0):
+    """The public listener answers `status` within `within` seconds (other instances reload
+    within their poll interval; this one at once)."""
+    deadline = time.monotonic() + within
+    while True:
+        got = exchange(client_id, secret)
+        if got[0] == status and (reason is None or got[1] == reason):
+            step(what, f"{got[0]} {got[1] or ''}".strip())
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: expected {status} {reason}, got {got}")
+        time.sleep(0.05)
+
+
+def expect_error(what, error_class, status, call, needle=None):
+    try:
+        call()
+    except error_class as e:
+        assert e.status_code == status, f"{what}: status {e.status_code}, body {e.body}"
+        message = " ".join(err.message for err in e.errors) if e.errors else str(e.body)
+        assert e.errors and e.errors[0].code >= 1000, f"{what}: no v4 errors[] in {e.body}"
+        if needle:
+            assert needle in message, f"{what}: {needle!r} not in {message!r}"
+        step(what, f"{status} {e.errors[0].code} {message}")
+        return message
+    raise AssertionError(f"{what}: no {error_class.__name__}")
+
+
+# --- service tokens ------------------------------------------------------------------------
+tok = st.create(account_id=acct, name="ci-bot", duration="8760h")
+assert tok.client_secret and tok.client_id.endswith(".access"), tok
+assert tok.expires_at is not None and tok.duration == "8760h", tok
+step("created", f"{tok.id} {tok.client_id}")
+expect_exchange("exchange with the new token", tok.client_id, tok.client_secret, 200)
+got = st.get(tok.id, account_id=acct)
+assert got.client_id == tok.client_id and getattr(got, "client_secret", None) is None, got
+assert got.to_dict().get("client_secret_version") == 1, got.to_dict()
+
+for i in range(24):
+    st.create(account_id=acct, name=f"bulk-{i:02d}", duration="720h")
+listed = list(st.list(account_id=acct))  # auto-paginates, 20 a page, until a page is empty
+listed_by_5 = list(st.list(account_id=acct, per_page=5))
+names = sorted(t.name for t in listed)
+assert len(listed) == len(listed_by_5) == len(set(t.id for t in listed)), (len(listed), len(listed_by_5))
+assert names.count("ci-bot") == 1 and sum(n.startswith("bulk-") for n in names) == 24, names
+step("listed", f"{len(listed)} tokens over pages of 20 and of 5")
+report["listed"] = len(listed)
+page = st.list(account_id=acct, page=1000)
+assert list(page) == [], "a page past the end is empty"
+assert [t.name for t in st.list(account_id=acct, name="bulk-07")] == ["bulk-07"]
+duplicate = st.create(account_id=acct, name="ci-bot")
+assert duplicate.id != tok.id, "duplicate names are allowed"
+st.delete(duplicate.id, account_id=acct)
+
+refreshed = st.refresh(tok.id, account_id=acct)
+assert as_time(refreshed.expires_at) >= as_time(tok.expires_at), (refreshed.expires_at, tok.expires_at)
+step("refreshed", as_time(refreshed.expires_at).isoformat())
+
+grace = datetime.now(timezone.utc) + timedelta(hours=1)
+rot = st.rotate(tok.id, account_id=acct, previous_client_secret_expires_at=grace)
+assert rot.client_id == tok.client_id and rot.client_secret and rot.client_secret != tok.client_secret
+assert rot.to_dict().get("client_secret_version") == 2, rot.to_dict()
+step("rotated with an hour of grace", "")
+expect_exchange("old secret in its grace period", tok.client_id, tok.client_secret, 200)
+expect_exchange("new secret", tok.client_id, rot.client_secret, 200)
+rot2 = st.rotate(tok.id, account_id=acct)
+expect_exchange("old secret after a rotation without grace", tok.client_id, rot.client_secret, 401, "invalid_credentials")
+expect_exchange("newest secret", tok.client_id, rot2.client_secret, 200)
+secret = rot2.client_secret
+
+# Terraform's rotation: PUT with client_secret_version + 1 answers the new secret.
+bumped = st.update(tok.id, account_id=acct, name="ci-bot", client_secret_version=4,
+                   previous_client_secret_expires_at=datetime.now(timezone.utc) + timedelta(minutes=30))
+assert bumped.client_secret and bumped.client_secret != secret, bumped
+expect_exchange("secret from a version bump", tok.client_id, bumped.client_secret, 200)
+expect_exchange("previous secret in the bump's grace", tok.client_id, secret, 200)
+secret = bumped.client_secret
+plain = st.update(tok.id, account_id=acct, duration="720h")
+assert getattr(plain, "client_secret", None) is None and plain.duration == "720h", plain
+
+st.update(tok.id, account_id=acct, enabled=False)
+expect_exchange("disabled token", tok.client_id, secret, 401, "service_token_disabled")
+st.update(tok.id, account_id=acct, enabled=True)
+expect_exchange("enabled again", tok.client_id, secret, 200)
+
+deleted = st.delete(tok.id, account_id=acct)
+assert deleted.id == tok.id
+expect_exchange("deleted token", tok.client_id, secret, 401)
+expect_error("get of a deleted token", cloudflare.NotFoundError, 404, lambda: st.get(tok.id, account_id=acct))
+
+# --- bad input: a clear 400 naming the field, nothing changed --------------------------------
+before = len(list(st.list(account_id=acct, per_page=1000)))
+expect_error("empty name", cloudflare.BadRequestError, 400, lambda: st.create(account_id=acct, name=""), "name")
+expect_error("bad duration", cloudflare.BadRequestError, 400,
+             lambda: st.create(account_id=acct, name="x", duration="soon"), "duration")
+expect_error("grace too long", cloudflare.BadRequestError, 400,
+             lambda: st.rotate(listed[0].id, account_id=acct,
+                               previous_client_secret_expires_at=datetime.now(timezone.utc) + timedelta(days=31)),
+             "previous_client_secret_expires_at")
+expect_error("version going down", cloudflare.BadRequestError, 400,
+             lambda: st.update(listed[0].id, account_id=acct, client_secret_version=0), "client_secret_version")
+assert len(list(st.list(account_id=acct, per_page=1000))) == before, "refused calls changed nothing"
+
+# --- who may call ----------------------------------------------------------------------------
+assert len(list(reader.zero_trust.access.service_tokens.list(account_id=acct))) == before
+expect_error("read-only token creating", cloudflare.PermissionDeniedError, 403,
+             lambda: reader.zero_trust.access.service_tokens.create(account_id=acct, name="nope"), "read")
+nobody = Cloudflare(api_token="tga_not-a-token", base_url=args.admin, max_retries=0)
+expect_error("unknown API token", cloudflare.AuthenticationError, 401,
+             lambda: nobody.zero_trust.access.service_tokens.list(account_id=acct))
+expect_error("another account", cloudflare.PermissionDeniedError, 403,
+             lambda: st.list(account_id="0" * 32))
+
+# --- signing keys ----------------------------------------------------------------------------
+keys = cf.zero_trust.access.keys
+k = keys.get(account_id=acct)
+assert k.key_rotation_interval_days == 42 and k.last_key_rotation_at is not None, k
+assert keys.update(account_id=acct, key_rotation_interval_days=42).key_rotation_interval_days == 42
+expect_error("another rotation interval", cloudflare.BadRequestError, 400,
+             lambda: keys.update(account_id=acct, key_rotation_interval_days=30), "key_rotation_interval_days")
+rotated = keys.rotate(account_id=acct)
+assert as_time(rotated.last_key_rotation_at) > as_time(k.last_key_rotation_at), (rotated.last_key_rotation_at, k.last_key_rotation_at)
+step("keys rotated", as_time(rotated.last_key_rotation_at).isoformat())
+report["kids"] = len(rotated.to_dict().get("keys", []))
+
+print(json.dumps(report), flush=True)
