@@ -31,8 +31,6 @@ pub(crate) mod code {
     pub(crate) const INVALID_PARAMETER: u32 = 12091;
     /// `access.api.error.not_found`.
     pub(crate) const NOT_FOUND: u32 = 12130;
-    /// `access.api.error.unknown_application`.
-    pub(crate) const UNKNOWN_APPLICATION: u32 = 11021;
     /// `access.api.error.application_already_exists` (a name or a domain in use).
     pub(crate) const ALREADY_EXISTS: u32 = 11010;
     /// `access.api.error.conflict`: the record kept changing under concurrent writers.
@@ -75,15 +73,6 @@ impl ApiError {
             StatusCode::BAD_REQUEST,
             code::INVALID_PARAMETER,
             format!("access.api.error.invalid_url_parameter_value: {name}: {why}"),
-        )
-    }
-
-    /// 404 for an unknown object.
-    pub(crate) fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            code::NOT_FOUND,
-            format!("access.api.error.not_found: {what} not found"),
         )
     }
 
