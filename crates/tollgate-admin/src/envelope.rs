@@ -5,7 +5,8 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 use tollgate_issue::{ManageError, ManageErrorKind};
 
 /// Error codes, in Cloudflare's numbering where Cloudflare is known to use the code for the
@@ -154,37 +155,43 @@ impl IntoResponse for ApiError {
 /// What a handler answers.
 pub(crate) type ApiResult = Result<Response, ApiError>;
 
+/// The envelope of a success.
+#[derive(Serialize)]
+struct Success<'a, T> {
+    success: bool,
+    errors: [(); 0],
+    messages: [(); 0],
+    result: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result_info: Option<&'a Paged>,
+}
+
 /// 200 with `result`.
-pub(crate) fn ok(result: Value) -> ApiResult {
-    Ok(Json(json!({
-        "success": true,
-        "errors": [],
-        "messages": [],
-        "result": result,
-    }))
+pub(crate) fn ok<T: Serialize>(result: T) -> ApiResult {
+    Ok(Json(Success {
+        success: true,
+        errors: [],
+        messages: [],
+        result,
+        result_info: None,
+    })
     .into_response())
 }
 
 /// 200 with one page of a collection and its `result_info`.
-pub(crate) fn ok_page(items: Vec<Value>, page: &Paged) -> ApiResult {
-    Ok(Json(json!({
-        "success": true,
-        "errors": [],
-        "messages": [],
-        "result": items,
-        "result_info": {
-            "page": page.page,
-            "per_page": page.per_page,
-            "count": page.count,
-            "total_count": page.total_count,
-            "total_pages": page.total_pages,
-        },
-    }))
+pub(crate) fn ok_page<T: Serialize>(items: &[T], page: &Paged) -> ApiResult {
+    Ok(Json(Success {
+        success: true,
+        errors: [],
+        messages: [],
+        result: items,
+        result_info: Some(page),
+    })
     .into_response())
 }
 
 /// Where a page sits in its collection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct Paged {
     pub(crate) page: u64,
     pub(crate) per_page: u64,

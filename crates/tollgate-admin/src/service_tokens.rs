@@ -2,8 +2,7 @@
 
 use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use tollgate_core::clock::rfc3339;
 use tollgate_issue::{
     ClientSecret, DEFAULT_TOKEN_DURATION, ServiceTokenRecord, TokenChange, TokenDuration,
@@ -15,25 +14,41 @@ use crate::envelope::{ApiError, ApiResult, ok, ok_page};
 use crate::request::{Body, Query, nullable, parse_go_duration, parse_time};
 
 /// A token as the API shows it; `client_secret` only when one was just made.
-pub(crate) fn token_json(token: &ServiceTokenRecord, secret: Option<&ClientSecret>) -> Value {
-    let time = |t: Option<i64>| t.map(rfc3339);
-    let mut value = json!({
-        "id": token.id,
-        "name": token.name,
-        "client_id": token.client_id,
-        "duration": token.duration.to_string(),
-        "expires_at": time(token.expires_at),
-        "enabled": token.enabled,
-        "client_secret_version": token.client_secret_version,
-        "previous_client_secret_expires_at": time(token.previous_secret_expires_at),
-        "created_at": rfc3339(token.created_at),
-        "updated_at": rfc3339(token.updated_at),
-        "last_seen_at": time(token.last_seen_at),
-    });
-    if let (Some(secret), Some(object)) = (secret, value.as_object_mut()) {
-        object.insert("client_secret".into(), secret.expose_secret().into());
+#[derive(Serialize)]
+pub(crate) struct TokenView<'a> {
+    id: &'a str,
+    name: &'a str,
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<&'a str>,
+    duration: String,
+    expires_at: Option<String>,
+    enabled: bool,
+    client_secret_version: u64,
+    previous_client_secret_expires_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+    last_seen_at: Option<String>,
+}
+
+impl<'a> TokenView<'a> {
+    pub(crate) fn new(token: &'a ServiceTokenRecord, secret: Option<&'a ClientSecret>) -> Self {
+        let time = |t: Option<i64>| t.map(rfc3339);
+        Self {
+            id: &token.id,
+            name: &token.name,
+            client_id: &token.client_id,
+            client_secret: secret.map(ClientSecret::expose_secret),
+            duration: token.duration.to_string(),
+            expires_at: time(token.expires_at),
+            enabled: token.enabled,
+            client_secret_version: token.client_secret_version,
+            previous_client_secret_expires_at: time(token.previous_secret_expires_at),
+            created_at: rfc3339(token.created_at),
+            updated_at: rfc3339(token.updated_at),
+            last_seen_at: time(token.last_seen_at),
+        }
     }
-    value
 }
 
 /// `duration` as Cloudflare spells it: a Go duration of whole seconds, or `forever`.
@@ -105,7 +120,7 @@ pub(crate) async fn create(
                 .with_token(&token.id, &token.name)
         })
         .await;
-    ok(token_json(&token, Some(&secret)))
+    ok(TokenView::new(&token, Some(&secret)))
 }
 
 pub(crate) async fn list(State(state): State<AdminState>, RawQuery(raw): RawQuery) -> ApiResult {
@@ -129,7 +144,8 @@ pub(crate) async fn list(State(state): State<AdminState>, RawQuery(raw): RawQuer
         });
     }
     let (tokens, paged) = page.of(tokens);
-    ok_page(tokens.iter().map(|t| token_json(t, None)).collect(), &paged)
+    let views: Vec<TokenView<'_>> = tokens.iter().map(|t| TokenView::new(t, None)).collect();
+    ok_page(&views, &paged)
 }
 
 /// The token with API id `id`, or a 404.
@@ -146,7 +162,8 @@ pub(crate) async fn get(
     State(state): State<AdminState>,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult {
-    ok(token_json(&find(&state, &id).await?, None))
+    let token = find(&state, &id).await?;
+    ok(TokenView::new(&token, None))
 }
 
 pub(crate) async fn update(
@@ -220,7 +237,7 @@ async fn apply(
                 .with_token(&token.id, &token.name)
         })
         .await;
-    ok(token_json(&token, secret.as_ref()))
+    ok(TokenView::new(&token, secret.as_ref()))
 }
 
 pub(crate) async fn refresh(
@@ -241,7 +258,7 @@ pub(crate) async fn refresh(
                 .with_token(&token.id, &token.name)
         })
         .await;
-    ok(token_json(&token, None))
+    ok(TokenView::new(&token, None))
 }
 
 pub(crate) async fn delete(
@@ -262,7 +279,7 @@ pub(crate) async fn delete(
                 .with_token(&token.id, &token.name)
         })
         .await;
-    ok(token_json(&token, None))
+    ok(TokenView::new(&token, None))
 }
 
 #[cfg(test)]

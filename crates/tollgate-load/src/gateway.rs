@@ -521,7 +521,7 @@ async fn measure(load: Load, origin: &ServerThread, rows: &[Row]) -> Vec<Vec<Sam
 }
 
 /// The `q` quantile of sorted microsecond latencies (nearest rank).
-fn percentile(sorted: &[u32], q: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[u32], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

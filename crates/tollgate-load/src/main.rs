@@ -7,9 +7,11 @@
 //! cargo run --release -p tollgate-load -- --rounds 3 --seconds 2
 //! cargo run --release -p tollgate-load -- memory          # 1 M distinct tokens through the cache
 //! cargo run --release -p tollgate-load -- gateway         # an origin direct, behind nginx, behind tollgate
+//! cargo run --release -p tollgate-load -- admin           # admin API calls with 1,000 tokens
 //! valgrind --tool=callgrind target/release/tollgate-load profile --variant hit
 //! ```
 
+mod admin;
 mod client;
 mod cpu;
 mod gateway;
@@ -80,6 +82,13 @@ enum Command {
     /// through tollgate's gateway riding a cookie: req/s, p50/p99 latency, origin and proxy
     /// CPU per request (takes --rounds, --seconds, --warmup, --connections).
     Gateway,
+    /// Admin API calls with 1,000 service tokens in a SQLite store, and in PostgreSQL when
+    /// TOLLGATE_TEST_POSTGRES_URL names a server: p50/p99 per call (takes --rounds, --seconds).
+    Admin {
+        /// Service tokens in the store.
+        #[arg(long, default_value_t = 1000)]
+        tokens: usize,
+    },
 }
 
 fn main() {
@@ -95,6 +104,7 @@ fn main() {
                 connections: args.connections,
             });
         }
+        Some(Command::Admin { tokens }) => return admin::run(*tokens, args.rounds, args.seconds),
         None => {}
     }
     let cores = core_affinity::get_core_ids().unwrap_or_default();
