@@ -122,9 +122,10 @@ pub fn key(n: u8) -> SigningKeyRecord {
     }
 }
 
-/// An application record: `n` makes its AUD tag unique.
+/// An application record: `n` makes its id and AUD tag unique.
 pub fn app(name: &str, n: u8) -> ApplicationRecord {
     ApplicationRecord {
+        id: format!("00000000-0000-4000-a000-0000000000{n:02x}"),
         name: name.to_owned(),
         aud: format!("{n:02x}").repeat(32),
         session_duration: 24 * 3600,
@@ -133,6 +134,8 @@ pub fn app(name: &str, n: u8) -> ApplicationRecord {
         cookie_secure: None,
         policy: ServiceAuthPolicy::AnyValidServiceToken,
         created_at: 1_700_000_000,
+        updated_at: 1_700_000_000,
+        tokens_revoked_before: None,
         domain: None,
         origin: None,
     }
@@ -1006,6 +1009,9 @@ impl<S: TokenStore + AppStore> TokenStore for PausedAfterFirstRead<S> {
             token
         })
     }
+    fn get_token_by_id<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>> {
+        self.inner.get_token_by_id(id)
+    }
     fn list_tokens(&self) -> StoreFuture<'_, Vec<ServiceTokenRecord>> {
         self.inner.list_tokens()
     }
@@ -1034,6 +1040,9 @@ impl<S: TokenStore + AppStore> AppStore for PausedAfterFirstRead<S> {
             self.after_read().await;
             app
         })
+    }
+    fn get_app_by_id<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>> {
+        self.inner.get_app_by_id(id)
     }
     fn list_apps(&self) -> StoreFuture<'_, Vec<ApplicationRecord>> {
         self.inner.list_apps()
