@@ -228,7 +228,8 @@ impl ApplicationRecord {
     /// later, so a fresh token is never in the revoked range (see
     /// [`Applications::revoke_tokens`](crate::Applications::revoke_tokens)).
     pub(crate) fn issue_time(&self, now: i64) -> i64 {
-        self.tokens_revoked_before.map_or(now, |before| now.max(before))
+        self.tokens_revoked_before
+            .map_or(now, |before| now.max(before))
     }
 
     /// Whether the application's policy admits the service token `client_id`: 403 otherwise.

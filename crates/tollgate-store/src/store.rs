@@ -944,8 +944,16 @@ impl Store {
         value: &str,
     ) -> Result<Option<ApplicationRecord>, StoreError> {
         let select = match key {
-            AppKey::Name => concat!("SELECT ", app_columns!(), " FROM applications WHERE name = $1"),
-            AppKey::Id => concat!("SELECT ", app_columns!(), " FROM applications WHERE id = $1"),
+            AppKey::Name => concat!(
+                "SELECT ",
+                app_columns!(),
+                " FROM applications WHERE name = $1"
+            ),
+            AppKey::Id => concat!(
+                "SELECT ",
+                app_columns!(),
+                " FROM applications WHERE id = $1"
+            ),
         };
         let found: Option<(AppRow, Vec<String>)> = finish(with_pool!(self, |pool| async {
             let mut tx = pool.begin_read().await?;
