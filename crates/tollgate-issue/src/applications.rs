@@ -425,6 +425,71 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn ids_times_and_revocation() {
+        let clock = ManualClock::at_unix(1_000);
+        let apps = Applications::new(Arc::new(MemoryStore::new()), Arc::new(clock.clone()));
+        let app = apps.create("api", AppSettings::new()).await.unwrap();
+        let other = apps.create("other", AppSettings::new()).await.unwrap();
+        assert_ne!(app.id, other.id);
+        assert_eq!(app.id.len(), 36);
+        assert_eq!((app.created_at, app.updated_at), (1_000, 1_000));
+        assert_eq!(app.tokens_revoked_before, None);
+        assert!(!app.revokes_token_issued_at(Some(0)));
+        assert_eq!(app.issue_time(1_000), 1_000);
+        assert_eq!(apps.get_by_id(&app.id).await.unwrap(), app);
+        assert_eq!(
+            apps.get_by_id("api").await.unwrap_err().kind(),
+            ManageErrorKind::NotFound
+        );
+
+        clock.advance(Duration::from_secs(5));
+        let updated = apps
+            .update(
+                "api",
+                AppSettings::new().session_duration(Duration::from_secs(60)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (updated.id.as_str(), updated.updated_at),
+            (app.id.as_str(), 1_005)
+        );
+        assert_eq!(updated.created_at, 1_000);
+
+        clock.advance(Duration::from_secs(5));
+        let revoked = apps.revoke_tokens("api").await.unwrap();
+        assert_eq!(revoked.tokens_revoked_before, Some(1_011));
+        assert_eq!(revoked.updated_at, 1_010);
+        assert_eq!(revoked.session_duration, 60, "nothing else changes");
+        assert_eq!(apps.get("api").await.unwrap(), revoked);
+        // Everything minted up to and in the revocation's second is revoked, nothing after.
+        assert!(revoked.revokes_token_issued_at(Some(1_010)));
+        assert!(revoked.revokes_token_issued_at(Some(0)));
+        assert!(revoked.revokes_token_issued_at(None), "no iat, no proof");
+        assert!(!revoked.revokes_token_issued_at(Some(1_011)));
+        assert_eq!(revoked.issue_time(1_010), 1_011, "minted past the range");
+        assert_eq!(revoked.issue_time(1_020), 1_020);
+        assert_eq!(
+            apps.get("other").await.unwrap().tokens_revoked_before,
+            None,
+            "only that application"
+        );
+
+        // A clock stepping back never un-revokes.
+        let earlier = ManualClock::at_unix(900);
+        let behind = Applications::new(apps.store.clone(), Arc::new(earlier));
+        let again = behind.revoke_tokens("api").await.unwrap();
+        assert_eq!(again.tokens_revoked_before, Some(1_011));
+        clock.advance(Duration::from_secs(10));
+        let later = apps.revoke_tokens("api").await.unwrap();
+        assert_eq!(later.tokens_revoked_before, Some(1_021));
+        assert_eq!(
+            apps.revoke_tokens("ghost").await.unwrap_err().kind(),
+            ManageErrorKind::NotFound
+        );
+    }
+
+    #[tokio::test]
     async fn domains_and_origins() {
         let apps = Applications::new(
             Arc::new(MemoryStore::new()),

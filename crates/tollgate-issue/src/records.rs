@@ -224,6 +224,16 @@ impl ApplicationRecord {
         }
     }
 
+    /// [`revokes_token_issued_at`](Self::revokes_token_issued_at) for `identity`'s token, as a
+    /// [`Revoked`](RejectionKind::Revoked) refusal.
+    pub(crate) fn check_not_revoked(&self, identity: &AccessIdentity) -> Result<(), Rejection> {
+        if self.revokes_token_issued_at(identity.claims().issued_at()) {
+            return Err(Rejection::new(RejectionKind::Revoked)
+                .with_detail("the application's tokens were revoked after this one was issued"));
+        }
+        Ok(())
+    }
+
     /// The `iat` to mint a token with at `now`: `now`, or the revocation instant if that is
     /// later, so a fresh token is never in the revoked range (see
     /// [`Applications::revoke_tokens`](crate::Applications::revoke_tokens)).

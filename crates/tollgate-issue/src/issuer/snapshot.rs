@@ -105,10 +105,7 @@ impl Snapshot {
             return Err(Rejection::new(RejectionKind::WrongAudience)
                 .with_detail("token is not for the application's current AUD"));
         }
-        if app.revokes_token_issued_at(identity.claims().issued_at()) {
-            return Err(Rejection::new(RejectionKind::Revoked)
-                .with_detail("the application's tokens were revoked after this one was issued"));
-        }
+        app.check_not_revoked(identity)?;
         if let Some(client_id) = identity.client_id()
             && self.live_token(client_id, now).is_none()
         {
