@@ -991,7 +991,9 @@ impl AppStore for Store {
                 let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
                 // Every clash, so the one reported does not depend on row order: the name
                 // first, then the AUD tag, the domain and the id.
-                let clashes: Vec<(String, String, Option<String>)> = sqlx::query_as(
+                // (name, aud, domain) of every application that clashes.
+                type Clash = (String, String, Option<String>);
+                let clashes: Vec<Clash> = sqlx::query_as(
                     "SELECT name, aud, domain FROM applications \
                      WHERE name = $1 OR aud = $2 OR domain = $3 OR id = $4",
                 )
@@ -1001,7 +1003,7 @@ impl AppStore for Store {
                 .bind(&app.id)
                 .fetch_all(&mut *tx)
                 .await?;
-                let holder = |test: &dyn Fn(&(String, String, Option<String>)) -> bool| {
+                let holder = |test: &dyn Fn(&Clash) -> bool| {
                     clashes.iter().find(|c| test(c)).map(|c| c.0.clone())
                 };
                 let conflict = if let Some(name) = holder(&|c| c.0 == app.name) {
