@@ -5,7 +5,7 @@ use tollgate_issue::parse_duration;
 use tollgate_issue::{AppSettings, ApplicationRecord, Applications, ServiceAuthPolicy};
 
 use crate::logs::{admin, record_admin};
-use crate::output::{app_json, print_json, print_table, session};
+use crate::output::{app_json, print_json, print_table, rfc3339, session};
 use crate::tokens::Json;
 use crate::{CliResult, clock, open_store};
 
@@ -57,6 +57,14 @@ pub(crate) enum AppCommand {
     Delete {
         /// The application's name.
         name: String,
+    },
+    /// Revoke every application token (cookie) issued for the application so far; service
+    /// tokens keep working and exchange for new ones.
+    RevokeTokens {
+        /// The application's name.
+        name: String,
+        #[command(flatten)]
+        json: Json,
     },
 }
 
@@ -115,6 +123,7 @@ fn show(app: &ApplicationRecord, json: bool) {
         return;
     }
     println!("Application {:?}", app.name);
+    println!("  ID:               {}", app.id);
     println!("  AUD tag:          {}", app.aud);
     println!("  Domain:           {}", dash(app.domain.as_deref()));
     println!("  Origin:           {}", dash(app.origin.as_deref()));
@@ -129,6 +138,13 @@ fn show(app: &ApplicationRecord, json: bool) {
         }
         ServiceAuthPolicy::Tokens(ids) => println!("  Service tokens:   {}", ids.join(", ")),
     }
+    println!(
+        "  Tokens revoked:   {}",
+        app.tokens_revoked_before.map_or_else(
+            || "never".to_owned(),
+            |t| format!("issued before {}", rfc3339(t))
+        )
+    );
 }
 
 pub(crate) async fn run(database: &str, command: AppCommand) -> CliResult {
@@ -206,6 +222,20 @@ pub(crate) async fn run(database: &str, command: AppCommand) -> CliResult {
             apps.delete(&name).await?;
             record_admin(&store, admin("app.delete").with_app(&name)).await;
             println!("Deleted application {name:?}");
+        }
+        AppCommand::RevokeTokens { name, json } => {
+            let app = apps.revoke_tokens(&name).await?;
+            record_admin(&store, admin("app.revoke_tokens").with_app(&app.name)).await;
+            if json.json {
+                print_json(&app_json(&app));
+            } else {
+                println!(
+                    "Revoked the application tokens of {:?} issued before {}; service tokens \
+                     exchange for new ones (other instances follow within a second)",
+                    app.name,
+                    app.tokens_revoked_before.map_or_else(String::new, rfc3339)
+                );
+            }
         }
     }
     Ok(())

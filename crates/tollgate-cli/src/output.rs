@@ -33,6 +33,8 @@ pub(crate) fn app_json(app: &ApplicationRecord) -> serde_json::Value {
         ServiceAuthPolicy::Tokens(ids) => serde_json::json!(ids),
     };
     serde_json::json!({
+        "id": app.id,
+        "type": "self_hosted",
         "name": app.name,
         "aud": app.aud,
         "session_duration": session(app.session_duration),
@@ -43,6 +45,8 @@ pub(crate) fn app_json(app: &ApplicationRecord) -> serde_json::Value {
         "domain": app.domain,
         "origin": app.origin,
         "created_at": rfc3339(app.created_at),
+        "updated_at": rfc3339(app.updated_at),
+        "tokens_revoked_before": app.tokens_revoked_before.map(rfc3339),
     })
 }
 

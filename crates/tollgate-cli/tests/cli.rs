@@ -254,6 +254,68 @@ fn app_commands() {
     assert!(env.fails(&["app", "show", "web"]).contains("not found"));
 }
 
+/// The fields Cloudflare's v4 API keys on (`id`, `type`, `updated_at`,
+/// `tokens_revoked_before`) in `app show/list --json`, and `app revoke-tokens`, which is logged.
+#[test]
+fn app_ids_and_revoke_tokens() {
+    let env = scratch();
+    let api = env.json(&["app", "create", "api", "--json"]);
+    let id = api["id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 36, "{id}");
+    assert_eq!(id.as_bytes()[14], b'4', "a v4 UUID: {id}");
+    assert_eq!(api["type"], "self_hosted");
+    assert_eq!(api["updated_at"], api["created_at"]);
+    assert_eq!(api["tokens_revoked_before"], Value::Null);
+    env.ok(&["app", "create", "web"]);
+    let list = env.json(&["app", "list", "--json"]);
+    let listed = list.as_array().unwrap();
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_ne!(listed[1]["id"], listed[0]["id"]);
+    assert!(listed.iter().all(|a| a["type"] == "self_hosted"));
+    assert!(env.ok(&["app", "show", "api"]).contains(&id));
+
+    let said = env.ok(&["app", "revoke-tokens", "api"]);
+    assert!(
+        said.contains("Revoked") && said.contains("\"api\""),
+        "{said}"
+    );
+    let shown = env.json(&["app", "show", "api", "--json"]);
+    assert_eq!(shown["id"], id.as_str(), "the id never changes");
+    let revoked = shown["tokens_revoked_before"].as_str().unwrap();
+    assert!(revoked.ends_with('Z') && revoked.contains('T'), "{revoked}");
+    assert!(said.contains(revoked), "{said}");
+    assert!(shown["updated_at"].as_str().unwrap() <= revoked);
+    let web = env.json(&["app", "show", "web", "--json"]);
+    assert_eq!(
+        web["tokens_revoked_before"],
+        Value::Null,
+        "only that application"
+    );
+    let again = env.json(&["app", "revoke-tokens", "api", "--json"]);
+    assert_eq!(again["id"], id.as_str());
+    assert!(again["tokens_revoked_before"].as_str().unwrap() >= revoked);
+
+    assert!(
+        env.fails(&["app", "revoke-tokens", "nope"])
+            .contains("not found")
+    );
+    let actions: Vec<String> = env
+        .ok(&["logs", "--json", "--kind", "admin"])
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "app.revoke_tokens").count(),
+        2,
+        "{actions:?}"
+    );
+}
+
 #[test]
 fn keys_rotate_and_master_key() {
     let mut env = scratch();

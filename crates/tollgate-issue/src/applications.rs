@@ -11,7 +11,7 @@ use crate::cas;
 use crate::error::ManageError;
 use crate::records::{ApplicationRecord, ServiceAuthPolicy};
 use crate::reload::ReloadHandle;
-use crate::secret::random_hex;
+use crate::secret::{random_hex, random_uuid};
 use crate::service_tokens::validate_name;
 use crate::store::AppStore;
 
@@ -222,14 +222,17 @@ impl Applications {
         self
     }
 
-    /// Creates an application with a fresh AUD tag.
+    /// Creates an application with a fresh id (a UUID) and AUD tag; `updated_at` is its
+    /// creation time, and no tokens are revoked.
     pub async fn create(
         &self,
         name: &str,
         settings: AppSettings,
     ) -> Result<ApplicationRecord, ManageError> {
         let name = validate_name(name)?;
+        let now = self.clock.unix_now();
         let mut app = ApplicationRecord {
+            id: random_uuid(),
             name: name.to_owned(),
             aud: random_hex(32),
             session_duration: DEFAULT_SESSION_DURATION.as_secs(),
@@ -237,7 +240,9 @@ impl Applications {
             cookie_http_only: true,
             cookie_secure: None,
             policy: ServiceAuthPolicy::AnyValidServiceToken,
-            created_at: self.clock.unix_now(),
+            created_at: now,
+            updated_at: now,
+            tokens_revoked_before: None,
             domain: None,
             origin: None,
         };
@@ -256,12 +261,21 @@ impl Applications {
             .ok_or_else(|| ManageError::not_found(&format!("application {name}")))
     }
 
+    /// The application with this id (its UUID, as the admin API addresses it).
+    pub async fn get_by_id(&self, id: &str) -> Result<ApplicationRecord, ManageError> {
+        self.store
+            .get_app_by_id(id)
+            .await?
+            .ok_or_else(|| ManageError::not_found(&format!("application with id {id}")))
+    }
+
     /// All applications, ordered by name.
     pub async fn list(&self) -> Result<Vec<ApplicationRecord>, ManageError> {
         Ok(self.store.list_apps().await?)
     }
 
-    /// Applies the settings that are set; the AUD tag never changes.
+    /// Applies the settings that are set and stamps `updated_at`; the id and the AUD tag never
+    /// change.
     ///
     /// The write is compare-and-swap ([`AppStore::update_app`]): when another instance changes
     /// the application between this one's read and write, the settings are applied again on
@@ -277,10 +291,61 @@ impl Applications {
             let current = self.get(name).await?;
             let mut app = current.clone();
             settings.clone().apply(&mut app)?;
+            app.updated_at = self.clock.unix_now();
             let landed = self.store.update_app(&current, &app).await?;
             Ok(landed.then_some(app))
         })
         .await?;
+        self.reload.reload().await;
+        Ok(app)
+    }
+
+    /// Cloudflare's `revoke_tokens`: every application token (cookie, `cf-access-token`,
+    /// `Cf-Access-Jwt-Assertion`) minted for the application before this call is refused from
+    /// now on, as [`Revoked`](tollgate_core::RejectionKind::Revoked); service-token credentials
+    /// still exchange for new tokens, which work. Returns the updated record.
+    ///
+    /// # The rule
+    ///
+    /// Tokens carry `iat` in whole seconds, so a token minted earlier in the very second of the
+    /// call has the same `iat` as one minted later in it. The rule, applied on every verify path
+    /// of the issuer:
+    ///
+    /// - this call sets [`tokens_revoked_before`](ApplicationRecord::tokens_revoked_before) to
+    ///   `T = now + 1` (never lower than a `T` already set, so a clock stepping back does not
+    ///   un-revoke anything);
+    /// - a token with `iat < T` is refused: every token minted before the call has
+    ///   `iat <= now < T`, those of the call's own second included;
+    /// - the exchange mints with `iat = max(now, T)`: a token minted after the call is never in
+    ///   the revoked range, even within the call's second (its `iat` is then up to one second
+    ///   ahead of the clock, well within verifiers' 60 s `iat` leeway).
+    ///
+    /// Other instances sharing the store honour the revocation at their next snapshot reload
+    /// (the revision poll, < 1 s); until then they may still mint and accept tokens with
+    /// `iat < T`, which are refused once they reload.
+    ///
+    /// The write is compare-and-swap, like [`update`](Self::update); `updated_at` moves too.
+    pub async fn revoke_tokens(&self, name: &str) -> Result<ApplicationRecord, ManageError> {
+        let app = cas::retry(&format!("application {name}"), || async move {
+            let current = self.get(name).await?;
+            let now = self.clock.unix_now();
+            let mut app = current.clone();
+            let revoked_before = now.saturating_add(1);
+            app.tokens_revoked_before = Some(
+                current
+                    .tokens_revoked_before
+                    .map_or(revoked_before, |before| before.max(revoked_before)),
+            );
+            app.updated_at = now;
+            let landed = self.store.update_app(&current, &app).await?;
+            Ok(landed.then_some(app))
+        })
+        .await?;
+        tracing::info!(
+            app = %app.name,
+            revoked_before = app.tokens_revoked_before,
+            "application tokens revoked"
+        );
         self.reload.reload().await;
         Ok(app)
     }
@@ -357,6 +422,71 @@ mod tests {
         );
         apps.delete("api").await.unwrap();
         assert!(apps.list().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn ids_times_and_revocation() {
+        let clock = ManualClock::at_unix(1_000);
+        let apps = Applications::new(Arc::new(MemoryStore::new()), Arc::new(clock.clone()));
+        let app = apps.create("api", AppSettings::new()).await.unwrap();
+        let other = apps.create("other", AppSettings::new()).await.unwrap();
+        assert_ne!(app.id, other.id);
+        assert_eq!(app.id.len(), 36);
+        assert_eq!((app.created_at, app.updated_at), (1_000, 1_000));
+        assert_eq!(app.tokens_revoked_before, None);
+        assert!(!app.revokes_token_issued_at(Some(0)));
+        assert_eq!(app.issue_time(1_000), 1_000);
+        assert_eq!(apps.get_by_id(&app.id).await.unwrap(), app);
+        assert_eq!(
+            apps.get_by_id("api").await.unwrap_err().kind(),
+            ManageErrorKind::NotFound
+        );
+
+        clock.advance(Duration::from_secs(5));
+        let updated = apps
+            .update(
+                "api",
+                AppSettings::new().session_duration(Duration::from_secs(60)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (updated.id.as_str(), updated.updated_at),
+            (app.id.as_str(), 1_005)
+        );
+        assert_eq!(updated.created_at, 1_000);
+
+        clock.advance(Duration::from_secs(5));
+        let revoked = apps.revoke_tokens("api").await.unwrap();
+        assert_eq!(revoked.tokens_revoked_before, Some(1_011));
+        assert_eq!(revoked.updated_at, 1_010);
+        assert_eq!(revoked.session_duration, 60, "nothing else changes");
+        assert_eq!(apps.get("api").await.unwrap(), revoked);
+        // Everything minted up to and in the revocation's second is revoked, nothing after.
+        assert!(revoked.revokes_token_issued_at(Some(1_010)));
+        assert!(revoked.revokes_token_issued_at(Some(0)));
+        assert!(revoked.revokes_token_issued_at(None), "no iat, no proof");
+        assert!(!revoked.revokes_token_issued_at(Some(1_011)));
+        assert_eq!(revoked.issue_time(1_010), 1_011, "minted past the range");
+        assert_eq!(revoked.issue_time(1_020), 1_020);
+        assert_eq!(
+            apps.get("other").await.unwrap().tokens_revoked_before,
+            None,
+            "only that application"
+        );
+
+        // A clock stepping back never un-revokes.
+        let earlier = ManualClock::at_unix(900);
+        let behind = Applications::new(apps.store.clone(), Arc::new(earlier));
+        let again = behind.revoke_tokens("api").await.unwrap();
+        assert_eq!(again.tokens_revoked_before, Some(1_011));
+        clock.advance(Duration::from_secs(10));
+        let later = apps.revoke_tokens("api").await.unwrap();
+        assert_eq!(later.tokens_revoked_before, Some(1_021));
+        assert_eq!(
+            apps.revoke_tokens("ghost").await.unwrap_err().kind(),
+            ManageErrorKind::NotFound
+        );
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 //! [`MemoryStore`]: every store trait in memory, for tests, development and single-process
 //! apps that can afford to lose their tokens on restart.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -26,7 +26,11 @@ pub struct MemoryStore {
 #[derive(Default)]
 struct Inner {
     tokens: BTreeMap<String, ServiceTokenRecord>,
+    /// Token id → client ID.
+    token_ids: HashMap<String, String>,
     apps: BTreeMap<String, ApplicationRecord>,
+    /// Application id → name.
+    app_ids: HashMap<String, String>,
     ring: (u64, Vec<SigningKeyRecord>),
     account_id: Option<String>,
     api_tokens: BTreeMap<String, ApiTokenRecord>,
@@ -105,7 +109,7 @@ impl MemoryStore {
                 token.client_id
             )));
         }
-        if inner.tokens.values().any(|t| t.id == token.id) {
+        if inner.token_ids.contains_key(&token.id) {
             return Err(StoreError::Conflict(format!(
                 "a service token with id {}",
                 token.id
@@ -115,6 +119,9 @@ impl MemoryStore {
             return Ok(false);
         }
         inner.tokens.insert(token.client_id.clone(), token.clone());
+        inner
+            .token_ids
+            .insert(token.id.clone(), token.client_id.clone());
         self.bump();
         Ok(true)
     }
@@ -138,6 +145,16 @@ impl TokenStore for MemoryStore {
         Self::ready(Ok(self.lock().tokens.get(client_id).cloned()))
     }
 
+    fn get_token_by_id<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>> {
+        let inner = self.lock();
+        let token = inner
+            .token_ids
+            .get(id)
+            .and_then(|client_id| inner.tokens.get(client_id))
+            .cloned();
+        Self::ready(Ok(token))
+    }
+
     fn list_tokens(&self) -> StoreFuture<'_, Vec<ServiceTokenRecord>> {
         let mut tokens: Vec<_> = self.lock().tokens.values().cloned().collect();
         tokens.sort_by(|a, b| a.name.cmp(&b.name));
@@ -149,16 +166,17 @@ impl TokenStore for MemoryStore {
         expected: &'a ServiceTokenRecord,
         token: &'a ServiceTokenRecord,
     ) -> StoreFuture<'a, bool> {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let result = if token.client_id != expected.client_id {
             Err(StoreError::Conflict(format!(
                 "service token {}: the client ID cannot change",
                 expected.client_id
             )))
         } else if inner
-            .tokens
-            .values()
-            .any(|t| t.client_id != token.client_id && t.id == token.id)
+            .token_ids
+            .get(&token.id)
+            .is_some_and(|holder| *holder != token.client_id)
         {
             Err(StoreError::Conflict(format!(
                 "a service token with id {}",
@@ -169,8 +187,12 @@ impl TokenStore for MemoryStore {
                 Some(stored) if !same_token(stored, expected) => Ok(false),
                 Some(stored) => {
                     let last_seen_at = stored.last_seen_at;
-                    *stored = token.clone();
+                    let old_id = std::mem::replace(stored, token.clone()).id;
                     stored.last_seen_at = last_seen_at;
+                    inner.token_ids.remove(&old_id);
+                    inner
+                        .token_ids
+                        .insert(token.id.clone(), token.client_id.clone());
                     self.bump();
                     Ok(true)
                 }
@@ -185,8 +207,9 @@ impl TokenStore for MemoryStore {
 
     fn delete_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
         let mut inner = self.lock();
-        let removed = inner.tokens.remove(client_id).is_some();
-        if removed {
+        let removed = inner.tokens.remove(client_id);
+        if let Some(token) = &removed {
+            inner.token_ids.remove(&token.id);
             // A token imported later with the same client ID must not inherit its access.
             for app in inner.apps.values_mut() {
                 if let ServiceAuthPolicy::Tokens(allowed) = &mut app.policy {
@@ -195,7 +218,7 @@ impl TokenStore for MemoryStore {
             }
             self.bump();
         }
-        Self::ready(Ok(removed))
+        Self::ready(Ok(removed.is_some()))
     }
 
     fn record_last_seen<'a>(&'a self, seen: &'a [(String, i64)]) -> StoreFuture<'a, ()> {
@@ -316,8 +339,14 @@ impl AppStore for MemoryStore {
             Err(StoreError::Conflict(format!("application AUD {}", app.aud)))
         } else if let Some(other) = domain_holder(inner.apps.values(), app) {
             Err(domain_conflict(app, other))
+        } else if inner.app_ids.contains_key(&app.id) {
+            Err(StoreError::Conflict(format!(
+                "an application with id {}",
+                app.id
+            )))
         } else {
             inner.apps.insert(app.name.clone(), app.clone());
+            inner.app_ids.insert(app.id.clone(), app.name.clone());
             self.bump();
             Ok(())
         };
@@ -326,6 +355,16 @@ impl AppStore for MemoryStore {
 
     fn get_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>> {
         Self::ready(Ok(self.lock().apps.get(name).cloned()))
+    }
+
+    fn get_app_by_id<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>> {
+        let inner = self.lock();
+        let app = inner
+            .app_ids
+            .get(id)
+            .and_then(|name| inner.apps.get(name))
+            .cloned();
+        Self::ready(Ok(app))
     }
 
     fn list_apps(&self) -> StoreFuture<'_, Vec<ApplicationRecord>> {
@@ -341,6 +380,11 @@ impl AppStore for MemoryStore {
         let result = if app.name != expected.name {
             Err(StoreError::Conflict(format!(
                 "application {:?}: the name cannot change",
+                expected.name
+            )))
+        } else if app.id != expected.id {
+            Err(StoreError::Conflict(format!(
+                "application {:?}: the id cannot change",
                 expected.name
             )))
         } else if inner
@@ -369,11 +413,13 @@ impl AppStore for MemoryStore {
     }
 
     fn delete_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
-        let removed = self.lock().apps.remove(name).is_some();
-        if removed {
+        let mut inner = self.lock();
+        let removed = inner.apps.remove(name);
+        if let Some(app) = &removed {
+            inner.app_ids.remove(&app.id);
             self.bump();
         }
-        Self::ready(Ok(removed))
+        Self::ready(Ok(removed.is_some()))
     }
 }
 
@@ -417,6 +463,7 @@ mod tests {
         let store = MemoryStore::new();
         let token = bot_token(1);
         let app = ApplicationRecord {
+            id: "00000000-0000-4000-8000-00000000000a".to_owned(),
             name: "api".to_owned(),
             aud: "ab".repeat(32),
             session_duration: 0,
@@ -425,6 +472,8 @@ mod tests {
             cookie_secure: None,
             policy: ServiceAuthPolicy::Tokens(vec![token.client_id.clone(), "other.access".into()]),
             created_at: 1,
+            updated_at: 1,
+            tokens_revoked_before: None,
             domain: None,
             origin: None,
         };
@@ -463,6 +512,7 @@ mod tests {
         assert_eq!(stored.last_seen_at, Some(5));
 
         let app = ApplicationRecord {
+            id: "00000000-0000-4000-8000-00000000000a".to_owned(),
             name: "api".to_owned(),
             aud: "cd".repeat(32),
             session_duration: 0,
@@ -471,6 +521,8 @@ mod tests {
             cookie_secure: None,
             policy: ServiceAuthPolicy::AnyValidServiceToken,
             created_at: 1,
+            updated_at: 1,
+            tokens_revoked_before: None,
             domain: None,
             origin: None,
         };

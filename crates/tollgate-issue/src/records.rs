@@ -148,6 +148,9 @@ pub enum ServiceAuthPolicy {
 /// An application (what Cloudflare calls a self-hosted Access application).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplicationRecord {
+    /// Stable identifier: a UUID (lowercase, hyphenated v4 form), unique, never changed by an
+    /// update. Cloudflare's API paths key on it (`/access/apps/{id}`).
+    pub id: String,
     /// Unique name.
     pub name: String,
     /// AUD tag: 64 random lowercase hex, stable for the application's life.
@@ -165,6 +168,15 @@ pub struct ApplicationRecord {
     pub policy: ServiceAuthPolicy,
     /// Creation time.
     pub created_at: i64,
+    /// Last change of any field, set by [`Applications`](crate::Applications) on every change
+    /// (`created_at` until the first one).
+    pub updated_at: i64,
+    /// Cloudflare's `revoke_tokens`: application tokens (cookies, `cf-access-token`,
+    /// `Cf-Access-Jwt-Assertion`) minted for this application with an `iat` before this
+    /// instant (unix seconds) are refused as revoked; `None` until the first revocation.
+    /// [`Applications::revoke_tokens`](crate::Applications::revoke_tokens) sets it to one second
+    /// after the call's, and explains why.
+    pub tokens_revoked_before: Option<i64>,
     /// Where the application lives, as [`AppDomain`](tollgate_core::AppDomain)'s canonical
     /// spelling (`host`, `host/path`, `*.host`); `None`: not routed by domain. Unique per store.
     pub domain: Option<String>,
@@ -201,6 +213,35 @@ impl ServiceTokenRecord {
 }
 
 impl ApplicationRecord {
+    /// Whether a token minted for this application at `issued_at` (its `iat`; `None` when it
+    /// has none) is revoked: `iat < tokens_revoked_before`. A token without `iat` is revoked
+    /// once anything is, since nothing shows it was minted after.
+    pub fn revokes_token_issued_at(&self, issued_at: Option<i64>) -> bool {
+        match (self.tokens_revoked_before, issued_at) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(before), Some(iat)) => iat < before,
+        }
+    }
+
+    /// [`revokes_token_issued_at`](Self::revokes_token_issued_at) for `identity`'s token, as a
+    /// [`Revoked`](RejectionKind::Revoked) refusal.
+    pub(crate) fn check_not_revoked(&self, identity: &AccessIdentity) -> Result<(), Rejection> {
+        if self.revokes_token_issued_at(identity.claims().issued_at()) {
+            return Err(Rejection::new(RejectionKind::Revoked)
+                .with_detail("the application's tokens were revoked after this one was issued"));
+        }
+        Ok(())
+    }
+
+    /// The `iat` to mint a token with at `now`: `now`, or the revocation instant if that is
+    /// later, so a fresh token is never in the revoked range (see
+    /// [`Applications::revoke_tokens`](crate::Applications::revoke_tokens)).
+    pub(crate) fn issue_time(&self, now: i64) -> i64 {
+        self.tokens_revoked_before
+            .map_or(now, |before| now.max(before))
+    }
+
     /// Whether the application's policy admits the service token `client_id`: 403 otherwise.
     pub(crate) fn admits_service_token(&self, client_id: &str) -> Result<(), Rejection> {
         match &self.policy {
@@ -290,6 +331,7 @@ mod tests {
         };
         let identity = |client| AccessIdentity::from_claims(claims(client)).unwrap();
         let mut app = ApplicationRecord {
+            id: "00000000-0000-4000-8000-000000000001".into(),
             name: "api".into(),
             aud: "aud".into(),
             session_duration: 60,
@@ -298,6 +340,8 @@ mod tests {
             cookie_secure: None,
             policy: ServiceAuthPolicy::AnyValidServiceToken,
             created_at: 0,
+            updated_at: 0,
+            tokens_revoked_before: None,
             domain: None,
             origin: None,
         };

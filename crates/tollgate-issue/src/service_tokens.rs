@@ -232,10 +232,9 @@ impl ServiceTokens {
 
     /// The token with this id (the UUID Cloudflare's API paths key on).
     pub async fn get_by_id(&self, id: &str) -> Result<ServiceTokenRecord, ManageError> {
-        self.list()
+        self.store
+            .get_token_by_id(id)
             .await?
-            .into_iter()
-            .find(|t| t.id == id)
             .ok_or_else(|| ManageError::not_found(&format!("service token with id {id}")))
     }
 
@@ -587,6 +586,12 @@ mod tests {
                 }
                 Ok(read)
             })
+        }
+        fn get_token_by_id<'a>(
+            &'a self,
+            id: &'a str,
+        ) -> StoreFuture<'a, Option<ServiceTokenRecord>> {
+            self.0.get_token_by_id(id)
         }
         fn list_tokens(&self) -> StoreFuture<'_, Vec<ServiceTokenRecord>> {
             self.0.list_tokens()

@@ -64,6 +64,9 @@ pub trait TokenStore: Revision {
     ) -> StoreFuture<'a, bool>;
     /// The token with this client ID.
     fn get_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>>;
+    /// The token with this id (its UUID, as the admin API addresses it). An indexed lookup,
+    /// not a scan of [`list_tokens`](Self::list_tokens).
+    fn get_token_by_id<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>>;
     /// All tokens, ordered by name.
     fn list_tokens(&self) -> StoreFuture<'_, Vec<ServiceTokenRecord>>;
     /// Replaces the token `expected` with `token`, by compare-and-swap: only if the stored
@@ -103,10 +106,14 @@ pub trait KeyStore: Revision {
 
 /// Persistence of applications.
 pub trait AppStore: Revision {
-    /// Inserts an application; [`StoreError::Conflict`] if the name exists.
+    /// Inserts an application; [`StoreError::Conflict`] if its name, id, AUD tag or domain
+    /// exists.
     fn insert_app<'a>(&'a self, app: &'a ApplicationRecord) -> StoreFuture<'a, ()>;
     /// The application with this name.
     fn get_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>>;
+    /// The application with this id (its UUID, as the admin API addresses it). An indexed
+    /// lookup, not a scan of [`list_apps`](Self::list_apps).
+    fn get_app_by_id<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>>;
     /// All applications, ordered by name.
     fn list_apps(&self) -> StoreFuture<'_, Vec<ApplicationRecord>>;
     /// Replaces the application `expected` with `app`, by compare-and-swap: only if the stored
@@ -115,7 +122,8 @@ pub trait AppStore: Revision {
     /// reloads, re-applies its change and tries again.
     ///
     /// [`StoreError::NotFound`] if no application is named `expected.name`;
-    /// [`StoreError::Conflict`] if `app` has another name, or another application's AUD tag.
+    /// [`StoreError::Conflict`] if `app` has another name or another id (neither can change),
+    /// or another application's AUD tag or domain.
     fn update_app<'a>(
         &'a self,
         expected: &'a ApplicationRecord,

@@ -124,6 +124,10 @@ impl<S: TokenStore + ?Sized> TokenStore for MeasuredStore<S> {
         self.measure("get_token", self.inner.get_token(client_id))
     }
 
+    fn get_token_by_id<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>> {
+        self.measure("get_token_by_id", self.inner.get_token_by_id(id))
+    }
+
     fn list_tokens(&self) -> StoreFuture<'_, Vec<ServiceTokenRecord>> {
         self.measure("list_tokens", self.inner.list_tokens())
     }
@@ -166,6 +170,10 @@ impl<S: AppStore + ?Sized> AppStore for MeasuredStore<S> {
 
     fn get_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>> {
         self.measure("get_app", self.inner.get_app(name))
+    }
+
+    fn get_app_by_id<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>> {
+        self.measure("get_app_by_id", self.inner.get_app_by_id(id))
     }
 
     fn list_apps(&self) -> StoreFuture<'_, Vec<ApplicationRecord>> {

@@ -237,7 +237,7 @@ impl<'a> NewKeyRow<'a> {
 macro_rules! app_columns {
     () => {
         "name, aud, session_duration, read_service_tokens_from_header, cookie_http_only, \
-         cookie_secure, policy, created_at, domain, origin"
+         cookie_secure, policy, created_at, domain, origin, id, updated_at, tokens_revoked_before"
     };
 }
 pub(crate) use app_columns;
@@ -254,6 +254,9 @@ pub(crate) struct AppRow {
     created_at: i64,
     domain: Option<String>,
     origin: Option<String>,
+    id: String,
+    updated_at: i64,
+    tokens_revoked_before: Option<i64>,
 }
 
 impl AppRow {
@@ -265,6 +268,7 @@ impl AppRow {
             _ => return Err(corrupt("service-auth policy")),
         };
         Ok(ApplicationRecord {
+            id: self.id,
             name: self.name,
             aud: self.aud,
             session_duration: to_u64(self.session_duration, "session duration")?,
@@ -273,6 +277,8 @@ impl AppRow {
             cookie_secure: self.cookie_secure,
             policy,
             created_at: self.created_at,
+            updated_at: self.updated_at,
+            tokens_revoked_before: self.tokens_revoked_before,
             domain: self.domain,
             origin: self.origin,
         })

@@ -625,6 +625,24 @@ impl TokenStore for Store {
         })
     }
 
+    fn get_token_by_id<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>> {
+        Box::pin(async move {
+            // `id` is the table's primary key: an index lookup.
+            let row: Option<TokenRow> = finish(with_pool!(self, |pool| {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    token_columns!(),
+                    " FROM service_tokens WHERE id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+                .map_err(Failure::from)
+            }))?;
+            Ok(row.map(TokenRow::into_record).transpose()?)
+        })
+    }
+
     fn list_tokens(&self) -> StoreFuture<'_, Vec<ServiceTokenRecord>> {
         Box::pin(async move {
             let rows: Vec<TokenRow> = finish(with_pool!(self, |pool| {
@@ -911,6 +929,58 @@ fn domain_taken(app: &ApplicationRecord, holder: &str) -> String {
     )
 }
 
+/// The unique column an application is looked up by (each has an index).
+#[derive(Debug, Clone, Copy)]
+enum AppKey {
+    Name,
+    Id,
+}
+
+impl Store {
+    /// The application whose `key` column is `value`, with its allow-list, in one snapshot.
+    async fn get_app_where(
+        &self,
+        key: AppKey,
+        value: &str,
+    ) -> Result<Option<ApplicationRecord>, StoreError> {
+        let select = match key {
+            AppKey::Name => concat!(
+                "SELECT ",
+                app_columns!(),
+                " FROM applications WHERE name = $1"
+            ),
+            AppKey::Id => concat!(
+                "SELECT ",
+                app_columns!(),
+                " FROM applications WHERE id = $1"
+            ),
+        };
+        let found: Option<(AppRow, Vec<String>)> = finish(with_pool!(self, |pool| async {
+            let mut tx = pool.begin_read().await?;
+            let row: Option<AppRow> = sqlx::query_as(select)
+                .bind(value)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let allowed: Vec<String> = sqlx::query_scalar(
+                "SELECT client_id FROM application_allowed_tokens \
+                 WHERE application = $1 ORDER BY position",
+            )
+            .bind(&row.name)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some((row, allowed)))
+        }
+        .await))?;
+        Ok(found
+            .map(|(row, allowed)| row.into_record(allowed))
+            .transpose()?)
+    }
+}
+
 impl AppStore for Store {
     fn insert_app<'a>(&'a self, app: &'a ApplicationRecord) -> StoreFuture<'a, ()> {
         Box::pin(async move {
@@ -919,28 +989,43 @@ impl AppStore for Store {
             finish(with_pool!(self, |pool| async {
                 let mut tx = pool.begin_write().await?;
                 let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
-                let clash: Option<(String, String)> = sqlx::query_as(
-                    "SELECT name, aud FROM applications WHERE name = $1 OR aud = $2 OR domain = $3",
+                // Every clash, so the one reported does not depend on row order: the name
+                // first, then the AUD tag, the domain and the id.
+                // (name, aud, domain) of every application that clashes.
+                type Clash = (String, String, Option<String>);
+                let clashes: Vec<Clash> = sqlx::query_as(
+                    "SELECT name, aud, domain FROM applications \
+                     WHERE name = $1 OR aud = $2 OR domain = $3 OR id = $4",
                 )
                 .bind(&app.name)
                 .bind(&app.aud)
                 .bind(app.domain.as_deref())
-                .fetch_optional(&mut *tx)
+                .bind(&app.id)
+                .fetch_all(&mut *tx)
                 .await?;
-                if let Some((name, aud)) = clash {
-                    return Err(StoreError::Conflict(if name == app.name {
-                        format!("application {name:?}")
-                    } else if aud == app.aud {
-                        format!("an application with AUD tag {}", app.aud)
-                    } else {
-                        domain_taken(app, &name)
-                    })
-                    .into());
+                let holder = |test: &dyn Fn(&Clash) -> bool| {
+                    clashes.iter().find(|c| test(c)).map(|c| c.0.clone())
+                };
+                let conflict = if let Some(name) = holder(&|c| c.0 == app.name) {
+                    Some(format!("application {name:?}"))
+                } else if holder(&|c| c.1 == app.aud).is_some() {
+                    Some(format!("an application with AUD tag {}", app.aud))
+                } else if let Some(name) =
+                    holder(&|c| c.2.is_some() && c.2.as_deref() == app.domain.as_deref())
+                {
+                    Some(domain_taken(app, &name))
+                } else if clashes.is_empty() {
+                    None
+                } else {
+                    Some(format!("an application with id {}", app.id))
+                };
+                if let Some(conflict) = conflict {
+                    return Err(StoreError::Conflict(conflict).into());
                 }
                 sqlx::query(concat!(
                     "INSERT INTO applications (",
                     app_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
                 ))
                 .bind(&app.name)
                 .bind(&app.aud)
@@ -952,6 +1037,9 @@ impl AppStore for Store {
                 .bind(app.created_at)
                 .bind(app.domain.as_deref())
                 .bind(app.origin.as_deref())
+                .bind(&app.id)
+                .bind(app.updated_at)
+                .bind(app.tokens_revoked_before)
                 .execute(&mut *tx)
                 .await?;
                 for (position, client_id) in (0_i64..).zip(allowed) {
@@ -973,35 +1061,11 @@ impl AppStore for Store {
     }
 
     fn get_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>> {
-        Box::pin(async move {
-            let found: Option<(AppRow, Vec<String>)> = finish(with_pool!(self, |pool| async {
-                let mut tx = pool.begin_read().await?;
-                let row: Option<AppRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    app_columns!(),
-                    " FROM applications WHERE name = $1"
-                ))
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(row) = row else {
-                    return Ok(None);
-                };
-                let allowed: Vec<String> = sqlx::query_scalar(
-                    "SELECT client_id FROM application_allowed_tokens \
-                     WHERE application = $1 ORDER BY position",
-                )
-                .bind(name)
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(Some((row, allowed)))
-            }
-            .await))?;
-            Ok(found
-                .map(|(row, allowed)| row.into_record(allowed))
-                .transpose()?)
-        })
+        Box::pin(self.get_app_where(AppKey::Name, name))
+    }
+
+    fn get_app_by_id<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>> {
+        Box::pin(self.get_app_where(AppKey::Id, id))
     }
 
     fn list_apps(&self) -> StoreFuture<'_, Vec<ApplicationRecord>> {
@@ -1045,6 +1109,12 @@ impl AppStore for Store {
             if app.name != expected.name {
                 return Err(StoreError::Conflict(format!(
                     "application {:?}: the name cannot change",
+                    expected.name
+                )));
+            }
+            if app.id != expected.id {
+                return Err(StoreError::Conflict(format!(
+                    "application {:?}: the id cannot change",
                     expected.name
                 )));
             }
@@ -1106,7 +1176,8 @@ impl AppStore for Store {
                     "UPDATE applications SET aud = $2, session_duration = $3, \
                      read_service_tokens_from_header = $4, cookie_http_only = $5, \
                      cookie_secure = $6, policy = $7, created_at = $8, domain = $9, \
-                     origin = $10 WHERE name = $1",
+                     origin = $10, id = $11, updated_at = $12, tokens_revoked_before = $13 \
+                     WHERE name = $1",
                 )
                 .bind(&app.name)
                 .bind(&app.aud)
@@ -1118,6 +1189,9 @@ impl AppStore for Store {
                 .bind(app.created_at)
                 .bind(app.domain.as_deref())
                 .bind(app.origin.as_deref())
+                .bind(&app.id)
+                .bind(app.updated_at)
+                .bind(app.tokens_revoked_before)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query("DELETE FROM application_allowed_tokens WHERE application = $1")

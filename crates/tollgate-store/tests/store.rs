@@ -112,6 +112,7 @@ store_tests!(
     reopening_keeps_data_and_schema,
     a_previous_release_database_is_migrated_and_keeps_its_data,
     a_current_release_database_upgrades_to_the_admin_model,
+    a_v5_database_gives_every_application_an_id,
 );
 
 fn kind_of(error: &StoreError) -> Option<ErrorKind> {
@@ -451,6 +452,143 @@ async fn a_previous_release_database_is_migrated_and_keeps_its_data(db: Db) {
     // Reopening applies nothing more.
     let again = db.store().await;
     assert_eq!(again.get_app("api").await.unwrap(), Some(routed));
+}
+
+/// The rows a schema-v5 release (migrations 0001–0005) writes: three applications (one routed
+/// with a two-entry allow-list, one with an empty one), a token, the meta row at revision 9.
+const V5_ROWS: [&str; 7] = [
+    "INSERT INTO service_tokens (id, name, client_id, secret_hash, duration_seconds, \
+     created_at, updated_at, expires_at, enabled, client_secret_version) VALUES \
+     ('00000000-0000-4000-8000-000000000001', 'bot', \
+     '01010101010101010101010101010101.access', HASH, 31536000, 1700000000, 1700000000, \
+     1731536000, FALSE, 3)",
+    "INSERT INTO applications (name, aud, session_duration, read_service_tokens_from_header, \
+     cookie_http_only, cookie_secure, policy, created_at, domain, origin) VALUES ('api', \
+     'abababababababababababababababababababababababababababababababab', 3600, \
+     'authorization', FALSE, TRUE, 'tokens', 1700000001, 'example.com/api', \
+     'http://127.0.0.1:5000')",
+    "INSERT INTO application_allowed_tokens (application, position, client_id) VALUES \
+     ('api', 0, '01010101010101010101010101010101.access'), \
+     ('api', 1, '02020202020202020202020202020202.access')",
+    "INSERT INTO applications (name, aud, session_duration, cookie_http_only, policy, \
+     created_at) VALUES ('demo', \
+     'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd', 86400, TRUE, 'any', \
+     1700000002)",
+    "INSERT INTO applications (name, aud, session_duration, cookie_http_only, policy, \
+     created_at) VALUES ('nobody', \
+     'efefefefefefefefefefefefefefefefefefefefefefefefefefefefefefefef', 0, TRUE, 'tokens', \
+     1700000003)",
+    "INSERT INTO account (id, account_id, created_at) VALUES \
+     (1, 'abababababababababababababababab', 1700000000)",
+    "UPDATE tollgate_meta SET revision = 9 WHERE id = 1",
+];
+
+/// A database made by a schema-v5 release upgrades to 0006: every application keeps every
+/// field and its allow-list, and gains a distinct UUID id, `updated_at` = `created_at` and no
+/// revocation; the ids are found, kept across reopening, and the allow-lists still cascade.
+async fn a_v5_database_gives_every_application_an_id(db: Db) {
+    use tollgate_issue::{AppStore as _, ServiceAuthPolicy};
+    make_database_at(&db, 5, &V5_ROWS).await;
+    let store = db.store().await;
+    let apps = store.list_apps().await.unwrap();
+    let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["api", "demo", "nobody"]);
+    let api = &apps[0];
+    assert_eq!(api.aud, "ab".repeat(32));
+    assert_eq!(api.session_duration, 3600);
+    assert_eq!(
+        api.read_service_tokens_from_header.as_deref(),
+        Some("authorization")
+    );
+    assert!(!api.cookie_http_only);
+    assert_eq!(api.cookie_secure, Some(true));
+    assert_eq!(
+        api.policy,
+        ServiceAuthPolicy::Tokens(vec![
+            "01010101010101010101010101010101.access".into(),
+            "02020202020202020202020202020202.access".into()
+        ])
+    );
+    assert_eq!(api.domain.as_deref(), Some("example.com/api"));
+    assert_eq!(api.origin.as_deref(), Some("http://127.0.0.1:5000"));
+    assert_eq!(apps[1].policy, ServiceAuthPolicy::AnyValidServiceToken);
+    assert_eq!(apps[2].policy, ServiceAuthPolicy::Tokens(vec![]));
+    for app in &apps {
+        assert!(
+            is_v4_uuid(&app.id),
+            "{:?} is not a lowercase v4 UUID",
+            app.id
+        );
+        assert_eq!(app.updated_at, app.created_at);
+        assert_eq!(app.tokens_revoked_before, None);
+        assert_eq!(
+            store.get_app_by_id(&app.id).await.unwrap().as_ref(),
+            Some(app)
+        );
+    }
+    let mut ids: Vec<&str> = apps.iter().map(|a| a.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "distinct ids");
+    let token = store
+        .get_token("01010101010101010101010101010101.access")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!token.enabled);
+    assert_eq!(token.client_secret_version, 3);
+    assert_eq!(
+        store.revision().await.unwrap(),
+        9,
+        "migrating is not a write"
+    );
+
+    // The rebuilt tables keep their rules: ids and domains unique, allow-lists follow their
+    // application and a deleted token leaves them.
+    let mut clash = tollgate_test::store_contract::app("clash", 7);
+    clash.id = api.id.clone();
+    let error = store.insert_app(&clash).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
+    assert!(
+        store
+            .delete_token("01010101010101010101010101010101.access")
+            .await
+            .unwrap()
+    );
+    let api_now = store.get_app_by_id(&api.id).await.unwrap().unwrap();
+    assert_eq!(
+        api_now.policy,
+        ServiceAuthPolicy::Tokens(vec!["02020202020202020202020202020202.access".into()])
+    );
+    assert!(store.delete_app("api").await.unwrap());
+    store
+        .insert_app(&tollgate_test::store_contract::app("api", 8))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_app("api").await.unwrap().unwrap().policy,
+        ServiceAuthPolicy::AnyValidServiceToken,
+        "the allow-list left with its application"
+    );
+    store.close().await;
+
+    // Reopening applies nothing more: the ids stay.
+    let again = db.store().await;
+    let demo = again.get_app_by_id(&apps[1].id).await.unwrap().unwrap();
+    assert_eq!(demo, apps[1]);
+}
+
+/// Whether `id` is a UUID in the lowercase, hyphenated version-4 form.
+fn is_v4_uuid(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    lengths == [8, 4, 4, 4, 12]
+        && groups.iter().all(|g| {
+            g.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+        && groups[2].starts_with('4')
+        && groups[3].starts_with(['8', '9', 'a', 'b'])
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

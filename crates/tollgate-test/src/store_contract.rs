@@ -83,6 +83,8 @@ macro_rules! __store_contract_cases {
         __store_contract_case!(app_crud_and_policies);
         __store_contract_case!(app_conflicts_and_not_found);
         __store_contract_case!(app_domains_are_unique);
+        __store_contract_case!(apps_are_found_by_id_and_keep_it);
+        __store_contract_case!(tokens_are_found_by_id);
         __store_contract_case!(deleting_a_token_removes_it_from_allow_lists);
         __store_contract_case!(stale_updates_lose_and_change_nothing);
         __store_contract_case!(interleaved_token_updates_from_two_instances_lose_nothing);
@@ -122,9 +124,10 @@ pub fn key(n: u8) -> SigningKeyRecord {
     }
 }
 
-/// An application record: `n` makes its AUD tag unique.
+/// An application record: `n` makes its id and AUD tag unique.
 pub fn app(name: &str, n: u8) -> ApplicationRecord {
     ApplicationRecord {
+        id: format!("00000000-0000-4000-a000-0000000000{n:02x}"),
         name: name.to_owned(),
         aud: format!("{n:02x}").repeat(32),
         session_duration: 24 * 3600,
@@ -133,6 +136,8 @@ pub fn app(name: &str, n: u8) -> ApplicationRecord {
         cookie_secure: None,
         policy: ServiceAuthPolicy::AnyValidServiceToken,
         created_at: 1_700_000_000,
+        updated_at: 1_700_000_000,
+        tokens_revoked_before: None,
         domain: None,
         origin: None,
     }
@@ -180,6 +185,117 @@ pub async fn app_domains_are_unique<D: Database>(db: D) {
     same.origin = None;
     assert!(store.update_app(&bots, &same).await.unwrap());
     assert_eq!(store.get_app("bots").await.unwrap(), Some(same));
+}
+
+/// Applications are found by id (allow-list included); an id another application has is a
+/// conflict on insert, an update may not change the id, and refusals change nothing;
+/// `updated_at` and `tokens_revoked_before` round-trip.
+pub async fn apps_are_found_by_id_and_keep_it<D: Database>(db: D) {
+    let store: Arc<dyn AppStore> = db.open().await;
+    let mut api = app("api", 1);
+    api.policy = ServiceAuthPolicy::Tokens(vec!["bb.access".to_owned(), "aa.access".to_owned()]);
+    let demo = app("demo", 2);
+    store.insert_app(&api).await.unwrap();
+    store.insert_app(&demo).await.unwrap();
+    assert_eq!(
+        store.get_app_by_id(&api.id).await.unwrap(),
+        Some(api.clone())
+    );
+    assert_eq!(
+        store.get_app_by_id(&demo.id).await.unwrap(),
+        Some(demo.clone())
+    );
+    assert_eq!(
+        store.get_app_by_id("api").await.unwrap(),
+        None,
+        "a name is not an id"
+    );
+    assert_eq!(
+        store
+            .get_app_by_id("00000000-0000-4000-8000-00000000ffff")
+            .await
+            .unwrap(),
+        None
+    );
+    let revision = store.revision().await.unwrap();
+
+    // Another application with api's id: a conflict, nothing inserted.
+    let mut twin = app("twin", 3);
+    twin.id = api.id.clone();
+    let error = store.insert_app(&twin).await.unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Conflict(m) if m.contains(&api.id)),
+        "{error}"
+    );
+    assert_eq!(store.get_app("twin").await.unwrap(), None);
+    // The id cannot change, not even to a free one.
+    let mut renumbered = demo.clone();
+    renumbered.id = "00000000-0000-4000-8000-00000000eeee".to_owned();
+    let error = store.update_app(&demo, &renumbered).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error}");
+    assert_eq!(
+        store.get_app_by_id(&renumbered.id).await.unwrap(),
+        None,
+        "refused: not found under the new id"
+    );
+    assert_eq!(
+        store.revision().await.unwrap(),
+        revision,
+        "refusals write nothing"
+    );
+
+    let mut revoked = api.clone();
+    revoked.updated_at = 1_700_000_500;
+    revoked.tokens_revoked_before = Some(1_700_000_501);
+    assert!(store.update_app(&api, &revoked).await.unwrap());
+    assert_eq!(
+        store.get_app_by_id(&api.id).await.unwrap(),
+        Some(revoked.clone())
+    );
+    assert_eq!(store.get_app("api").await.unwrap(), Some(revoked.clone()));
+    assert!(
+        !store.update_app(&api, &api).await.unwrap(),
+        "the revocation is part of the compare-and-swap"
+    );
+
+    assert!(store.delete_app("api").await.unwrap());
+    assert_eq!(store.get_app_by_id(&api.id).await.unwrap(), None);
+    // A deleted application's id is free again.
+    let mut reborn = app("reborn", 4);
+    reborn.id = api.id.clone();
+    store.insert_app(&reborn).await.unwrap();
+    assert_eq!(store.get_app_by_id(&api.id).await.unwrap(), Some(reborn));
+}
+
+/// Tokens are found by id; unknown ids, and deleted tokens' ids, find nothing.
+pub async fn tokens_are_found_by_id<D: Database>(db: D) {
+    let store = db.open().await;
+    let alice = token("alice", 1);
+    let bob = token("bob", 2);
+    store.insert_token(&alice).await.unwrap();
+    store.insert_token(&bob).await.unwrap();
+    assert_eq!(
+        store.get_token_by_id(&alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store.get_token_by_id(&bob.id).await.unwrap(),
+        Some(bob.clone())
+    );
+    assert_eq!(store.get_token_by_id(&alice.client_id).await.unwrap(), None);
+    assert_eq!(store.get_token_by_id("nope").await.unwrap(), None);
+
+    let mut disabled = alice.clone();
+    disabled.enabled = false;
+    disabled.updated_at += 1;
+    assert!(store.update_token(&alice, &disabled).await.unwrap());
+    assert_eq!(
+        store.get_token_by_id(&alice.id).await.unwrap(),
+        Some(disabled)
+    );
+    assert!(store.delete_token(&alice.client_id).await.unwrap());
+    assert_eq!(store.get_token_by_id(&alice.id).await.unwrap(), None);
+    assert_eq!(store.get_token_by_id(&bob.id).await.unwrap(), Some(bob));
 }
 
 /// Insert, get, list (byte order of names), update and delete tokens.
@@ -1006,6 +1122,9 @@ impl<S: TokenStore + AppStore> TokenStore for PausedAfterFirstRead<S> {
             token
         })
     }
+    fn get_token_by_id<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>> {
+        self.inner.get_token_by_id(id)
+    }
     fn list_tokens(&self) -> StoreFuture<'_, Vec<ServiceTokenRecord>> {
         self.inner.list_tokens()
     }
@@ -1034,6 +1153,9 @@ impl<S: TokenStore + AppStore> AppStore for PausedAfterFirstRead<S> {
             self.after_read().await;
             app
         })
+    }
+    fn get_app_by_id<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>> {
+        self.inner.get_app_by_id(id)
     }
     fn list_apps(&self) -> StoreFuture<'_, Vec<ApplicationRecord>> {
         self.inner.list_apps()

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate_core::{SharedClock, SystemClock, TeamDomain};
+use tollgate_core::{AccessIdentity, Rejection, SharedClock, SystemClock, TeamDomain};
 
 use crate::algorithm::Algorithm;
 use crate::error::{ConfigError, ConfigErrorKind};
@@ -44,6 +44,34 @@ pub struct VerifyConfig {
     pub(crate) key_fetch_alert_after: u32,
     pub(crate) max_lifetime: Duration,
     pub(crate) accept_org_tokens: bool,
+    pub(crate) identity_check: Option<IdentityCheckHook>,
+}
+
+/// A last check on every identity a [`Verifier`](crate::Verifier) accepts, cached tokens
+/// included: what the token alone cannot tell, such as an issuer's revocations. Closures
+/// `Fn(&AccessIdentity) -> Result<(), Rejection>` implement it.
+pub trait IdentityCheck: Send + Sync + 'static {
+    /// `Ok` lets the verified identity through; `Err` refuses it with that rejection.
+    fn check(&self, identity: &AccessIdentity) -> Result<(), Rejection>;
+}
+
+impl<F> IdentityCheck for F
+where
+    F: Fn(&AccessIdentity) -> Result<(), Rejection> + Send + Sync + 'static,
+{
+    fn check(&self, identity: &AccessIdentity) -> Result<(), Rejection> {
+        self(identity)
+    }
+}
+
+/// The configured [`IdentityCheck`], shared by clones of the configuration.
+#[derive(Clone)]
+pub(crate) struct IdentityCheckHook(pub(crate) Arc<dyn IdentityCheck>);
+
+impl std::fmt::Debug for IdentityCheckHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdentityCheck")
+    }
 }
 
 /// After how many failed key fetches in a row a verifier raises a notice, by default.
@@ -75,6 +103,7 @@ impl VerifyConfig {
             key_fetch_alert_after: DEFAULT_KEY_FETCH_ALERT_AFTER,
             max_lifetime: DEFAULT_MAX_LIFETIME,
             accept_org_tokens: false,
+            identity_check: None,
         }
     }
 
@@ -202,6 +231,14 @@ impl VerifyConfig {
     #[must_use]
     pub fn accept_org_tokens(mut self, accept: bool) -> Self {
         self.accept_org_tokens = accept;
+        self
+    }
+
+    /// Runs `check` on every identity the verifier would accept, after the signature and
+    /// claims (and on every cache hit): its `Err` refuses the token. None by default.
+    #[must_use]
+    pub fn identity_check(mut self, check: impl IdentityCheck) -> Self {
+        self.identity_check = Some(IdentityCheckHook(Arc::new(check)));
         self
     }
 

@@ -69,7 +69,9 @@ mod verifier;
 mod wycheproof_tests;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};
-pub use config::{DEFAULT_KEY_FETCH_ALERT_AFTER, DEFAULT_MAX_LIFETIME, VerifyConfig};
+pub use config::{
+    DEFAULT_KEY_FETCH_ALERT_AFTER, DEFAULT_MAX_LIFETIME, IdentityCheck, VerifyConfig,
+};
 pub use error::{ConfigError, ConfigErrorKind, FetchError, FetchErrorKind};
 pub use key_source::{BoxFuture, KeySet, KeySource, StaticKeySource};
 pub use layer::VerifyLayer;

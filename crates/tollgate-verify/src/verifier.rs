@@ -257,6 +257,23 @@ impl Verifier {
     /// # }).unwrap();
     /// ```
     pub fn try_verify(&self, token: &str) -> Attempt {
+        match self.try_verify_token(token) {
+            Attempt::Done(Ok(identity)) => Attempt::Done(self.check_identity(identity)),
+            other => other,
+        }
+    }
+
+    /// The configured [`IdentityCheck`](crate::IdentityCheck), if any, on an identity the token
+    /// itself proved.
+    fn check_identity(&self, identity: AccessIdentity) -> Result<AccessIdentity, Rejection> {
+        match &self.inner.config.identity_check {
+            Some(hook) => hook.0.check(&identity).map(|()| identity),
+            None => Ok(identity),
+        }
+    }
+
+    /// [`try_verify`](Self::try_verify) without the identity check: the token alone.
+    fn try_verify_token(&self, token: &str) -> Attempt {
         let inner = &*self.inner;
         inner.keys.ensure_refresher();
         if token.len() > inner.config.max_token_bytes {

@@ -199,6 +199,121 @@ mod tests {
             .unwrap()
     }
 
+    /// `revoke_tokens` refuses every application token minted before the call — as a cookie,
+    /// in `cf-access-token`, in `Cf-Access-Jwt-Assertion` behind the in-process verifier —
+    /// even one minted in the call's own second, while a fresh exchange in that same second
+    /// works, with credentials alone or sent along with the revoked cookie.
+    #[tokio::test]
+    async fn revoked_application_tokens_are_refused_on_every_path_and_fresh_ones_work() {
+        use tollgate_core::{Clock as _, ManualClock, RejectionKind};
+        let clock = ManualClock::at_unix(1_700_000_000);
+        let issuer = Issuer::builder("team.example.com")
+            .store(Arc::new(MemoryStore::new()))
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .await
+            .unwrap();
+        let app = issuer
+            .apps()
+            .create("api", AppSettings::new())
+            .await
+            .unwrap();
+        let (token, secret) = issuer
+            .tokens()
+            .create("bot", Default::default())
+            .await
+            .unwrap();
+        let service = ServiceBuilder::new()
+            .layer(issuer.exchange_layer("api").unwrap())
+            .service(service_fn(echo));
+        let behind = ServiceBuilder::new()
+            .layer(tollgate_verify::VerifyLayer::new(
+                issuer.verifier(&app.aud).unwrap(),
+            ))
+            .service(service_fn(echo));
+        let old = exchange(service.clone(), &token, &secret).await;
+        let old_jwt = old.trim_start_matches("CF_Authorization=").to_owned();
+        let in_header = |name: &str, jwt: &str| {
+            Request::builder()
+                .header(name, jwt)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let assertion = || in_header("cf-access-jwt-assertion", &old_jwt);
+        assert_eq!(
+            service
+                .clone()
+                .oneshot(with_cookie(&old))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(
+            behind.clone().oneshot(assertion()).await.unwrap().status(),
+            200
+        );
+
+        // Revoked in the same second the old token was minted.
+        let revoked = issuer.apps().revoke_tokens("api").await.unwrap();
+        let now = clock.unix_now();
+        assert_eq!(revoked.tokens_revoked_before, Some(now + 1));
+        assert_eq!(revoked.updated_at, now);
+        for request in [with_cookie(&old), in_header("cf-access-token", &old_jwt)] {
+            let response = service.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), 401);
+            assert!(text(response).await.contains("\"revoked\""));
+        }
+        let response = behind.clone().oneshot(assertion()).await.unwrap();
+        assert_eq!(
+            response.status(),
+            401,
+            "the in-process verifier refuses it too"
+        );
+        let refused = issuer.verifier(&app.aud).unwrap().verify(&old_jwt).await;
+        assert_eq!(refused.unwrap_err().kind(), RejectionKind::Revoked);
+
+        // A fresh exchange, still in the revocation's second, mints past the revoked range.
+        let fresh = exchange(service.clone(), &token, &secret).await;
+        let fresh_jwt = fresh.trim_start_matches("CF_Authorization=").to_owned();
+        let identity = issuer.verifier(&app.aud).unwrap().verify(&fresh_jwt).await;
+        assert_eq!(identity.unwrap().claims().issued_at(), Some(now + 1));
+        assert_eq!(
+            service
+                .clone()
+                .oneshot(with_cookie(&fresh))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        let response = behind
+            .clone()
+            .oneshot(in_header("cf-access-jwt-assertion", &fresh_jwt))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+
+        // Credentials sent along with the revoked cookie are a fresh exchange.
+        let both = Request::builder()
+            .header("cookie", &old)
+            .header("cf-access-client-id", &token.client_id)
+            .header("cf-access-client-secret", secret.expose_secret())
+            .body(Body::empty())
+            .unwrap();
+        let response = service.clone().oneshot(both).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().contains_key("set-cookie"));
+
+        // Later exchanges mint at the clock again; a second revocation never moves back.
+        clock.advance(std::time::Duration::from_secs(10));
+        let later = exchange(service.clone(), &token, &secret).await;
+        let later_jwt = later.trim_start_matches("CF_Authorization=");
+        let identity = issuer.verifier(&app.aud).unwrap().verify(later_jwt).await;
+        assert_eq!(identity.unwrap().claims().issued_at(), Some(now + 10));
+        assert_eq!(issuer.apps().get("api").await.unwrap().updated_at, now);
+    }
+
     #[tokio::test]
     async fn a_disabled_token_is_refused_and_its_cookie_stops_riding() {
         let (issuer, token, secret) = setup().await;

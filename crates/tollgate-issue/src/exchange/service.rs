@@ -560,6 +560,7 @@ mod tests {
 
     fn app(header: Option<&str>) -> ApplicationRecord {
         ApplicationRecord {
+            id: "00000000-0000-4000-8000-000000000001".into(),
             name: "api".into(),
             aud: "a".repeat(64),
             session_duration: 86_400,
@@ -568,6 +569,8 @@ mod tests {
             cookie_secure: None,
             policy: ServiceAuthPolicy::AnyValidServiceToken,
             created_at: 0,
+            updated_at: 0,
+            tokens_revoked_before: None,
             domain: None,
             origin: None,
         }

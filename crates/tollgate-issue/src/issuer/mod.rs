@@ -250,7 +250,10 @@ impl Issuer {
     }
 
     /// A [`Verifier`] for tokens of the application with AUD tag `aud`, with keys from this
-    /// issuer in-process. Verifiers are cached per AUD.
+    /// issuer in-process. Verifiers are cached per AUD. Besides the token itself it checks the
+    /// application's revocation ([`Applications::revoke_tokens`]) in the issuer's snapshot, on
+    /// every verification: a token minted before it is refused as
+    /// [`Revoked`](tollgate_core::RejectionKind::Revoked).
     pub fn verifier(&self, aud: &str) -> Result<Verifier, ManageError> {
         self.inner.verifier(aud, self.key_source())
     }
@@ -458,10 +461,20 @@ impl Inner {
         if let Some(verifier) = verifiers.get(aud) {
             return Ok(verifier.clone());
         }
+        let snapshot = self.snapshot.clone();
+        let tag = aud.to_owned();
+        let not_revoked = move |identity: &AccessIdentity| {
+            snapshot
+                .load()
+                .apps_by_aud
+                .get(&tag)
+                .map_or(Ok(()), |app| app.check_not_revoked(identity))
+        };
         let config = VerifyConfig::for_team_domain(&self.team_domain)
             .audience(aud)
             .clock(self.clock.clone())
-            .min_refresh_interval(Duration::from_secs(1));
+            .min_refresh_interval(Duration::from_secs(1))
+            .identity_check(not_revoked);
         let verifier = Verifier::new(config, source)
             .map_err(|e| ManageError::new(ManageErrorKind::InvalidArgument, e.to_string()))?;
         verifiers.insert(aud.to_owned(), verifier.clone());

@@ -110,7 +110,8 @@ impl Signer {
     }
 
     /// Mints an application token for `client_id` and `app` with the snapshot's signing key:
-    /// Cloudflare's service-token claims, `exp - iat` = the session duration.
+    /// Cloudflare's service-token claims, `exp - iat` = the session duration, `iat` never
+    /// before the application's revocation instant ([`ApplicationRecord::issue_time`]).
     pub(super) async fn mint(
         &self,
         snapshot: &Snapshot,
@@ -126,12 +127,13 @@ impl Signer {
             Ok(secs) => secs,
             Err(_) => i64::MAX,
         };
-        let expires_at = now.saturating_add(lifetime);
+        let issued_at = app.issue_time(now);
+        let expires_at = issued_at.saturating_add(lifetime);
         let claims = AccessClaims::service_token(
             app.aud.clone(),
             self.issuer_url.clone(),
             client_id,
-            now,
+            issued_at,
             expires_at,
         );
         let jwt = self.sign(key, claims.clone()).await?;

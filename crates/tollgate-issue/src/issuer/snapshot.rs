@@ -91,9 +91,10 @@ impl Snapshot {
         app.admits_service_token(client_id)
     }
 
-    /// Checks a verified identity: it must be for `app`'s current AUD; a service token must
-    /// still exist, be enabled and be unexpired; and `app`'s policy must admit it (an application
-    /// restricted to a list of service tokens refuses user identities).
+    /// Checks a verified identity: it must be for `app`'s current AUD and not minted before the
+    /// application's tokens were revoked ([`ApplicationRecord::revokes_token_issued_at`]); a
+    /// service token must still exist, be enabled and be unexpired; and `app`'s policy must
+    /// admit it (an application restricted to a list of service tokens refuses user identities).
     pub(crate) fn check_identity(
         &self,
         app: &ApplicationRecord,
@@ -104,6 +105,7 @@ impl Snapshot {
             return Err(Rejection::new(RejectionKind::WrongAudience)
                 .with_detail("token is not for the application's current AUD"));
         }
+        app.check_not_revoked(identity)?;
         if let Some(client_id) = identity.client_id()
             && self.live_token(client_id, now).is_none()
         {
