@@ -32,6 +32,8 @@ pub(crate) mod code {
     pub(crate) const INVALID_PARAMETER: u32 = 12091;
     /// `access.api.error.not_found`.
     pub(crate) const NOT_FOUND: u32 = 12130;
+    /// `access.api.error.unknown_application`.
+    pub(crate) const UNKNOWN_APPLICATION: u32 = 11021;
     /// `access.api.error.application_already_exists` (a name or a domain in use).
     pub(crate) const ALREADY_EXISTS: u32 = 11010;
     /// `access.api.error.conflict`: the record kept changing under concurrent writers.
@@ -103,7 +105,7 @@ impl ApiError {
             ),
             // Cloudflare answers 409 for "already exists", which its SDKs retry three times;
             // a name or domain in use stays in use, so 400.
-            ManageErrorKind::Conflict if error.to_string().contains("already") => Self::new(
+            ManageErrorKind::Conflict if !error.to_string().contains("kept changing") => Self::new(
                 StatusCode::BAD_REQUEST,
                 code::ALREADY_EXISTS,
                 format!("access.api.error.application_already_exists: {error}"),

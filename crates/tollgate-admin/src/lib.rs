@@ -10,6 +10,9 @@
 //! | `service_tokens` | `GET` (`name`, `search`, `page`, `per_page`), `POST` |
 //! | `service_tokens/{id}` | `GET`, `PUT` (partial; a `client_secret_version` bump rotates), `DELETE` |
 //! | `service_tokens/{id}/refresh`, `…/rotate` | `POST` |
+//! | `apps` | `GET` (`name`, `aud`, `domain`, `search`, `page`, `per_page`), `POST` |
+//! | `apps/{id}` | `GET`, `PUT` (the whole document: what it leaves out takes its default), `DELETE` |
+//! | `apps/{id}/revoke_tokens` | `POST` |
 //! | `keys` | `GET`, `PUT` |
 //! | `keys/rotate` | `POST` |
 //!
@@ -43,6 +46,7 @@ use tollgate_core::clock::unix_millis;
 use tollgate_core::events::{AuthEvent, EventKind};
 use tollgate_issue::{ApiTokens, AuthLogStore, Issuer, bound_event};
 
+mod apps;
 mod auth;
 mod envelope;
 mod keys;
@@ -109,6 +113,12 @@ impl AdminApi {
                 post(service_tokens::refresh),
             )
             .route("/service_tokens/{id}/rotate", post(service_tokens::rotate))
+            .route("/apps", get(apps::list).post(apps::create))
+            .route(
+                "/apps/{id}",
+                get(apps::get).put(apps::update).delete(apps::delete),
+            )
+            .route("/apps/{id}/revoke_tokens", post(apps::revoke_tokens))
             .route("/keys", get(keys::get).put(keys::update))
             .route("/keys/rotate", post(keys::rotate));
         let access = tokens

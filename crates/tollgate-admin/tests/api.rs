@@ -15,7 +15,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tollgate_admin::{AdminApi, openapi_json};
 use tollgate_issue::{
-    ApiPermission, ApiTokens, AppSettings, Issuer, KeyStore as _, TokenStore as _,
+    ApiPermission, ApiTokens, AppSettings, AppStore as _, Issuer, KeyStore as _, TokenStore as _,
 };
 use tollgate_store::{Store, StoreOptions};
 use tollgate_test::http::{RequestExt as _, serve, wait_until};
@@ -169,7 +169,7 @@ async fn every_answer_is_the_envelope_and_every_documented_route_exists() {
             );
         }
     }
-    assert_eq!(operations, 9, "all but the key rotation");
+    assert_eq!(operations, 15, "all but the key rotation");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -466,6 +466,14 @@ fn fuzzed_calls_answer_the_envelope_never_5xx_and_refusals_change_nothing() {
                 .await;
             ids.push(body["result"]["id"].as_str().unwrap().to_owned());
         }
+        let (_, body) = admin
+            .call(
+                Method::POST,
+                "/apps",
+                Some(json!({"name": "api", "domain": "api.example.com", "type": "self_hosted"})),
+            )
+            .await;
+        ids.push(body["result"]["id"].as_str().unwrap().to_owned());
         ids
     });
     let mut runner = TestRunner::new(Config {
@@ -480,6 +488,7 @@ fn fuzzed_calls_answer_the_envelope_never_5xx_and_refusals_change_nothing() {
                 let before = (
                     admin.store.list_tokens().await.unwrap(),
                     admin.store.load_ring().await.unwrap().0,
+                    admin.store.list_apps().await.unwrap(),
                 );
                 let mut request = admin
                     .http
@@ -501,6 +510,7 @@ fn fuzzed_calls_answer_the_envelope_never_5xx_and_refusals_change_nothing() {
                 let after = (
                     admin.store.list_tokens().await.unwrap(),
                     admin.store.load_ring().await.unwrap().0,
+                    admin.store.list_apps().await.unwrap(),
                 );
                 (status, before != after)
             });

@@ -14,7 +14,7 @@ use crate::metrics::overlaps;
 
 #[derive(Debug, Args)]
 pub(crate) struct AdminArgs {
-    /// Serve the admin API (Cloudflare's v4 Access API: service tokens, keys) under
+    /// Serve the admin API (Cloudflare's v4 Access API: service tokens, applications, keys) under
     /// /client/v4 on this address: an internal one, never the public --addr. Callers need an
     /// API token (`tollgate api-token create`). Off unless given.
     #[arg(long, env = "TOLLGATE_ADMIN_ADDR", value_name = "ADDR")]

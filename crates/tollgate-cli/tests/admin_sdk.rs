@@ -27,7 +27,7 @@ fn api_token(env: &CliEnv, name: &str, read_only: bool) -> String {
 }
 
 #[test]
-fn cloudflares_python_sdk_manages_tokens_and_keys() {
+fn cloudflares_python_sdk_manages_tokens_apps_and_keys() {
     let Some(python) = cloudflare_sdk_python() else {
         return;
     };
@@ -76,12 +76,24 @@ fn cloudflares_python_sdk_manages_tokens_and_keys() {
         })
         .collect();
     let count = |action: &str| audit.iter().filter(|e| e["action"] == action).count();
-    assert_eq!(count("token.create"), 26, "ci-bot, 24 bulk, one duplicate");
+    assert_eq!(
+        count("token.create"),
+        27,
+        "ci-bot, 24 bulk, one duplicate, app-bot"
+    );
     assert_eq!(count("token.rotate"), 3, "two rotates and a version bump");
     assert_eq!(count("token.refresh"), 1);
     assert_eq!(count("token.update"), 3, "a duration and disable/enable");
     assert_eq!(count("token.delete"), 2);
     assert_eq!(count("keys.rotate"), 1);
+    for action in [
+        "app.create",
+        "app.update",
+        "app.revoke_tokens",
+        "app.delete",
+    ] {
+        assert_eq!(count(action), 1, "{action}");
+    }
     assert!(
         audit.iter().all(|e| !e.to_string().contains(&token)),
         "no API token in the log"

@@ -178,4 +178,39 @@ assert as_time(rotated.last_key_rotation_at) > as_time(k.last_key_rotation_at), 
 step("keys rotated", as_time(rotated.last_key_rotation_at).isoformat())
 report["kids"] = len(rotated.to_dict().get("keys", []))
 
+# --- applications (last: once an application has a domain, the demo fallback stops) ----------
+apps = cf.zero_trust.access.applications
+bot = st.create(account_id=acct, name="app-bot")
+app = apps.create(account_id=acct, domain="app.example.com", type="self_hosted", name="api", session_duration="24h")
+assert len(app.aud) == 64 and app.domain == "app.example.com", app
+got = apps.get(app.id, account_id=acct)
+assert type(got).__name__ == "SelfHostedApplication" and got.aud == app.aud, got
+upd = apps.update(app.id, account_id=acct, domain=got.domain, type=got.type, name=got.name,
+                  session_duration="1h", read_service_tokens_from_header="Authorization")
+assert upd.session_duration == "1h" and upd.read_service_tokens_from_header.lower() == "authorization", upd
+listed_apps = {a.name: a.id for a in apps.list(account_id=acct)}
+assert listed_apps == {"demo": listed_apps.get("demo"), "api": app.id}, listed_apps  # demo: serve's first run
+expect_error("an application on a taken domain", cloudflare.BadRequestError, 400,
+             lambda: apps.create(account_id=acct, domain="APP.example.com.", type="self_hosted", name="twin"))
+expect_error("an unknown application", cloudflare.NotFoundError, 404,
+             lambda: apps.get("00000000-0000-4000-8000-000000000000", account_id=acct))
+host = {"Host": "app.example.com"}
+with httpx.Client() as bot_client:
+    first = bot_client.get(args.public, headers={**host, "CF-Access-Client-Id": bot.client_id,
+                                                 "CF-Access-Client-Secret": bot.client_secret})
+    assert first.status_code == 200, first.text
+    cookie = first.cookies.get("CF_Authorization")
+    assert cookie, first.headers
+    ride = httpx.get(args.public, headers=host, cookies={"CF_Authorization": cookie})
+    assert ride.status_code == 200, ride.text
+    apps.revoke_tokens(app.id, account_id=acct)
+    refused = httpx.get(args.public, headers=host, cookies={"CF_Authorization": cookie})
+    assert refused.status_code == 401 and refused.json()["reason"] == "revoked", refused.text
+    again = httpx.get(args.public, headers={**host, "CF-Access-Client-Id": bot.client_id,
+                                            "CF-Access-Client-Secret": bot.client_secret})
+    assert again.status_code == 200, again.text
+step("application", "created, replaced, host-routed, its cookies revoked, re-exchanged")
+assert apps.delete(app.id, account_id=acct).id == app.id
+expect_error("a deleted application", cloudflare.NotFoundError, 404, lambda: apps.get(app.id, account_id=acct))
+
 print(json.dumps(report), flush=True)
