@@ -79,8 +79,18 @@ impl<'a> AppView<'a> {
     }
 }
 
-/// Client ID → token id, for showing policies.
-async fn token_ids(state: &AdminState) -> Result<HashMap<String, String>, ApiError> {
+/// Client ID → token id, for showing the policies of `apps`; read from the store only when one
+/// of them lists tokens (a list of every token is the dearest read there is).
+async fn token_ids(
+    state: &AdminState,
+    apps: &[ApplicationRecord],
+) -> Result<HashMap<String, String>, ApiError> {
+    if !apps
+        .iter()
+        .any(|a| matches!(a.policy, ServiceAuthPolicy::Tokens(_)))
+    {
+        return Ok(HashMap::new());
+    }
     Ok(state
         .issuer
         .tokens()
@@ -177,7 +187,7 @@ async fn find(state: &AdminState, id: &str) -> Result<ApplicationRecord, ApiErro
 }
 
 async fn show(state: &AdminState, app: &ApplicationRecord) -> ApiResult {
-    let ids = token_ids(state).await?;
+    let ids = token_ids(state, std::slice::from_ref(app)).await?;
     ok(AppView::new(app, &ids))
 }
 
@@ -230,7 +240,7 @@ pub(crate) async fn list(State(state): State<AdminState>, RawQuery(raw): RawQuer
         });
     }
     let (apps, paged) = page.of(apps);
-    let ids = token_ids(&state).await?;
+    let ids = token_ids(&state, &apps).await?;
     let views: Vec<AppView<'_>> = apps.iter().map(|a| AppView::new(a, &ids)).collect();
     ok_page(&views, &paged)
 }
