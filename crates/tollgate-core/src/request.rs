@@ -609,6 +609,15 @@ pub fn forward_identity<B>(request: &mut Request<B>, token: HeaderValue, identit
     request.extensions_mut().insert(identity);
 }
 
+/// Removes every client copy (every spelling) of `Cf-Access-Jwt-Assertion` and
+/// `Cf-Access-Authenticated-User-Email`: for a request let through with no identity (a bypass
+/// policy), so the inner service never mistakes a client's copy for one Access vouched for.
+pub fn strip_identity(headers: &mut HeaderMap) {
+    strip_other_spellings(headers);
+    headers.remove(CF_ACCESS_JWT_ASSERTION);
+    headers.remove(CF_ACCESS_AUTHENTICATED_USER_EMAIL);
+}
+
 /// Where a refusal happened, for [`log_rejection`]. Every field is optional and none is a
 /// credential: a client ID is logged only when it has a client ID's shape.
 #[derive(Debug, Clone, Copy, Default)]

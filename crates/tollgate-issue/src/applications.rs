@@ -9,11 +9,15 @@ use tollgate_core::{AppDomain, OriginUrl, SharedClock};
 
 use crate::cas;
 use crate::error::ManageError;
+use crate::policy::{AppPolicy, PolicyDecision, PolicyRecord, PolicyRule, PolicyRules, is_uuid};
 use crate::records::{ApplicationRecord, ServiceAuthPolicy};
 use crate::reload::ReloadHandle;
 use crate::secret::{random_hex, random_uuid};
 use crate::service_tokens::validate_name;
-use crate::store::AppStore;
+use crate::store::{AppStore, TokenStore};
+
+/// The name of the policy [`AppSettings::policy`] gives an application.
+pub const SERVICE_AUTH_POLICY_NAME: &str = "Service Auth";
 
 /// The default session duration, `24h`.
 pub const DEFAULT_SESSION_DURATION: Duration = Duration::from_secs(86_400);
@@ -52,7 +56,7 @@ pub struct AppSettings {
     header: Option<Option<String>>,
     http_only: Option<bool>,
     secure: Option<Option<bool>>,
-    policy: Option<ServiceAuthPolicy>,
+    policy: Option<PolicyChoice>,
     domain: Option<Option<String>>,
     origin: Option<Option<String>>,
 }
@@ -96,9 +100,23 @@ impl AppSettings {
         self
     }
 
-    /// Which service tokens may pass (default: any valid token).
+    /// Which service tokens may pass: replaces the application's policies with one Service
+    /// Auth (`non_identity`) policy scoped to it, named [`SERVICE_AUTH_POLICY_NAME`]. The
+    /// default of [`Applications::create`] is
+    /// [`AnyValidServiceToken`](ServiceAuthPolicy::AnyValidServiceToken). Tokens may be named
+    /// by id, or by client ID when the manager knows the token store
+    /// ([`Applications::with_tokens`]; an [`Issuer`](crate::Issuer)'s does).
     pub fn policy(mut self, policy: ServiceAuthPolicy) -> Self {
-        self.policy = Some(policy);
+        self.policy = Some(PolicyChoice::ServiceAuth(policy));
+        self
+    }
+
+    /// Replaces the application's policies with links to these reusable policies, as
+    /// `(precedence, policy id)` (precedences unique; evaluated lowest first). Empty: no
+    /// policies, nobody admitted — what an application created through Cloudflare's API
+    /// without `policies` is.
+    pub fn reusable_policies(mut self, links: Vec<(u32, String)>) -> Self {
+        self.policy = Some(PolicyChoice::Reusable(links));
         self
     }
 
@@ -129,6 +147,7 @@ impl AppSettings {
         self
     }
 
+    /// Applies every setting but the policies (which [`Applications`] resolves).
     fn apply(self, app: &mut ApplicationRecord) -> Result<(), ManageError> {
         if let Some(domain) = self.domain {
             app.domain = match domain {
@@ -176,26 +195,22 @@ impl AppSettings {
         if let Some(secure) = self.secure {
             app.cookie_secure = secure;
         }
-        if let Some(policy) = self.policy {
-            if let ServiceAuthPolicy::Tokens(ids) = &policy
-                && let Some(bad) = ids
-                    .iter()
-                    .find(|id| !tollgate_core::request::is_client_id(id))
-            {
-                return Err(ManageError::invalid(format!(
-                    "{bad:?} is not a client ID (32 hex digits and .access)"
-                )));
-            }
-            app.policy = policy;
-        }
         Ok(())
     }
+}
+
+/// How [`AppSettings`] sets the policies.
+#[derive(Debug, Clone)]
+enum PolicyChoice {
+    ServiceAuth(ServiceAuthPolicy),
+    Reusable(Vec<(u32, String)>),
 }
 
 /// Manages applications in an [`AppStore`]. Cheap to clone.
 #[derive(Clone)]
 pub struct Applications {
     store: Arc<dyn AppStore>,
+    tokens: Option<Arc<dyn TokenStore>>,
     clock: SharedClock,
     reload: ReloadHandle,
 }
@@ -211,9 +226,89 @@ impl Applications {
     pub fn new(store: Arc<dyn AppStore>, clock: SharedClock) -> Self {
         Self {
             store,
+            tokens: None,
             clock,
             reload: ReloadHandle::default(),
         }
+    }
+
+    /// Lets [`AppSettings::policy`] name service tokens by client ID, looked up in `tokens`.
+    pub fn with_tokens(mut self, tokens: Arc<dyn TokenStore>) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// The policies `choice` stands for, at `now`.
+    async fn resolve(&self, choice: PolicyChoice, now: i64) -> Result<Vec<AppPolicy>, ManageError> {
+        match choice {
+            PolicyChoice::ServiceAuth(policy) => {
+                let include = match policy {
+                    ServiceAuthPolicy::AnyValidServiceToken => {
+                        vec![PolicyRule::AnyValidServiceToken {}]
+                    }
+                    ServiceAuthPolicy::Tokens(names) => {
+                        let mut rules = Vec::with_capacity(names.len());
+                        for name in names {
+                            rules.push(PolicyRule::ServiceToken {
+                                token_id: self.token_id(&name).await?,
+                            });
+                        }
+                        rules
+                    }
+                };
+                Ok(vec![AppPolicy {
+                    precedence: 1,
+                    policy: PolicyRecord {
+                        id: random_uuid(),
+                        name: SERVICE_AUTH_POLICY_NAME.to_owned(),
+                        decision: PolicyDecision::NonIdentity,
+                        rules: PolicyRules::including(include),
+                        reusable: false,
+                        created_at: now,
+                        updated_at: now,
+                    },
+                }])
+            }
+            PolicyChoice::Reusable(mut links) => {
+                links.sort_by_key(|(precedence, _)| *precedence);
+                let mut policies: Vec<AppPolicy> = Vec::with_capacity(links.len());
+                for (precedence, id) in links {
+                    let policy = self
+                        .store
+                        .get_policy(&id)
+                        .await?
+                        .filter(|p| p.reusable)
+                        .ok_or_else(|| ManageError::not_found(&format!("reusable policy {id}")))?;
+                    policies.push(AppPolicy { precedence, policy });
+                }
+                check_precedences(&policies)?;
+                Ok(policies)
+            }
+        }
+    }
+
+    /// The id of the service token `name` names: its id, or its client ID.
+    async fn token_id(&self, name: &str) -> Result<String, ManageError> {
+        let tokens = self.tokens.as_ref();
+        let found = if is_uuid(name) {
+            match tokens {
+                Some(tokens) => tokens.get_token_by_id(name).await?.map(|t| t.id),
+                None => Some(name.to_owned()),
+            }
+        } else if tollgate_core::request::is_client_id(name) {
+            let tokens = tokens.ok_or_else(|| {
+                ManageError::invalid(format!(
+                    "{name:?}: naming a service token by client ID needs the token store \
+                     (Applications::with_tokens)"
+                ))
+            })?;
+            tokens.get_token(name).await?.map(|t| t.id)
+        } else {
+            return Err(ManageError::invalid(format!(
+                "{name:?} is not a client ID (32 hex digits and .access) or a token id"
+            )));
+        };
+        found.ok_or_else(|| ManageError::not_found(&format!("service token {name}")))
     }
 
     /// Wires the manager to an issuer, whose snapshot is reloaded after every change.
@@ -239,14 +334,19 @@ impl Applications {
             read_service_tokens_from_header: None,
             cookie_http_only: true,
             cookie_secure: None,
-            policy: ServiceAuthPolicy::AnyValidServiceToken,
+            policies: Vec::new(),
             created_at: now,
             updated_at: now,
             tokens_revoked_before: None,
             domain: None,
             origin: None,
         };
+        let choice = settings
+            .policy
+            .clone()
+            .unwrap_or(PolicyChoice::ServiceAuth(ServiceAuthPolicy::AnyValidServiceToken));
         settings.apply(&mut app)?;
+        app.policies = self.resolve(choice, now).await?;
         self.store.insert_app(&app).await?;
         tracing::info!(app = %app.name, aud = %app.aud, "application created");
         self.reload.reload().await;
@@ -286,11 +386,18 @@ impl Applications {
         name: &str,
         settings: AppSettings,
     ) -> Result<ApplicationRecord, ManageError> {
-        let settings = &settings;
+        let policies = match settings.policy.clone() {
+            Some(choice) => Some(self.resolve(choice, self.clock.unix_now()).await?),
+            None => None,
+        };
+        let (settings, policies) = (&settings, &policies);
         let app = cas::retry(&format!("application {name}"), || async move {
             let current = self.get(name).await?;
             let mut app = current.clone();
             settings.clone().apply(&mut app)?;
+            if let Some(policies) = policies {
+                app.policies = policies.clone();
+            }
             app.updated_at = self.clock.unix_now();
             let landed = self.store.update_app(&current, &app).await?;
             Ok(landed.then_some(app))
@@ -298,6 +405,38 @@ impl Applications {
         .await?;
         self.reload.reload().await;
         Ok(app)
+    }
+
+    /// Edits the application's policies with `edit` (given them in precedence order, and the
+    /// time), by compare-and-swap like [`update`](Self::update): `edit` may run more than once.
+    /// Precedences must stay unique; the list is stored sorted by them. Reusable policies
+    /// added must exist. Returns what `edit` returned on the run that landed, and the record.
+    pub async fn edit_policies<T, F>(
+        &self,
+        name: &str,
+        edit: F,
+    ) -> Result<(T, ApplicationRecord), ManageError>
+    where
+        F: Fn(&mut Vec<AppPolicy>, i64) -> Result<T, ManageError>,
+    {
+        let edit = &edit;
+        let (value, app) = cas::retry(&format!("application {name}"), || async move {
+            let current = self.get(name).await?;
+            let mut app = current.clone();
+            let now = self.clock.unix_now();
+            let value = edit(&mut app.policies, now)?;
+            app.policies.sort_by_key(|p| p.precedence);
+            check_precedences(&app.policies)?;
+            for linked in &app.policies {
+                linked.policy.rules.validate().map_err(|e| ManageError::invalid(e.to_string()))?;
+            }
+            app.updated_at = now;
+            let landed = self.store.update_app(&current, &app).await?;
+            Ok(landed.then_some((value, app)))
+        })
+        .await?;
+        self.reload.reload().await;
+        Ok((value, app))
     }
 
     /// Cloudflare's `revoke_tokens`: every application token (cookie, `cf-access-token`,
@@ -360,6 +499,23 @@ impl Applications {
     }
 }
 
+/// Precedences (already sorted) must be unique and at least 1.
+fn check_precedences(policies: &[AppPolicy]) -> Result<(), ManageError> {
+    if policies.first().is_some_and(|p| p.precedence == 0) {
+        return Err(ManageError::invalid("policy precedence starts at 1"));
+    }
+    if let Some(pair) = policies
+        .windows(2)
+        .find(|pair| pair[0].precedence == pair[1].precedence)
+    {
+        return Err(ManageError::invalid(format!(
+            "two policies have precedence {}",
+            pair[0].precedence
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -378,17 +534,25 @@ mod tests {
         assert!(app.aud.bytes().all(|b| b.is_ascii_hexdigit()));
         assert!(app.cookie_http_only);
         assert_eq!(app.cookie_secure, None);
-        assert_eq!(app.policy, ServiceAuthPolicy::AnyValidServiceToken);
+        let [only] = app.policies.as_slice() else {
+            panic!("one default policy: {:?}", app.policies);
+        };
+        assert_eq!(only.policy.decision, PolicyDecision::NonIdentity);
+        assert_eq!(only.policy.name, SERVICE_AUTH_POLICY_NAME);
+        assert!(!only.policy.reusable);
+        assert_eq!(
+            only.policy.rules.include,
+            [PolicyRule::AnyValidServiceToken {}]
+        );
         assert_eq!(app.created_at, 5);
         let updated = apps
             .update(
                 "api",
                 AppSettings::new()
                     .read_service_tokens_from_header("Authorization")
-                    .policy(ServiceAuthPolicy::Tokens(vec![format!(
-                        "{}.access",
-                        "a".repeat(32)
-                    )])),
+                    .policy(ServiceAuthPolicy::Tokens(vec![
+                        "00000000-0000-4000-8000-00000000000a".into(),
+                    ])),
             )
             .await
             .unwrap();

@@ -20,6 +20,9 @@ pub enum ManageErrorKind {
     Store,
     /// Key generation or certificate creation failed.
     Crypto,
+    /// The record is still referenced and cannot be deleted: a policy names the service token,
+    /// or an application links the reusable policy.
+    InUse,
 }
 
 /// A management operation failed. Opaque: inspect it with [`kind`](ManageError::kind); its
@@ -84,6 +87,7 @@ impl From<StoreError> for ManageError {
         let kind = match &err {
             StoreError::Conflict(_) => ManageErrorKind::Conflict,
             StoreError::NotFound(_) => ManageErrorKind::NotFound,
+            StoreError::InUse(_) => ManageErrorKind::InUse,
             _ => ManageErrorKind::Store,
         };
         Self {

@@ -83,6 +83,8 @@ mod issuer;
 mod key_ring;
 mod memory_store;
 mod outbox;
+mod policies;
+pub mod policy;
 mod records;
 mod reload;
 mod routes;
@@ -92,7 +94,10 @@ mod signing_keys;
 mod store;
 
 pub use api_tokens::{API_TOKEN_PREFIX, ApiTokenSecret, ApiTokens};
-pub use applications::{AppSettings, Applications, DEFAULT_SESSION_DURATION, MAX_SESSION_DURATION};
+pub use applications::{
+    AppSettings, Applications, DEFAULT_SESSION_DURATION, MAX_SESSION_DURATION,
+    SERVICE_AUTH_POLICY_NAME,
+};
 pub use auth_log::{
     AuthLog, AuthLogBuilder, AuthLogStore, DEFAULT_LOG_BATCH_INTERVAL, DEFAULT_LOG_BATCH_SIZE,
     DEFAULT_LOG_CAPACITY, DEFAULT_LOG_PRUNE_INTERVAL, DEFAULT_LOG_RETENTION, DROPPED_ACTION,
@@ -106,6 +111,10 @@ pub use issuer::{
     SIGNING_BUCKETS, SigningStats, ZERO_SESSION_TOKEN_LIFETIME,
 };
 pub use memory_store::MemoryStore;
+pub use policies::Policies;
+pub use policy::{
+    AppPolicy, IpNetwork, PolicyDecision, PolicyError, PolicyRecord, PolicyRule, PolicyRules,
+};
 pub use outbox::{Delivery, DeliveryOutcome, NotificationStore, OutboxEntry};
 pub use records::{
     ApiPermission, ApiTokenRecord, ApplicationRecord, ServiceAuthPolicy, ServiceTokenRecord,

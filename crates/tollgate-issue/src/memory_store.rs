@@ -6,9 +6,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::records::{
-    ApiTokenRecord, ApplicationRecord, ServiceAuthPolicy, ServiceTokenRecord, SigningKeyRecord,
-};
+use crate::policy::PolicyRecord;
+use crate::records::{ApiTokenRecord, ApplicationRecord, ServiceTokenRecord, SigningKeyRecord};
 use crate::store::{
     AccountStore, AppStore, KeyStore, Revision, StoreError, StoreFuture, TokenStore,
 };
@@ -31,6 +30,8 @@ struct Inner {
     apps: BTreeMap<String, ApplicationRecord>,
     /// Application id → name.
     app_ids: HashMap<String, String>,
+    /// Reusable policies by id (applications hold their scoped ones, and link these by id).
+    policies: BTreeMap<String, PolicyRecord>,
     ring: (u64, Vec<SigningKeyRecord>),
     account_id: Option<String>,
     api_tokens: BTreeMap<String, ApiTokenRecord>,
@@ -205,20 +206,27 @@ impl TokenStore for MemoryStore {
         Self::ready(result)
     }
 
-    fn delete_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
+    fn delete_token<'a>(&'a self, client_id: &'a str, detach: bool) -> StoreFuture<'a, bool> {
         let mut inner = self.lock();
-        let removed = inner.tokens.remove(client_id);
-        if let Some(token) = &removed {
-            inner.token_ids.remove(&token.id);
-            // A token imported later with the same client ID must not inherit its access.
-            for app in inner.apps.values_mut() {
-                if let ServiceAuthPolicy::Tokens(allowed) = &mut app.policy {
-                    allowed.retain(|id| id != client_id);
-                }
-            }
-            self.bump();
+        let Some(token_id) = inner.tokens.get(client_id).map(|t| t.id.clone()) else {
+            return Self::ready(Ok(false));
+        };
+        let users = inner.policies_naming(&token_id);
+        if !users.is_empty() && !detach {
+            return Self::ready(Err(token_in_use(client_id, &users)));
         }
-        Self::ready(Ok(removed.is_some()))
+        for policy in inner.policies.values_mut() {
+            policy.rules.forget_token(&token_id);
+        }
+        for app in inner.apps.values_mut() {
+            for linked in app.policies.iter_mut().filter(|p| !p.policy.reusable) {
+                linked.policy.rules.forget_token(&token_id);
+            }
+        }
+        inner.tokens.remove(client_id);
+        inner.token_ids.remove(&token_id);
+        self.bump();
+        Self::ready(Ok(true))
     }
 
     fn record_last_seen<'a>(&'a self, seen: &'a [(String, i64)]) -> StoreFuture<'a, ()> {
@@ -313,6 +321,75 @@ impl AccountStore for MemoryStore {
     }
 }
 
+impl Inner {
+    /// The names of the policies (reusable, and scoped to applications) naming `token_id`.
+    fn policies_naming(&self, token_id: &str) -> Vec<String> {
+        let names = |p: &PolicyRecord| p.rules.token_ids().any(|id| id == token_id);
+        let reusable = self.policies.values().filter(|p| names(p));
+        let scoped = self
+            .apps
+            .values()
+            .flat_map(|a| a.policies.iter().map(|p| &p.policy))
+            .filter(|p| !p.reusable && names(p));
+        reusable.chain(scoped).map(|p| p.name.clone()).collect()
+    }
+
+    /// `app` with its reusable policies as they are now.
+    fn resolved(&self, app: &ApplicationRecord) -> ApplicationRecord {
+        let mut app = app.clone();
+        for linked in app.policies.iter_mut().filter(|p| p.policy.reusable) {
+            if let Some(now) = self.policies.get(&linked.policy.id) {
+                linked.policy = now.clone();
+            }
+        }
+        app
+    }
+
+    /// Checks `app`'s policies before it is written: linked reusable policies exist, scoped
+    /// ids are nobody else's.
+    fn check_policies(&self, app: &ApplicationRecord) -> Result<(), StoreError> {
+        for linked in &app.policies {
+            let id = &linked.policy.id;
+            if linked.policy.reusable {
+                if !self.policies.contains_key(id) {
+                    return Err(StoreError::NotFound(format!("reusable policy {id}")));
+                }
+            } else if self.policies.contains_key(id)
+                || self.apps.values().any(|other| {
+                    other.name != app.name && other.policies.iter().any(|p| p.policy.id == *id)
+                })
+            {
+                return Err(StoreError::Conflict(format!("a policy with id {id}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// [`StoreError::InUse`] for a token `users` (policy names) reference.
+pub(crate) fn token_in_use(client_id: &str, users: &[String]) -> StoreError {
+    StoreError::InUse(format!(
+        "service token {client_id} is used by the policies {}",
+        quoted(users)
+    ))
+}
+
+/// [`StoreError::InUse`] for a reusable policy `apps` (application names) link.
+pub(crate) fn policy_in_use(id: &str, apps: &[String]) -> StoreError {
+    StoreError::InUse(format!(
+        "policy {id} is used by the applications {}",
+        quoted(apps)
+    ))
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The other application that already has `app`'s domain.
 fn domain_holder<'a>(
     mut apps: impl Iterator<Item = &'a ApplicationRecord>,
@@ -344,6 +421,8 @@ impl AppStore for MemoryStore {
                 "an application with id {}",
                 app.id
             )))
+        } else if let Err(err) = inner.check_policies(app) {
+            Err(err)
         } else {
             inner.apps.insert(app.name.clone(), app.clone());
             inner.app_ids.insert(app.id.clone(), app.name.clone());
@@ -354,7 +433,8 @@ impl AppStore for MemoryStore {
     }
 
     fn get_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>> {
-        Self::ready(Ok(self.lock().apps.get(name).cloned()))
+        let inner = self.lock();
+        Self::ready(Ok(inner.apps.get(name).map(|a| inner.resolved(a))))
     }
 
     fn get_app_by_id<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>> {
@@ -363,12 +443,13 @@ impl AppStore for MemoryStore {
             .app_ids
             .get(id)
             .and_then(|name| inner.apps.get(name))
-            .cloned();
+            .map(|a| inner.resolved(a));
         Self::ready(Ok(app))
     }
 
     fn list_apps(&self) -> StoreFuture<'_, Vec<ApplicationRecord>> {
-        Self::ready(Ok(self.lock().apps.values().cloned().collect()))
+        let inner = self.lock();
+        Self::ready(Ok(inner.apps.values().map(|a| inner.resolved(a)).collect()))
     }
 
     fn update_app<'a>(
@@ -398,11 +479,13 @@ impl AppStore for MemoryStore {
             )))
         } else if let Some(other) = domain_holder(inner.apps.values(), app) {
             Err(domain_conflict(app, other))
+        } else if let Err(err) = inner.check_policies(app) {
+            Err(err)
         } else {
-            match inner.apps.get_mut(&expected.name) {
-                Some(stored) if stored != expected => Ok(false),
-                Some(stored) => {
-                    *stored = app.clone();
+            match inner.apps.get(&expected.name).map(|a| inner.resolved(a)) {
+                Some(stored) if stored != *expected => Ok(false),
+                Some(_) => {
+                    inner.apps.insert(app.name.clone(), app.clone());
                     self.bump();
                     Ok(true)
                 }
@@ -420,6 +503,94 @@ impl AppStore for MemoryStore {
             self.bump();
         }
         Self::ready(Ok(removed.is_some()))
+    }
+
+    fn insert_policy<'a>(&'a self, policy: &'a PolicyRecord) -> StoreFuture<'a, ()> {
+        let mut inner = self.lock();
+        let taken = inner.policies.contains_key(&policy.id)
+            || inner
+                .apps
+                .values()
+                .any(|a| a.policies.iter().any(|p| p.policy.id == policy.id));
+        let result = if !policy.reusable {
+            Err(StoreError::Conflict(format!(
+                "policy {}: only reusable policies stand alone",
+                policy.id
+            )))
+        } else if taken {
+            Err(StoreError::Conflict(format!("a policy with id {}", policy.id)))
+        } else {
+            inner.policies.insert(policy.id.clone(), policy.clone());
+            self.bump();
+            Ok(())
+        };
+        Self::ready(result)
+    }
+
+    fn get_policy<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<PolicyRecord>> {
+        let inner = self.lock();
+        let found = inner.policies.get(id).cloned().or_else(|| {
+            inner
+                .apps
+                .values()
+                .flat_map(|a| a.policies.iter())
+                .find(|p| p.policy.id == id)
+                .map(|p| p.policy.clone())
+        });
+        Self::ready(Ok(found))
+    }
+
+    fn list_policies(&self) -> StoreFuture<'_, Vec<PolicyRecord>> {
+        let mut all: Vec<PolicyRecord> = self.lock().policies.values().cloned().collect();
+        all.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        Self::ready(Ok(all))
+    }
+
+    fn update_policy<'a>(
+        &'a self,
+        expected: &'a PolicyRecord,
+        policy: &'a PolicyRecord,
+    ) -> StoreFuture<'a, bool> {
+        let mut inner = self.lock();
+        let result = if policy.id != expected.id || !policy.reusable {
+            Err(StoreError::Conflict(format!(
+                "policy {}: the id and reusability cannot change",
+                expected.id
+            )))
+        } else {
+            match inner.policies.get_mut(&expected.id) {
+                Some(stored) if stored != expected => Ok(false),
+                Some(stored) => {
+                    *stored = policy.clone();
+                    self.bump();
+                    Ok(true)
+                }
+                None => Err(StoreError::NotFound(format!(
+                    "reusable policy {}",
+                    expected.id
+                ))),
+            }
+        };
+        Self::ready(result)
+    }
+
+    fn delete_policy<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
+        let mut inner = self.lock();
+        if !inner.policies.contains_key(id) {
+            return Self::ready(Ok(false));
+        }
+        let users: Vec<String> = inner
+            .apps
+            .values()
+            .filter(|a| a.policies.iter().any(|p| p.policy.reusable && p.policy.id == id))
+            .map(|a| a.name.clone())
+            .collect();
+        if !users.is_empty() {
+            return Self::ready(Err(policy_in_use(id, &users)));
+        }
+        inner.policies.remove(id);
+        self.bump();
+        Self::ready(Ok(true))
     }
 }
 
@@ -458,11 +629,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn deleting_a_token_removes_it_from_allow_lists() {
-        let store = MemoryStore::new();
-        let token = bot_token(1);
-        let app = ApplicationRecord {
+    fn app(policies: Vec<crate::policy::AppPolicy>) -> ApplicationRecord {
+        ApplicationRecord {
             id: "00000000-0000-4000-8000-00000000000a".to_owned(),
             name: "api".to_owned(),
             aud: "ab".repeat(32),
@@ -470,22 +638,80 @@ mod tests {
             read_service_tokens_from_header: None,
             cookie_http_only: true,
             cookie_secure: None,
-            policy: ServiceAuthPolicy::Tokens(vec![token.client_id.clone(), "other.access".into()]),
+            policies,
             created_at: 1,
             updated_at: 1,
             tokens_revoked_before: None,
             domain: None,
             origin: None,
+        }
+    }
+
+    fn policy(id: &str, reusable: bool, include: Vec<PolicyRule>) -> PolicyRecord {
+        PolicyRecord {
+            id: id.to_owned(),
+            name: format!("p{}", &id[34..]),
+            decision: crate::policy::PolicyDecision::NonIdentity,
+            rules: crate::policy::PolicyRules::including(include),
+            reusable,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    use crate::policy::{AppPolicy, PolicyRule};
+
+    #[tokio::test]
+    async fn a_token_a_policy_names_is_deleted_only_detached() {
+        let store = MemoryStore::new();
+        let token = bot_token(1);
+        let names = vec![
+            PolicyRule::ServiceToken {
+                token_id: token.id.clone(),
+            },
+            PolicyRule::AnyValidServiceToken {},
+        ];
+        let shared = policy("00000000-0000-4000-8000-0000000000b1", true, names.clone());
+        store.insert_token(&token).await.unwrap();
+        store.insert_policy(&shared).await.unwrap();
+        let scoped = policy("00000000-0000-4000-8000-0000000000b2", false, names);
+        let linked = |precedence, policy: &PolicyRecord| AppPolicy {
+            precedence,
+            policy: policy.clone(),
         };
-        store.insert_token(&token).await.unwrap();
-        store.insert_app(&app).await.unwrap();
-        assert!(store.delete_token(&token.client_id).await.unwrap());
-        store.insert_token(&token).await.unwrap();
-        assert_eq!(
-            store.get_app("api").await.unwrap().unwrap().policy,
-            ServiceAuthPolicy::Tokens(vec!["other.access".into()]),
-            "a re-imported client ID does not regain access"
-        );
+        store
+            .insert_app(&app(vec![linked(1, &shared), linked(2, &scoped)]))
+            .await
+            .unwrap();
+        let revision = store.revision().await.unwrap();
+        let err = store.delete_token(&token.client_id, false).await.unwrap_err();
+        assert!(matches!(err, StoreError::InUse(_)), "{err}");
+        assert!(err.to_string().contains("\"pb1\", \"pb2\""), "{err}");
+        assert_eq!(store.revision().await.unwrap(), revision, "nothing changed");
+        assert!(store.delete_token(&token.client_id, true).await.unwrap());
+        let stored = store.get_app("api").await.unwrap().unwrap();
+        for linked in &stored.policies {
+            assert_eq!(
+                linked.policy.rules.include,
+                [PolicyRule::AnyValidServiceToken {}],
+                "detached from {}",
+                linked.policy.name
+            );
+        }
+        let err = store.delete_policy(&shared.id).await.unwrap_err();
+        assert!(matches!(err, StoreError::InUse(_)), "{err}");
+        let missing = app(vec![linked(1, &policy("00000000-0000-4000-8000-0000000000b9", true, vec![]))]);
+        let mut other = missing.clone();
+        other.name = "other".into();
+        other.id = "00000000-0000-4000-8000-00000000000c".into();
+        other.aud = "cd".repeat(32);
+        assert!(matches!(
+            store.insert_app(&other).await.unwrap_err(),
+            StoreError::NotFound(_)
+        ));
+        assert!(store.delete_app("api").await.unwrap());
+        assert!(store.get_policy(&scoped.id).await.unwrap().is_none(), "deleted with its app");
+        assert!(store.delete_policy(&shared.id).await.unwrap());
     }
 
     #[tokio::test]
@@ -511,21 +737,7 @@ mod tests {
         assert_eq!(stored.secret_hash, [3; 32]);
         assert_eq!(stored.last_seen_at, Some(5));
 
-        let app = ApplicationRecord {
-            id: "00000000-0000-4000-8000-00000000000a".to_owned(),
-            name: "api".to_owned(),
-            aud: "cd".repeat(32),
-            session_duration: 0,
-            read_service_tokens_from_header: None,
-            cookie_http_only: true,
-            cookie_secure: None,
-            policy: ServiceAuthPolicy::AnyValidServiceToken,
-            created_at: 1,
-            updated_at: 1,
-            tokens_revoked_before: None,
-            domain: None,
-            origin: None,
-        };
+        let app = app(vec![]);
         store.insert_app(&app).await.unwrap();
         let mut changed = app.clone();
         changed.session_duration = 60;

@@ -4,6 +4,7 @@
 
 use tollgate_core::{AccessIdentity, Rejection, RejectionKind};
 
+use crate::policy::{AppPolicy, Subject, Verdict, evaluate};
 use crate::secret::secret_matches;
 
 /// How long a service token lives from creation or refresh.
@@ -136,12 +137,15 @@ impl std::fmt::Debug for SigningKeyRecord {
     }
 }
 
-/// Which service tokens an application accepts.
+/// The one Service Auth policy an application is given by
+/// [`AppSettings::policy`](crate::AppSettings::policy): the shorthand for what were
+/// allow-lists before policies (and what the CLI's `--allow-token` sets).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceAuthPolicy {
-    /// Any valid service token of the store.
+    /// Any valid service token of the store (`any_valid_service_token`).
     AnyValidServiceToken,
-    /// Only these client IDs (valid tokens not listed get 403).
+    /// Only these service tokens, each named by client ID or id (valid tokens not listed get
+    /// 403).
     Tokens(Vec<String>),
 }
 
@@ -164,8 +168,9 @@ pub struct ApplicationRecord {
     pub cookie_http_only: bool,
     /// `Secure` on the cookie; `None` = follow the request's scheme.
     pub cookie_secure: Option<bool>,
-    /// Service-auth policy.
-    pub policy: ServiceAuthPolicy,
+    /// Its Access policies in precedence order (ascending, unique), reusable ones as they are
+    /// now; see [`policy`](crate::policy) for how they are evaluated. None: nobody is admitted.
+    pub policies: Vec<AppPolicy>,
     /// Creation time.
     pub created_at: i64,
     /// Last change of any field, set by [`Applications`](crate::Applications) on every change
@@ -242,27 +247,36 @@ impl ApplicationRecord {
             .map_or(now, |before| now.max(before))
     }
 
-    /// Whether the application's policy admits the service token `client_id`: 403 otherwise.
-    pub(crate) fn admits_service_token(&self, client_id: &str) -> Result<(), Rejection> {
-        match &self.policy {
-            ServiceAuthPolicy::AnyValidServiceToken => Ok(()),
-            ServiceAuthPolicy::Tokens(allowed) if allowed.iter().any(|id| id == client_id) => {
-                Ok(())
+    /// What the application's policies decide for `subject`: `Ok` when a policy admits or
+    /// bypasses it, 403 otherwise.
+    pub(crate) fn authorize(&self, subject: &Subject<'_>) -> Result<(), Rejection> {
+        match evaluate(&self.policies, subject) {
+            Verdict::Admit(_) | Verdict::Bypass(_) => Ok(()),
+            Verdict::Deny(_) => Err(Rejection::new(RejectionKind::Forbidden)
+                .with_detail("refused by a deny policy of the application")),
+            Verdict::NoMatch if subject.service_token_id.is_some() => {
+                Err(Rejection::new(RejectionKind::Forbidden)
+                    .with_detail("service token not allowed by the application's policy"))
             }
-            ServiceAuthPolicy::Tokens(_) => Err(Rejection::new(RejectionKind::Forbidden)
-                .with_detail("service token not allowed by the application's policy")),
+            Verdict::NoMatch => Err(Rejection::new(RejectionKind::Forbidden)
+                .with_detail("no policy of the application admits this identity")),
         }
     }
 
-    /// Whether the application's policy admits `identity` (a user's identity or a service
-    /// token's) at all; a service token must also still be live, which the caller knows.
-    pub(crate) fn admits(&self, identity: &AccessIdentity) -> Result<(), Rejection> {
-        match (identity.client_id(), &self.policy) {
-            (Some(client_id), _) => self.admits_service_token(client_id),
-            (None, ServiceAuthPolicy::Tokens(_)) => Err(Rejection::new(RejectionKind::Forbidden)
-                .with_detail("the application allows listed service tokens only")),
-            (None, ServiceAuthPolicy::AnyValidServiceToken) => Ok(()),
-        }
+    /// Whether a `bypass` policy lets a request from `ip` through with no credentials at all.
+    pub(crate) fn bypasses(&self, ip: Option<std::net::IpAddr>) -> bool {
+        let subject = Subject {
+            ip,
+            ..Subject::default()
+        };
+        matches!(evaluate(&self.policies, &subject), Verdict::Bypass(_))
+    }
+
+    /// Whether any of the application's policies names the service token `token_id`.
+    pub fn names_token(&self, token_id: &str) -> bool {
+        self.policies
+            .iter()
+            .any(|p| p.policy.rules.token_ids().any(|id| id == token_id))
     }
 }
 
@@ -271,6 +285,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::key_ring::tests::test_keys;
+    use crate::policy::{PolicyDecision, PolicyRecord, PolicyRule, PolicyRules};
     use crate::signing_keys::KeyInfo;
 
     #[test]
@@ -317,19 +332,20 @@ mod tests {
     }
 
     #[test]
-    fn applications_know_whom_their_policy_admits() {
-        let claims = |client: Option<&str>| match client {
-            Some(id) => tollgate_core::AccessClaims::service_token("aud", "https://t", id, 0, 60),
-            None => tollgate_core::AccessClaims::user(
-                vec!["aud".into()],
-                "https://t",
-                "u@example.com",
-                "sub",
-                0,
-                60,
-            ),
+    fn applications_know_whom_their_policies_admit() {
+        let alice = "00000000-0000-4000-8000-00000000000a";
+        let service_auth = |include| AppPolicy {
+            precedence: 1,
+            policy: PolicyRecord {
+                id: "00000000-0000-4000-8000-0000000000f1".into(),
+                name: "bots".into(),
+                decision: PolicyDecision::NonIdentity,
+                rules: PolicyRules::including(include),
+                reusable: false,
+                created_at: 0,
+                updated_at: 0,
+            },
         };
-        let identity = |client| AccessIdentity::from_claims(claims(client)).unwrap();
         let mut app = ApplicationRecord {
             id: "00000000-0000-4000-8000-000000000001".into(),
             name: "api".into(),
@@ -338,22 +354,29 @@ mod tests {
             read_service_tokens_from_header: None,
             cookie_http_only: true,
             cookie_secure: None,
-            policy: ServiceAuthPolicy::AnyValidServiceToken,
+            policies: vec![],
             created_at: 0,
             updated_at: 0,
             tokens_revoked_before: None,
             domain: None,
             origin: None,
         };
-        assert!(app.admits(&identity(Some("a.access"))).is_ok());
-        assert!(app.admits(&identity(None)).is_ok());
-        app.policy = ServiceAuthPolicy::Tokens(vec!["a.access".into()]);
-        assert!(app.admits(&identity(Some("a.access"))).is_ok());
-        for refused in [identity(Some("b.access")), identity(None)] {
-            assert_eq!(
-                app.admits(&refused).unwrap_err().kind(),
-                RejectionKind::Forbidden
-            );
-        }
+        let bot = |id| Subject {
+            service_token_id: Some(id),
+            ..Subject::default()
+        };
+        let forbidden = |r: Result<(), Rejection>| r.unwrap_err().kind() == RejectionKind::Forbidden;
+        assert!(forbidden(app.authorize(&bot(alice))), "no policies: nobody");
+        app.policies = vec![service_auth(vec![PolicyRule::AnyValidServiceToken {}])];
+        assert!(app.authorize(&bot(alice)).is_ok());
+        assert!(forbidden(app.authorize(&Subject::default())));
+        assert!(!app.names_token(alice));
+        app.policies = vec![service_auth(vec![PolicyRule::ServiceToken {
+            token_id: alice.into(),
+        }])];
+        assert!(app.authorize(&bot(alice)).is_ok());
+        assert!(forbidden(app.authorize(&bot("00000000-0000-4000-8000-00000000000b"))));
+        assert!(app.names_token(alice));
+        assert!(!app.bypasses(Some("127.0.0.1".parse().unwrap())));
     }
 }

@@ -47,8 +47,14 @@ async fn certs(State(issuer): State<Issuer>) -> Response {
     json(Body::from(certs.to_string()), "public, max-age=300")
 }
 
-async fn get_identity(State(issuer): State<Issuer>, headers: HeaderMap) -> Response {
-    match identity_document(&issuer, &headers).await {
+async fn get_identity(State(issuer): State<Issuer>, request: axum::extract::Request) -> Response {
+    // The socket peer, for policies with `ip` rules (what the exchange sees without trusted
+    // proxies).
+    let ip = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    match identity_document(&issuer, request.headers(), ip).await {
         Ok(body) => json(Body::from(body), "no-store"),
         Err(rejection) => {
             let context = RefusalContext {
@@ -61,7 +67,11 @@ async fn get_identity(State(issuer): State<Issuer>, headers: HeaderMap) -> Respo
     }
 }
 
-async fn identity_document(issuer: &Issuer, headers: &HeaderMap) -> Result<String, Rejection> {
+async fn identity_document(
+    issuer: &Issuer,
+    headers: &HeaderMap,
+    ip: Option<std::net::IpAddr>,
+) -> Result<String, Rejection> {
     // The same lookup as the exchange: `cf-access-token`, then the cookie, one set of rules.
     let token = request::find_token(headers, &TokenLocation::CLIENT_ORDER)?
         .ok_or(Rejection::new(RejectionKind::MissingCredentials))?;
@@ -80,7 +90,7 @@ async fn identity_document(issuer: &Issuer, headers: &HeaderMap) -> Result<Strin
         Rejection::new(RejectionKind::Misconfigured).with_detail("no verifier for the application")
     })?;
     let identity = verifier.verify(token).await?;
-    issuer.check_identity(&aud_app, &identity)?;
+    issuer.check_identity(&aud_app, &identity, ip)?;
     let snapshot = issuer.snapshot();
     let now = issuer.now();
     let claims = identity.claims();

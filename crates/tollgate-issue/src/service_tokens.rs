@@ -361,8 +361,13 @@ impl ServiceTokens {
 
     /// Deletes (revokes) the token. Its secret and every application token minted for it stop
     /// working (on other instances sharing the store, within their reload interval).
-    pub async fn delete(&self, client_id: &str) -> Result<(), ManageError> {
-        if !self.store.delete_token(client_id).await? {
+    ///
+    /// While a policy names the token, [`InUse`](crate::ManageErrorKind::InUse) (Cloudflare's
+    /// `service_token_in_use`), changing nothing — unless `detach`, which removes it from those
+    /// policies in the same step. [`set_enabled`](Self::set_enabled) stops a token at once
+    /// without touching any policy.
+    pub async fn delete(&self, client_id: &str, detach: bool) -> Result<(), ManageError> {
+        if !self.store.delete_token(client_id, detach).await? {
             return Err(ManageError::not_found(&format!(
                 "service token {client_id}"
             )));
@@ -603,8 +608,8 @@ mod tests {
         ) -> StoreFuture<'a, bool> {
             self.0.update_token(expected, token)
         }
-        fn delete_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
-            self.0.delete_token(client_id)
+        fn delete_token<'a>(&'a self, client_id: &'a str, detach: bool) -> StoreFuture<'a, bool> {
+            self.0.delete_token(client_id, detach)
         }
         fn record_last_seen<'a>(&'a self, seen: &'a [(String, i64)]) -> StoreFuture<'a, ()> {
             self.0.record_last_seen(seen)
@@ -675,14 +680,14 @@ mod tests {
         let err = tokens.find("bot").await.unwrap_err();
         assert_eq!(err.kind(), ManageErrorKind::InvalidArgument);
         assert!(err.to_string().contains("client ID"), "{err}");
-        tokens.delete(&twin.client_id).await.unwrap();
-        tokens.delete(&token.client_id).await.unwrap();
+        tokens.delete(&twin.client_id, false).await.unwrap();
+        tokens.delete(&token.client_id, false).await.unwrap();
         assert_eq!(
             tokens.get(&token.client_id).await.unwrap_err().kind(),
             ManageErrorKind::NotFound
         );
         assert_eq!(
-            tokens.delete(&token.client_id).await.unwrap_err().kind(),
+            tokens.delete(&token.client_id, false).await.unwrap_err().kind(),
             ManageErrorKind::NotFound
         );
     }

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::policy::PolicyRecord;
 use crate::records::{ApiTokenRecord, ApplicationRecord, ServiceTokenRecord, SigningKeyRecord};
 
 /// The boxed future every store method returns.
@@ -18,6 +19,10 @@ pub enum StoreError {
     /// The record to update does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// The record is still referenced, so it cannot be deleted: a policy names the service
+    /// token, or an application links the reusable policy. The message names the referrers.
+    #[error("{0}")]
+    InUse(String),
     /// The backend failed (I/O, connection, corrupt data, decryption).
     #[error("store backend failed: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
@@ -82,10 +87,13 @@ pub trait TokenStore: Revision {
         expected: &'a ServiceTokenRecord,
         token: &'a ServiceTokenRecord,
     ) -> StoreFuture<'a, bool>;
-    /// Deletes (revokes) a token and removes its client ID from every application's
-    /// allow-list, in one step; `false` if it did not exist. A token created or imported later
-    /// with the same client ID starts with no application access.
-    fn delete_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool>;
+    /// Deletes (revokes) a token; `false` if it did not exist.
+    ///
+    /// While a policy (reusable or scoped to an application) names the token,
+    /// [`StoreError::InUse`] naming the policies, changing nothing, unless `detach`: then the
+    /// rules naming it are removed from those policies in the same step (a policy left with no
+    /// include rule admits nobody).
+    fn delete_token<'a>(&'a self, client_id: &'a str, detach: bool) -> StoreFuture<'a, bool>;
     /// Records last use times in one batch (`(client_id, unix time)`); unknown IDs are ignored,
     /// and a time older than the stored one never overwrites it. Does not bump the revision.
     fn record_last_seen<'a>(&'a self, seen: &'a [(String, i64)]) -> StoreFuture<'a, ()>;
@@ -104,20 +112,26 @@ pub trait KeyStore: Revision {
     ) -> StoreFuture<'a, bool>;
 }
 
-/// Persistence of applications.
+/// Persistence of applications and their Access policies.
+///
+/// An [`ApplicationRecord`] carries its policies: those scoped to it are written and deleted
+/// with it; reusable ones are linked by id (their contents are the stored policy's, whatever
+/// the record holds) and read back as they are now. Linking a reusable policy that does not
+/// exist is [`StoreError::NotFound`].
 pub trait AppStore: Revision {
-    /// Inserts an application; [`StoreError::Conflict`] if its name, id, AUD tag or domain
-    /// exists.
+    /// Inserts an application with its scoped policies and links;
+    /// [`StoreError::Conflict`] if its name, id, AUD tag or domain exists, or a scoped
+    /// policy's id does.
     fn insert_app<'a>(&'a self, app: &'a ApplicationRecord) -> StoreFuture<'a, ()>;
     /// The application with this name.
     fn get_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>>;
     /// The application with this id (its UUID, as the admin API addresses it). An indexed
     /// lookup, not a scan of [`list_apps`](Self::list_apps).
     fn get_app_by_id<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ApplicationRecord>>;
-    /// All applications, ordered by name.
+    /// All applications, ordered by name, each with its policies.
     fn list_apps(&self) -> StoreFuture<'_, Vec<ApplicationRecord>>;
     /// Replaces the application `expected` with `app`, by compare-and-swap: only if the stored
-    /// application (allow-list included) still equals `expected`, the record as the caller read
+    /// application (policies included) still equals `expected`, the record as the caller read
     /// it. Returns `false`, changing nothing, if another writer changed it since; the caller
     /// reloads, re-applies its change and tries again.
     ///
@@ -129,8 +143,26 @@ pub trait AppStore: Revision {
         expected: &'a ApplicationRecord,
         app: &'a ApplicationRecord,
     ) -> StoreFuture<'a, bool>;
-    /// Deletes an application; `false` if it did not exist.
+    /// Deletes an application and its scoped policies; `false` if it did not exist.
     fn delete_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool>;
+    /// Inserts a reusable policy ([`PolicyRecord::reusable`] must be set);
+    /// [`StoreError::Conflict`] if its id exists.
+    fn insert_policy<'a>(&'a self, policy: &'a PolicyRecord) -> StoreFuture<'a, ()>;
+    /// The policy with this id, reusable or scoped.
+    fn get_policy<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<PolicyRecord>>;
+    /// Every reusable policy, ordered by name, then id.
+    fn list_policies(&self) -> StoreFuture<'_, Vec<PolicyRecord>>;
+    /// Replaces the reusable policy `expected` with `policy`, by compare-and-swap as
+    /// [`update_app`](Self::update_app); [`StoreError::NotFound`] if no reusable policy has
+    /// `expected.id`, [`StoreError::Conflict`] if the id or `reusable` would change.
+    fn update_policy<'a>(
+        &'a self,
+        expected: &'a PolicyRecord,
+        policy: &'a PolicyRecord,
+    ) -> StoreFuture<'a, bool>;
+    /// Deletes a reusable policy; `false` if there is none with this id;
+    /// [`StoreError::InUse`], changing nothing, while an application links it.
+    fn delete_policy<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool>;
 }
 
 /// Persistence of the account and its API tokens (the admin API's credentials).

@@ -156,14 +156,16 @@ mod tests {
         assert!(!response.headers().contains_key("set-cookie"));
 
         // The policy is read per request: a valid cookie of a token no longer allowed is a 403.
+        let (other, _) = issuer
+            .tokens()
+            .create("other", crate::TokenDuration::Forever)
+            .await
+            .unwrap();
         issuer
             .apps()
             .update(
                 "api",
-                AppSettings::new().policy(ServiceAuthPolicy::Tokens(vec![format!(
-                    "{}.access",
-                    "0".repeat(32)
-                )])),
+                AppSettings::new().policy(ServiceAuthPolicy::Tokens(vec![other.client_id])),
             )
             .await
             .unwrap();
@@ -402,8 +404,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_token_allow_list_refuses_user_identities() {
-        let (issuer, token, _) = setup().await;
+    async fn user_identities_need_an_allow_policy() {
+        let (issuer, _, _) = setup().await;
         let service = ServiceBuilder::new()
             .layer(issuer.exchange_layer("api").unwrap())
             .service(service_fn(echo));
@@ -433,19 +435,39 @@ mod tests {
                 .unwrap()
         };
         let response = service.clone().oneshot(ride()).await.unwrap();
-        assert_eq!(response.status(), 200, "any valid identity");
-        assert_eq!(text(response).await, "jane@example.com true");
+        assert_eq!(response.status(), 403, "Service Auth admits service tokens only");
 
-        issuer
-            .apps()
-            .update(
-                "api",
-                AppSettings::new().policy(ServiceAuthPolicy::Tokens(vec![token.client_id])),
-            )
+        let domain = |domain: &str| crate::PolicyRules::including(vec![crate::PolicyRule::EmailDomain {
+            domain: domain.into(),
+        }]);
+        let staff = issuer
+            .policies()
+            .create("staff", crate::PolicyDecision::Allow, domain("example.com"))
             .await
             .unwrap();
-        let response = service.oneshot(ride()).await.unwrap();
-        assert_eq!(response.status(), 403, "listed service tokens only");
+        issuer
+            .apps()
+            .edit_policies("api", |policies, _| {
+                policies.push(crate::AppPolicy {
+                    precedence: 2,
+                    policy: staff.clone(),
+                });
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let response = service.clone().oneshot(ride()).await.unwrap();
+        assert_eq!(response.status(), 200, "admitted by the allow policy");
+        assert_eq!(text(response).await, "jane@example.com true");
+
+        // The reusable policy's change reaches the application it is linked to.
+        issuer
+            .policies()
+            .update(&staff.id, "staff", crate::PolicyDecision::Allow, domain("example.org"))
+            .await
+            .unwrap();
+        let response = service.clone().oneshot(ride()).await.unwrap();
+        assert_eq!(response.status(), 403, "no longer in the allowed domain");
     }
 
     #[tokio::test]

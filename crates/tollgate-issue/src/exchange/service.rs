@@ -229,6 +229,12 @@ where
                 self.exchange(request, credentials, snapshot, app)
             }
             Ok(Presented::Token(token)) => self.ride(request, token, app),
+            // No credentials: only a bypass policy lets the request through, with no identity.
+            Ok(_) if app.bypasses(self.failures.address(&request)) => {
+                let mut request = request;
+                request::strip_identity(request.headers_mut());
+                ResponseFuture::called(self.inner.call(request))
+            }
             Ok(_) => self.refuse(&request).now(
                 Rejection::new(RejectionKind::MissingCredentials),
                 context(&app.name, None, None),
@@ -322,6 +328,7 @@ impl<S> Exchange<S> {
             client_id,
             credentials.expose_secret(),
             now,
+            self.failures.address(&request),
         );
         if let Err(rejection) = checked {
             if let Some(source) = source
@@ -400,6 +407,7 @@ impl<S> Exchange<S> {
         B: Send + 'static,
     {
         let location = token.location();
+        let ip = self.failures.address(&request);
         let current = match self.shared.verifier_for(&app) {
             Ok(current) => current,
             Err(rejection) => {
@@ -409,7 +417,7 @@ impl<S> Exchange<S> {
             }
         };
         match current.verifier.try_verify(token.as_str()) {
-            Attempt::Done(verified) => match admit(&self.shared, &app, verified, location) {
+            Attempt::Done(verified) => match admit(&self.shared, &app, verified, location, ip) {
                 Ok(identity) => {
                     let token = token.into_assertion(&identity);
                     request::forward_identity(&mut request, token, identity);
@@ -425,7 +433,7 @@ impl<S> Exchange<S> {
                 let mut inner = self.take_inner();
                 ResponseFuture::waiting(Box::pin(async move {
                     let verified = current.verifier.verify(token.as_str()).await;
-                    match admit(&shared, &app, verified, location) {
+                    match admit(&shared, &app, verified, location, ip) {
                         Ok(identity) => {
                             let token = token.into_assertion(&identity);
                             request::forward_identity(&mut request, token, identity);
@@ -514,6 +522,7 @@ fn admit(
     app: &ApplicationRecord,
     verified: Result<AccessIdentity, Rejection>,
     location: TokenLocation,
+    ip: Option<std::net::IpAddr>,
 ) -> Result<AccessIdentity, (Rejection, TokenRefusal)> {
     let refusal = |identity: Option<&AccessIdentity>| TokenRefusal {
         app: app.name.clone(),
@@ -521,7 +530,7 @@ fn admit(
         identity: identity.map(|id| id.name().to_owned()),
     };
     let identity = verified.map_err(|rejection| (rejection, refusal(None)))?;
-    match shared.issuer.check_identity(app, &identity) {
+    match shared.issuer.check_identity(app, &identity, ip) {
         Ok(()) => Ok(identity),
         Err(rejection) => Err((rejection, refusal(Some(&identity)))),
     }
@@ -556,7 +565,6 @@ fn set_cookie(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::records::ServiceAuthPolicy;
 
     fn app(header: Option<&str>) -> ApplicationRecord {
         ApplicationRecord {
@@ -567,7 +575,7 @@ mod tests {
             read_service_tokens_from_header: header.map(str::to_owned),
             cookie_http_only: true,
             cookie_secure: None,
-            policy: ServiceAuthPolicy::AnyValidServiceToken,
+            policies: vec![],
             created_at: 0,
             updated_at: 0,
             tokens_revoked_before: None,

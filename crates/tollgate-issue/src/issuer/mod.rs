@@ -179,7 +179,18 @@ impl Issuer {
     /// The application manager, wired to this issuer.
     pub fn apps(&self) -> Applications {
         Applications::new(self.inner.app_store.clone(), self.inner.clock.clone())
+            .with_tokens(self.inner.token_store.clone())
             .with_reload(self.reload_handle())
+    }
+
+    /// The reusable-policy manager, wired to this issuer.
+    pub fn policies(&self) -> crate::Policies {
+        crate::Policies::new(
+            self.inner.app_store.clone(),
+            self.inner.token_store.clone(),
+            self.inner.clock.clone(),
+        )
+        .with_reload(self.reload_handle())
     }
 
     /// Rotates the signing key now (emergency rotation): a new key is published at once and
@@ -412,8 +423,9 @@ impl Issuer {
         client_id: &str,
         secret: &str,
         now: i64,
+        ip: Option<std::net::IpAddr>,
     ) -> Result<(), Rejection> {
-        snapshot.check_credentials(app, client_id, secret, now)?;
+        snapshot.check_credentials(app, client_id, secret, now, ip)?;
         self.inner.last_seen.touch(client_id, now);
         Ok(())
     }
@@ -424,12 +436,13 @@ impl Issuer {
         &self,
         app: &ApplicationRecord,
         identity: &AccessIdentity,
+        ip: Option<std::net::IpAddr>,
     ) -> Result<(), Rejection> {
         let now = self.now();
         self.inner
             .snapshot
             .load()
-            .check_identity(app, identity, now)?;
+            .check_identity(app, identity, now, ip)?;
         if let Some(client_id) = identity.client_id() {
             self.inner.last_seen.touch(client_id, now);
         }

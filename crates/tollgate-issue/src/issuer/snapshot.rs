@@ -2,12 +2,14 @@
 //! and the checks it answers without touching a store.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use tollgate_core::{AccessIdentity, Rejection, RejectionKind};
 
 use crate::key_ring::KeyRing;
+use crate::policy::Subject;
 use crate::records::{ApplicationRecord, ServiceTokenRecord};
 
 /// What the request path reads: everything, loaded.
@@ -57,14 +59,15 @@ impl Snapshot {
     }
 
     /// Checks service-token credentials (existence, secret in constant time, enabled, expiry)
-    /// and that `app`'s policy admits the token. That a token is disabled is said only to a
-    /// caller holding its secret.
+    /// and that `app`'s policies admit the token from `ip`. That a token is disabled is said
+    /// only to a caller holding its secret.
     pub(crate) fn check_credentials(
         &self,
         app: &ApplicationRecord,
         client_id: &str,
         secret: &str,
         now: i64,
+        ip: Option<IpAddr>,
     ) -> Result<(), Rejection> {
         let wrong = || {
             Rejection::new(RejectionKind::InvalidCredentials)
@@ -88,34 +91,51 @@ impl Snapshot {
                 Rejection::new(RejectionKind::InvalidCredentials).with_detail(EXPIRED_DETAIL)
             );
         }
-        app.admits_service_token(client_id)
+        app.authorize(&Subject {
+            service_token_id: Some(&token.id),
+            email: None,
+            ip,
+        })
     }
 
     /// Checks a verified identity: it must be for `app`'s current AUD and not minted before the
     /// application's tokens were revoked ([`ApplicationRecord::revokes_token_issued_at`]); a
-    /// service token must still exist, be enabled and be unexpired; and `app`'s policy must
-    /// admit it (an application restricted to a list of service tokens refuses user identities).
+    /// service token must still exist, be enabled and be unexpired; and `app`'s policies must
+    /// admit it from `ip`.
     pub(crate) fn check_identity(
         &self,
         app: &ApplicationRecord,
         identity: &AccessIdentity,
         now: i64,
+        ip: Option<IpAddr>,
     ) -> Result<(), Rejection> {
         if !identity.audience().contains(&app.aud) {
             return Err(Rejection::new(RejectionKind::WrongAudience)
                 .with_detail("token is not for the application's current AUD"));
         }
         app.check_not_revoked(identity)?;
-        if let Some(client_id) = identity.client_id()
-            && self.live_token(client_id, now).is_none()
-        {
-            let detail = match self.tokens.get(client_id) {
-                Some(token) if !token.enabled => "service token disabled",
-                _ => "service token deleted or expired",
-            };
-            return Err(Rejection::new(RejectionKind::Revoked).with_detail(detail));
-        }
-        app.admits(identity)
+        let subject = match identity.client_id() {
+            Some(client_id) => {
+                let Some(token) = self.live_token(client_id, now) else {
+                    let detail = match self.tokens.get(client_id) {
+                        Some(token) if !token.enabled => "service token disabled",
+                        _ => "service token deleted or expired",
+                    };
+                    return Err(Rejection::new(RejectionKind::Revoked).with_detail(detail));
+                };
+                Subject {
+                    service_token_id: Some(&token.id),
+                    email: None,
+                    ip,
+                }
+            }
+            None => Subject {
+                service_token_id: None,
+                email: identity.email(),
+                ip,
+            },
+        };
+        app.authorize(&subject)
     }
 }
 
