@@ -213,7 +213,7 @@ impl TokenStore for MemoryStore {
         };
         let users = inner.policies_naming(&token_id);
         if !users.is_empty() && !detach {
-            return Self::ready(Err(token_in_use(client_id, &users)));
+            return Self::ready(Err(StoreError::token_in_use(client_id, &users)));
         }
         for policy in inner.policies.values_mut() {
             policy.rules.forget_token(&token_id);
@@ -364,30 +364,6 @@ impl Inner {
         }
         Ok(())
     }
-}
-
-/// [`StoreError::InUse`] for a token `users` (policy names) reference.
-pub(crate) fn token_in_use(client_id: &str, users: &[String]) -> StoreError {
-    StoreError::InUse(format!(
-        "service token {client_id} is used by the policies {}",
-        quoted(users)
-    ))
-}
-
-/// [`StoreError::InUse`] for a reusable policy `apps` (application names) link.
-pub(crate) fn policy_in_use(id: &str, apps: &[String]) -> StoreError {
-    StoreError::InUse(format!(
-        "policy {id} is used by the applications {}",
-        quoted(apps)
-    ))
-}
-
-fn quoted(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("{n:?}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The other application that already has `app`'s domain.
@@ -586,7 +562,7 @@ impl AppStore for MemoryStore {
             .map(|a| a.name.clone())
             .collect();
         if !users.is_empty() {
-            return Self::ready(Err(policy_in_use(id, &users)));
+            return Self::ready(Err(StoreError::policy_in_use(id, &users)));
         }
         inner.policies.remove(id);
         self.bump();

@@ -361,8 +361,9 @@ impl PolicyRules {
             .flat_map(|(_, rules)| rules.iter().filter_map(PolicyRule::token_id))
     }
 
-    /// Removes every rule naming the token `token_id`; whether any did.
-    pub(crate) fn forget_token(&mut self, token_id: &str) -> bool {
+    /// Removes every rule naming the token `token_id`; whether any did (what a store does to
+    /// the policies of a token deleted with `detach`).
+    pub fn forget_token(&mut self, token_id: &str) -> bool {
         let mut changed = false;
         for rules in [&mut self.include, &mut self.require, &mut self.exclude] {
             let before = rules.len();

@@ -28,6 +28,33 @@ pub enum StoreError {
     Backend(Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl StoreError {
+    /// [`InUse`](Self::InUse) for the token `client_id` that the policies named `users` name.
+    pub fn token_in_use(client_id: &str, users: &[String]) -> Self {
+        Self::InUse(format!(
+            "service token {client_id} is used by the policies {}",
+            quoted(users)
+        ))
+    }
+
+    /// [`InUse`](Self::InUse) for the reusable policy `id` that the applications named `apps`
+    /// link.
+    pub fn policy_in_use(id: &str, apps: &[String]) -> Self {
+        Self::InUse(format!(
+            "policy {id} is used by the applications {}",
+            quoted(apps)
+        ))
+    }
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A cheap change counter: any write anywhere in the store increases it.
 pub trait Revision: Send + Sync + 'static {
     /// The current revision. Instances poll it (e.g. every 250 ms) and reload on change; a

@@ -1,8 +1,8 @@
 //! Rows as the schema stores them, and their conversion to and from the issuer's records.
 
 use tollgate_issue::{
-    ApiPermission, ApiTokenRecord, ApplicationRecord, ServiceAuthPolicy, ServiceTokenRecord,
-    SigningKeyRecord, TokenDuration,
+    ApiPermission, ApiTokenRecord, AppPolicy, ApplicationRecord, PolicyDecision, PolicyRecord,
+    PolicyRules, ServiceTokenRecord, SigningKeyRecord, TokenDuration,
 };
 
 use crate::error::{Error, ErrorKind};
@@ -10,9 +10,6 @@ use crate::master_key::MasterKey;
 
 pub(crate) const ENCRYPTION_NONE: &str = "none";
 pub(crate) const ENCRYPTION_AES_256_GCM: &str = "aes-256-gcm";
-
-pub(crate) const POLICY_ANY: &str = "any";
-pub(crate) const POLICY_TOKENS: &str = "tokens";
 
 fn corrupt(what: &str) -> Error {
     Error::new(ErrorKind::CorruptData, format!("stored {what} is invalid"))
@@ -237,7 +234,7 @@ impl<'a> NewKeyRow<'a> {
 macro_rules! app_columns {
     () => {
         "name, aud, session_duration, read_service_tokens_from_header, cookie_http_only, \
-         cookie_secure, policy, created_at, domain, origin, id, updated_at, tokens_revoked_before"
+         cookie_secure, created_at, domain, origin, id, updated_at, tokens_revoked_before"
     };
 }
 pub(crate) use app_columns;
@@ -250,7 +247,6 @@ pub(crate) struct AppRow {
     read_service_tokens_from_header: Option<String>,
     cookie_http_only: bool,
     cookie_secure: Option<bool>,
-    policy: String,
     created_at: i64,
     domain: Option<String>,
     origin: Option<String>,
@@ -260,13 +256,13 @@ pub(crate) struct AppRow {
 }
 
 impl AppRow {
-    /// `allowed` is the application's allow-list in order (empty unless the policy is `tokens`).
-    pub(crate) fn into_record(self, allowed: Vec<String>) -> Result<ApplicationRecord, Error> {
-        let policy = match self.policy.as_str() {
-            POLICY_ANY => ServiceAuthPolicy::AnyValidServiceToken,
-            POLICY_TOKENS => ServiceAuthPolicy::Tokens(allowed),
-            _ => return Err(corrupt("service-auth policy")),
-        };
+    /// The application's id.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// `policies` are the application's, in precedence order.
+    pub(crate) fn into_record(self, policies: Vec<AppPolicy>) -> Result<ApplicationRecord, Error> {
         Ok(ApplicationRecord {
             id: self.id,
             name: self.name,
@@ -275,7 +271,7 @@ impl AppRow {
             read_service_tokens_from_header: self.read_service_tokens_from_header,
             cookie_http_only: self.cookie_http_only,
             cookie_secure: self.cookie_secure,
-            policy,
+            policies,
             created_at: self.created_at,
             updated_at: self.updated_at,
             tokens_revoked_before: self.tokens_revoked_before,
@@ -285,12 +281,67 @@ impl AppRow {
     }
 }
 
-/// The policy column and allow-list rows of an application.
-pub(crate) fn policy_parts(policy: &ServiceAuthPolicy) -> (&'static str, &[String]) {
-    match policy {
-        ServiceAuthPolicy::AnyValidServiceToken => (POLICY_ANY, &[]),
-        ServiceAuthPolicy::Tokens(client_ids) => (POLICY_TOKENS, client_ids),
+/// The columns of [`PolicyRow`], as a literal for `concat!` (prefixed by the table alias `p`).
+macro_rules! policy_columns {
+    () => {
+        "p.id, p.name, p.decision, p.rules, p.application, p.created_at, p.updated_at"
+    };
+}
+pub(crate) use policy_columns;
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PolicyRow {
+    id: String,
+    name: String,
+    decision: String,
+    rules: String,
+    /// NULL: reusable.
+    pub(crate) application: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl PolicyRow {
+    pub(crate) fn into_record(self) -> Result<PolicyRecord, Error> {
+        let decision: PolicyDecision = self
+            .decision
+            .parse()
+            .map_err(|_| corrupt("policy decision"))?;
+        let rules: PolicyRules =
+            serde_json::from_str(&self.rules).map_err(|_| corrupt("policy rules"))?;
+        Ok(PolicyRecord {
+            id: self.id,
+            name: self.name,
+            decision,
+            rules,
+            reusable: self.application.is_none(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
     }
+}
+
+/// A policy row linked to an application: `(application id, precedence, policy)`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct LinkRow {
+    pub(crate) link_application: String,
+    precedence: i64,
+    #[sqlx(flatten)]
+    policy: PolicyRow,
+}
+
+impl LinkRow {
+    pub(crate) fn into_policy(self) -> Result<AppPolicy, Error> {
+        Ok(AppPolicy {
+            precedence: u32::try_from(self.precedence).map_err(|_| corrupt("policy precedence"))?,
+            policy: self.policy.into_record()?,
+        })
+    }
+}
+
+/// The rules as stored: Cloudflare's JSON.
+pub(crate) fn rules_json(rules: &PolicyRules) -> String {
+    serde_json::to_string(rules).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -15,15 +15,15 @@ use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
 };
 use tollgate_issue::{
-    AppStore, ApplicationRecord, KeyStore, Revision, ServiceTokenRecord, SigningKeyRecord,
-    StoreError, StoreFuture, TokenStore,
+    AppPolicy, AppStore, ApplicationRecord, KeyStore, PolicyRecord, Revision, ServiceTokenRecord,
+    SigningKeyRecord, StoreError, StoreFuture, TokenStore,
 };
 
 use crate::error::{Error, ErrorKind, Failure};
 use crate::master_key::MasterKey;
 use crate::rows::{
-    AppRow, KeyRow, NewKeyRow, TokenRow, app_columns, duration_seconds, key_columns, policy_parts,
-    to_i64, to_u64, token_columns,
+    AppRow, KeyRow, LinkRow, NewKeyRow, PolicyRow, TokenRow, app_columns, duration_seconds,
+    key_columns, policy_columns, rules_json, to_i64, to_u64, token_columns,
 };
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
@@ -742,24 +742,47 @@ impl TokenStore for Store {
         })
     }
 
-    fn delete_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
+    fn delete_token<'a>(&'a self, client_id: &'a str, detach: bool) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             finish(with_pool!(self, |pool| async {
                 let mut tx = pool.begin_write().await?;
                 let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
-                let deleted = sqlx::query("DELETE FROM service_tokens WHERE client_id = $1")
-                    .bind(client_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if deleted == 0 {
+                let token_id: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM service_tokens WHERE client_id = $1")
+                        .bind(client_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(token_id) = token_id else {
                     // Nothing changed: roll back, so the revision does not move either.
                     tx.rollback().await?;
                     return Ok(false);
+                };
+                let candidates: Vec<PolicyRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    policy_columns!(),
+                    " FROM access_policies p WHERE p.rules LIKE $1 ORDER BY p.name, p.id"
+                ))
+                .bind(naming_pattern(&token_id))
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut users = Vec::new();
+                for row in candidates {
+                    let mut policy = row.into_record()?;
+                    if policy.rules.token_ids().any(|id| id == token_id) {
+                        users.push(policy.name.clone());
+                        policy.rules.forget_token(&token_id);
+                        sqlx::query("UPDATE access_policies SET rules = $2 WHERE id = $1")
+                            .bind(&policy.id)
+                            .bind(rules_json(&policy.rules))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
-                // Allow-lists name client IDs with no foreign key: drop the token from them, so
-                // a token imported later with the same client ID does not inherit its access.
-                sqlx::query("DELETE FROM application_allowed_tokens WHERE client_id = $1")
+                if !users.is_empty() && !detach {
+                    tx.rollback().await?;
+                    return Err(StoreError::token_in_use(client_id, &users).into());
+                }
+                sqlx::query("DELETE FROM service_tokens WHERE client_id = $1")
                     .bind(client_id)
                     .execute(&mut *tx)
                     .await?;
@@ -912,13 +935,26 @@ impl KeyStore for Store {
     }
 }
 
-/// Groups `(application, client_id)` rows, already in position order, by application.
-fn group_allowed(rows: Vec<(String, String)>) -> HashMap<String, Vec<String>> {
-    let mut allowed: HashMap<String, Vec<String>> = HashMap::new();
-    for (application, client_id) in rows {
-        allowed.entry(application).or_default().push(client_id);
+/// Every application's policies: link rows joined to their policies (add a `WHERE` on
+/// `l.application` and an `ORDER BY`).
+macro_rules! links_select {
+    () => {
+        concat!(
+            "SELECT l.application AS link_application, l.precedence, ",
+            policy_columns!(),
+            " FROM application_policies l JOIN access_policies p ON p.id = l.policy"
+        )
+    };
+}
+
+/// Groups link rows, already in precedence order, by application id.
+fn group_links(rows: Vec<LinkRow>) -> Result<HashMap<String, Vec<AppPolicy>>, Error> {
+    let mut grouped: HashMap<String, Vec<AppPolicy>> = HashMap::new();
+    for row in rows {
+        let app = row.link_application.clone();
+        grouped.entry(app).or_default().push(row.into_policy()?);
     }
-    allowed
+    Ok(grouped)
 }
 
 /// The conflict message for a domain `holder` already has.
@@ -929,6 +965,79 @@ fn domain_taken(app: &ApplicationRecord, holder: &str) -> String {
     )
 }
 
+/// The `LIKE` pattern that finds the policy rows whose rules may name `token_id` (confirmed by
+/// parsing them).
+fn naming_pattern(token_id: &str) -> String {
+    format!(r#"%"token_id":"{token_id}"%"#)
+}
+
+/// Writes `$app`'s policies in transaction `$tx`: checks that linked reusable policies exist and
+/// that scoped ids are nobody else's, then replaces the application's links and scoped policies.
+/// Expands inside a [`with_pool!`] body, compiled once per backend.
+macro_rules! write_policies {
+    ($tx:ident, $app:expr) => {{
+        let app: &ApplicationRecord = $app;
+        for linked in &app.policies {
+            let policy = &linked.policy;
+            let owner: Option<(Option<String>,)> =
+                sqlx::query_as("SELECT application FROM access_policies WHERE id = $1")
+                    .bind(&policy.id)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+            match (policy.reusable, owner) {
+                (true, Some((None,))) | (false, None) => {}
+                (false, Some((Some(owner),))) if owner == app.id => {}
+                (true, _) => {
+                    return Err(
+                        StoreError::NotFound(format!("reusable policy {}", policy.id)).into(),
+                    );
+                }
+                (false, Some(_)) => {
+                    return Err(
+                        StoreError::Conflict(format!("a policy with id {}", policy.id)).into(),
+                    );
+                }
+            }
+        }
+        sqlx::query("DELETE FROM application_policies WHERE application = $1")
+            .bind(&app.id)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query("DELETE FROM access_policies WHERE application = $1")
+            .bind(&app.id)
+            .execute(&mut *$tx)
+            .await?;
+        for linked in &app.policies {
+            let policy = &linked.policy;
+            if !policy.reusable {
+                sqlx::query(
+                    "INSERT INTO access_policies \
+                     (id, name, decision, rules, application, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&policy.id)
+                .bind(&policy.name)
+                .bind(policy.decision.as_str())
+                .bind(rules_json(&policy.rules))
+                .bind(&app.id)
+                .bind(policy.created_at)
+                .bind(policy.updated_at)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            sqlx::query(
+                "INSERT INTO application_policies (application, precedence, policy) \
+                 VALUES ($1, $2, $3)",
+            )
+            .bind(&app.id)
+            .bind(i64::from(linked.precedence))
+            .bind(&policy.id)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+
 /// The unique column an application is looked up by (each has an index).
 #[derive(Debug, Clone, Copy)]
 enum AppKey {
@@ -937,7 +1046,7 @@ enum AppKey {
 }
 
 impl Store {
-    /// The application whose `key` column is `value`, with its allow-list, in one snapshot.
+    /// The application whose `key` column is `value`, with its policies, in one snapshot.
     async fn get_app_where(
         &self,
         key: AppKey,
@@ -955,7 +1064,7 @@ impl Store {
                 " FROM applications WHERE id = $1"
             ),
         };
-        let found: Option<(AppRow, Vec<String>)> = finish(with_pool!(self, |pool| async {
+        let found: Option<(AppRow, Vec<LinkRow>)> = finish(with_pool!(self, |pool| async {
             let mut tx = pool.begin_read().await?;
             let row: Option<AppRow> = sqlx::query_as(select)
                 .bind(value)
@@ -964,20 +1073,25 @@ impl Store {
             let Some(row) = row else {
                 return Ok(None);
             };
-            let allowed: Vec<String> = sqlx::query_scalar(
-                "SELECT client_id FROM application_allowed_tokens \
-                 WHERE application = $1 ORDER BY position",
-            )
-            .bind(&row.name)
+            let links: Vec<LinkRow> = sqlx::query_as(concat!(
+                links_select!(),
+                " WHERE l.application = $1 ORDER BY l.precedence"
+            ))
+            .bind(row.id())
             .fetch_all(&mut *tx)
             .await?;
             tx.commit().await?;
-            Ok(Some((row, allowed)))
+            Ok(Some((row, links)))
         }
         .await))?;
-        Ok(found
-            .map(|(row, allowed)| row.into_record(allowed))
-            .transpose()?)
+        let Some((row, links)) = found else {
+            return Ok(None);
+        };
+        let policies = links
+            .into_iter()
+            .map(LinkRow::into_policy)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(row.into_record(policies)?))
     }
 }
 
@@ -985,7 +1099,6 @@ impl AppStore for Store {
     fn insert_app<'a>(&'a self, app: &'a ApplicationRecord) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let session_duration = to_i64(app.session_duration, "session duration")?;
-            let (policy, allowed) = policy_parts(&app.policy);
             finish(with_pool!(self, |pool| async {
                 let mut tx = pool.begin_write().await?;
                 let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
@@ -1025,7 +1138,7 @@ impl AppStore for Store {
                 sqlx::query(concat!(
                     "INSERT INTO applications (",
                     app_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                 ))
                 .bind(&app.name)
                 .bind(&app.aud)
@@ -1033,7 +1146,6 @@ impl AppStore for Store {
                 .bind(app.read_service_tokens_from_header.as_deref())
                 .bind(app.cookie_http_only)
                 .bind(app.cookie_secure)
-                .bind(policy)
                 .bind(app.created_at)
                 .bind(app.domain.as_deref())
                 .bind(app.origin.as_deref())
@@ -1042,17 +1154,7 @@ impl AppStore for Store {
                 .bind(app.tokens_revoked_before)
                 .execute(&mut *tx)
                 .await?;
-                for (position, client_id) in (0_i64..).zip(allowed) {
-                    sqlx::query(
-                        "INSERT INTO application_allowed_tokens (application, position, client_id) \
-                         VALUES ($1, $2, $3)",
-                    )
-                    .bind(&app.name)
-                    .bind(position)
-                    .bind(client_id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                write_policies!(tx, app);
                 tx.commit().await?;
                 Ok(())
             }
@@ -1070,29 +1172,29 @@ impl AppStore for Store {
 
     fn list_apps(&self) -> StoreFuture<'_, Vec<ApplicationRecord>> {
         Box::pin(async move {
-            let (rows, allowed): (Vec<AppRow>, Vec<(String, String)>) =
+            let (rows, links): (Vec<AppRow>, Vec<LinkRow>) =
                 finish(with_pool!(self, |pool| async {
                     let mut tx = pool.begin_read().await?;
                     let rows: Vec<AppRow> =
                         sqlx::query_as(concat!("SELECT ", app_columns!(), " FROM applications"))
                             .fetch_all(&mut *tx)
                             .await?;
-                    let allowed: Vec<(String, String)> = sqlx::query_as(
-                        "SELECT application, client_id FROM application_allowed_tokens \
-                         ORDER BY application, position",
-                    )
+                    let links: Vec<LinkRow> = sqlx::query_as(concat!(
+                        links_select!(),
+                        " ORDER BY l.application, l.precedence"
+                    ))
                     .fetch_all(&mut *tx)
                     .await?;
                     tx.commit().await?;
-                    Ok((rows, allowed))
+                    Ok((rows, links))
                 }
                 .await))?;
-            let mut allowed = group_allowed(allowed);
+            let mut links = group_links(links)?;
             let mut apps = rows
                 .into_iter()
                 .map(|row| {
-                    let list = allowed.remove(&row.name).unwrap_or_default();
-                    row.into_record(list)
+                    let policies = links.remove(row.id()).unwrap_or_default();
+                    row.into_record(policies)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             apps.sort_by(|a, b| a.name.cmp(&b.name));
@@ -1119,7 +1221,6 @@ impl AppStore for Store {
                 )));
             }
             let session_duration = to_i64(app.session_duration, "session duration")?;
-            let (policy, allowed) = policy_parts(&app.policy);
             finish(with_pool!(self, |pool| async {
                 let mut tx = pool.begin_write().await?;
                 // The bump serialises writers, so what we read next stays current until commit.
@@ -1137,14 +1238,18 @@ impl AppStore for Store {
                         StoreError::NotFound(format!("application {:?}", expected.name)).into(),
                     );
                 };
-                let stored_allowed: Vec<String> = sqlx::query_scalar(
-                    "SELECT client_id FROM application_allowed_tokens \
-                     WHERE application = $1 ORDER BY position",
-                )
-                .bind(&expected.name)
+                let links: Vec<LinkRow> = sqlx::query_as(concat!(
+                    links_select!(),
+                    " WHERE l.application = $1 ORDER BY l.precedence"
+                ))
+                .bind(stored.id())
                 .fetch_all(&mut *tx)
                 .await?;
-                if stored.into_record(stored_allowed)? != *expected {
+                let policies = links
+                    .into_iter()
+                    .map(LinkRow::into_policy)
+                    .collect::<Result<Vec<_>, _>>()?;
+                if stored.into_record(policies)? != *expected {
                     // Changed since the caller read it: roll back, the revision stays put.
                     tx.rollback().await?;
                     return Ok(false);
@@ -1175,8 +1280,8 @@ impl AppStore for Store {
                 sqlx::query(
                     "UPDATE applications SET aud = $2, session_duration = $3, \
                      read_service_tokens_from_header = $4, cookie_http_only = $5, \
-                     cookie_secure = $6, policy = $7, created_at = $8, domain = $9, \
-                     origin = $10, id = $11, updated_at = $12, tokens_revoked_before = $13 \
+                     cookie_secure = $6, created_at = $7, domain = $8, \
+                     origin = $9, id = $10, updated_at = $11, tokens_revoked_before = $12 \
                      WHERE name = $1",
                 )
                 .bind(&app.name)
@@ -1185,7 +1290,6 @@ impl AppStore for Store {
                 .bind(app.read_service_tokens_from_header.as_deref())
                 .bind(app.cookie_http_only)
                 .bind(app.cookie_secure)
-                .bind(policy)
                 .bind(app.created_at)
                 .bind(app.domain.as_deref())
                 .bind(app.origin.as_deref())
@@ -1194,21 +1298,7 @@ impl AppStore for Store {
                 .bind(app.tokens_revoked_before)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("DELETE FROM application_allowed_tokens WHERE application = $1")
-                    .bind(&app.name)
-                    .execute(&mut *tx)
-                    .await?;
-                for (position, client_id) in (0_i64..).zip(allowed) {
-                    sqlx::query(
-                        "INSERT INTO application_allowed_tokens (application, position, client_id) \
-                         VALUES ($1, $2, $3)",
-                    )
-                    .bind(&app.name)
-                    .bind(position)
-                    .bind(client_id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                write_policies!(tx, app);
                 tx.commit().await?;
                 Ok(true)
             }
@@ -1221,15 +1311,189 @@ impl AppStore for Store {
             finish(with_pool!(self, |pool| async {
                 let mut tx = pool.begin_write().await?;
                 let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
-                sqlx::query("DELETE FROM application_allowed_tokens WHERE application = $1")
-                    .bind(name)
+                let id: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM applications WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(id) = id else {
+                    tx.rollback().await?;
+                    return Ok(false);
+                };
+                // Links first, then the scoped policies they point at, then the application.
+                sqlx::query("DELETE FROM application_policies WHERE application = $1")
+                    .bind(&id)
                     .execute(&mut *tx)
                     .await?;
-                let deleted = sqlx::query("DELETE FROM applications WHERE name = $1")
-                    .bind(name)
+                sqlx::query("DELETE FROM access_policies WHERE application = $1")
+                    .bind(&id)
                     .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                    .await?;
+                sqlx::query("DELETE FROM applications WHERE id = $1")
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+            .await))
+        })
+    }
+
+    fn insert_policy<'a>(&'a self, policy: &'a PolicyRecord) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            if !policy.reusable {
+                return Err(StoreError::Conflict(format!(
+                    "policy {}: only reusable policies stand alone",
+                    policy.id
+                )));
+            }
+            finish(with_pool!(self, |pool| async {
+                let mut tx = pool.begin_write().await?;
+                let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
+                let taken: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM access_policies WHERE id = $1")
+                        .bind(&policy.id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if taken.is_some() {
+                    return Err(
+                        StoreError::Conflict(format!("a policy with id {}", policy.id)).into(),
+                    );
+                }
+                sqlx::query(
+                    "INSERT INTO access_policies \
+                     (id, name, decision, rules, application, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, NULL, $5, $6)",
+                )
+                .bind(&policy.id)
+                .bind(&policy.name)
+                .bind(policy.decision.as_str())
+                .bind(rules_json(&policy.rules))
+                .bind(policy.created_at)
+                .bind(policy.updated_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            .await))
+        })
+    }
+
+    fn get_policy<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<PolicyRecord>> {
+        Box::pin(async move {
+            let row: Option<PolicyRow> = finish(with_pool!(self, |pool| async {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ",
+                    policy_columns!(),
+                    " FROM access_policies p WHERE p.id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?)
+            }
+            .await))?;
+            Ok(row.map(PolicyRow::into_record).transpose()?)
+        })
+    }
+
+    fn list_policies(&self) -> StoreFuture<'_, Vec<PolicyRecord>> {
+        Box::pin(async move {
+            let rows: Vec<PolicyRow> = finish(with_pool!(self, |pool| async {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ",
+                    policy_columns!(),
+                    " FROM access_policies p WHERE p.application IS NULL ORDER BY p.name, p.id"
+                ))
+                .fetch_all(pool)
+                .await?)
+            }
+            .await))?;
+            Ok(rows
+                .into_iter()
+                .map(PolicyRow::into_record)
+                .collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn update_policy<'a>(
+        &'a self,
+        expected: &'a PolicyRecord,
+        policy: &'a PolicyRecord,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            if policy.id != expected.id || !policy.reusable {
+                return Err(StoreError::Conflict(format!(
+                    "policy {}: the id and reusability cannot change",
+                    expected.id
+                )));
+            }
+            finish(with_pool!(self, |pool| async {
+                let mut tx = pool.begin_write().await?;
+                let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
+                let stored: Option<PolicyRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    policy_columns!(),
+                    " FROM access_policies p WHERE p.id = $1 AND p.application IS NULL"
+                ))
+                .bind(&expected.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(stored) = stored else {
+                    return Err(StoreError::NotFound(format!(
+                        "reusable policy {}",
+                        expected.id
+                    ))
+                    .into());
+                };
+                if stored.into_record()? != *expected {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "UPDATE access_policies SET name = $2, decision = $3, rules = $4, \
+                     created_at = $5, updated_at = $6 WHERE id = $1",
+                )
+                .bind(&policy.id)
+                .bind(&policy.name)
+                .bind(policy.decision.as_str())
+                .bind(rules_json(&policy.rules))
+                .bind(policy.created_at)
+                .bind(policy.updated_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+            .await))
+        })
+    }
+
+    fn delete_policy<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            finish(with_pool!(self, |pool| async {
+                let mut tx = pool.begin_write().await?;
+                let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
+                let users: Vec<String> = sqlx::query_scalar(
+                    "SELECT a.name FROM application_policies l \
+                     JOIN applications a ON a.id = l.application \
+                     WHERE l.policy = $1 ORDER BY a.name",
+                )
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+                if !users.is_empty() {
+                    tx.rollback().await?;
+                    return Err(StoreError::policy_in_use(id, &users).into());
+                }
+                let deleted = sqlx::query(
+                    "DELETE FROM access_policies WHERE id = $1 AND application IS NULL",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
                 if deleted == 0 {
                     tx.rollback().await?;
                     return Ok(false);
