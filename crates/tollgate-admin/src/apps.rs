@@ -1,7 +1,6 @@
 //! `…/access/apps`: self-hosted applications — create, list, get, replace, delete,
 //! `revoke_tokens`.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::Extension;
@@ -10,13 +9,12 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tollgate_core::clock::rfc3339;
-use tollgate_issue::{
-    AppSettings, ApplicationRecord, DEFAULT_SESSION_DURATION, ServiceAuthPolicy, format_duration,
-};
+use tollgate_issue::{AppSettings, ApplicationRecord, DEFAULT_SESSION_DURATION, format_duration};
 
 use crate::AdminState;
 use crate::auth::Caller;
 use crate::envelope::{ApiError, ApiResult, code, ok, ok_page};
+use crate::policies::{PolicyView, links};
 use crate::request::{Body, Query, parse_go_duration};
 
 /// An application as the API shows it: Cloudflare's self-hosted application, plus tollgate's
@@ -34,24 +32,14 @@ pub(crate) struct AppView<'a> {
     http_only_cookie_attribute: bool,
     created_at: String,
     updated_at: String,
-    /// The service-auth policy, shown as the one policy it is (not reusable: the
-    /// `policies` endpoints are not served yet).
-    policies: [Value; 1],
+    /// Its policies in precedence order, each with its `precedence`.
+    policies: Vec<PolicyView<'a>>,
     origin: Option<&'a str>,
     tokens_revoked_before: Option<String>,
 }
 
 impl<'a> AppView<'a> {
-    /// `token_ids` maps client IDs to token ids, for the policy's `service_token` rules.
-    fn new(app: &'a ApplicationRecord, token_ids: &HashMap<String, String>) -> Self {
-        let include: Vec<Value> = match &app.policy {
-            ServiceAuthPolicy::AnyValidServiceToken => vec![json!({"any_valid_service_token": {}})],
-            ServiceAuthPolicy::Tokens(client_ids) => client_ids
-                .iter()
-                .filter_map(|c| token_ids.get(c))
-                .map(|id| json!({"service_token": {"token_id": id}}))
-                .collect(),
-        };
+    fn new(app: &'a ApplicationRecord) -> Self {
         Self {
             id: &app.id,
             name: &app.name,
@@ -63,43 +51,11 @@ impl<'a> AppView<'a> {
             http_only_cookie_attribute: app.cookie_http_only,
             created_at: rfc3339(app.created_at),
             updated_at: rfc3339(app.updated_at),
-            policies: [json!({
-                "id": app.id,
-                "name": "Service Auth",
-                "decision": "non_identity",
-                "include": include,
-                "exclude": [],
-                "require": [],
-                "precedence": 1,
-                "reusable": false,
-            })],
+            policies: app.policies.iter().map(PolicyView::linked).collect(),
             origin: app.origin.as_deref(),
             tokens_revoked_before: app.tokens_revoked_before.map(rfc3339),
         }
     }
-}
-
-/// Client ID → token id, for showing the policies of `apps`; read from the store only when one
-/// of them lists tokens (a list of every token is the dearest read there is).
-async fn token_ids(
-    state: &AdminState,
-    apps: &[ApplicationRecord],
-) -> Result<HashMap<String, String>, ApiError> {
-    if !apps
-        .iter()
-        .any(|a| matches!(a.policy, ServiceAuthPolicy::Tokens(_)))
-    {
-        return Ok(HashMap::new());
-    }
-    Ok(state
-        .issuer
-        .tokens()
-        .list()
-        .await
-        .map_err(|e| ApiError::from_manage(&e))?
-        .into_iter()
-        .map(|t| (t.client_id, t.id))
-        .collect())
 }
 
 /// The document of a create or a replace. Fields Cloudflare has and tollgate does not use
@@ -119,8 +75,10 @@ pub(crate) struct AppFields {
 
 impl AppFields {
     /// The settings the document describes, whole: what it leaves out takes its default
-    /// (Cloudflare's PUT replaces the application). The service-auth policy is kept.
-    fn settings(&self) -> Result<AppSettings, ApiError> {
+    /// (Cloudflare's PUT replaces the application) — but for `policies`: a document without
+    /// them creates an application with none (nobody admitted, as at Cloudflare) and keeps an
+    /// existing application's.
+    fn settings(&self, creating: bool) -> Result<AppSettings, ApiError> {
         let domain = self
             .domain
             .as_deref()
@@ -137,14 +95,6 @@ impl AppFields {
                 ));
             }
             None => return Err(ApiError::field("type", "is required (self_hosted)")),
-        }
-        if self.policies.as_ref().is_some_and(|p| !p.is_empty()) {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                code::NOT_SUPPORTED,
-                "access.api.error.not_supported: policies: not settable through the API yet; use \
-                 `tollgate app set NAME --allow-token …` or `--any-token`",
-            ));
         }
         let session = match &self.session_duration {
             Some(text) => {
@@ -170,12 +120,17 @@ impl AppFields {
             Some(origin) => settings.origin(origin),
             None => settings.no_origin(),
         };
+        match &self.policies {
+            Some(field) => settings = settings.reusable_policies(links(field)?),
+            None if creating => settings = settings.reusable_policies(Vec::new()),
+            None => {}
+        }
         Ok(settings)
     }
 }
 
 /// The application with API id `id`, or a 404.
-async fn find(state: &AdminState, id: &str) -> Result<ApplicationRecord, ApiError> {
+pub(crate) async fn find(state: &AdminState, id: &str) -> Result<ApplicationRecord, ApiError> {
     state.issuer.apps().get_by_id(id).await.map_err(|e| {
         let mut error = ApiError::from_manage(&e);
         if error.status == StatusCode::NOT_FOUND {
@@ -186,9 +141,18 @@ async fn find(state: &AdminState, id: &str) -> Result<ApplicationRecord, ApiErro
     })
 }
 
-async fn show(state: &AdminState, app: &ApplicationRecord) -> ApiResult {
-    let ids = token_ids(state, std::slice::from_ref(app)).await?;
-    ok(AppView::new(app, &ids))
+fn show(app: &ApplicationRecord) -> ApiResult {
+    ok(AppView::new(app))
+}
+
+/// A manager's error; a linked policy that does not exist is a bad field, not a missing
+/// application.
+fn from_manage(error: &tollgate_issue::ManageError) -> ApiError {
+    let mut answer = ApiError::from_manage(error);
+    if answer.status == StatusCode::NOT_FOUND && error.to_string().contains("policy") {
+        answer = ApiError::field("policies", format!("links no reusable policy ({error})"));
+    }
+    answer
 }
 
 pub(crate) async fn create(
@@ -196,7 +160,7 @@ pub(crate) async fn create(
     Extension(caller): Extension<Caller>,
     Body(fields): Body<AppFields>,
 ) -> ApiResult {
-    let settings = fields.settings()?;
+    let settings = fields.settings(true)?;
     let name = fields
         .name
         .as_deref()
@@ -206,11 +170,11 @@ pub(crate) async fn create(
         .apps()
         .create(name, settings)
         .await
-        .map_err(|e| ApiError::from_manage(&e))?;
+        .map_err(|e| from_manage(&e))?;
     state
         .audit(&caller, "app.create", |e| e.with_app(&app.name))
         .await;
-    show(&state, &app).await
+    show(&app)
 }
 
 pub(crate) async fn list(State(state): State<AdminState>, RawQuery(raw): RawQuery) -> ApiResult {
@@ -240,8 +204,7 @@ pub(crate) async fn list(State(state): State<AdminState>, RawQuery(raw): RawQuer
         });
     }
     let (apps, paged) = page.of(apps);
-    let ids = token_ids(&state, &apps).await?;
-    let views: Vec<AppView<'_>> = apps.iter().map(|a| AppView::new(a, &ids)).collect();
+    let views: Vec<AppView<'_>> = apps.iter().map(AppView::new).collect();
     ok_page(&views, &paged)
 }
 
@@ -250,7 +213,7 @@ pub(crate) async fn get(
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult {
     let app = find(&state, &id).await?;
-    show(&state, &app).await
+    show(&app)
 }
 
 pub(crate) async fn update(
@@ -259,7 +222,7 @@ pub(crate) async fn update(
     Path((_, id)): Path<(String, String)>,
     Body(fields): Body<AppFields>,
 ) -> ApiResult {
-    let settings = fields.settings()?;
+    let settings = fields.settings(false)?;
     let app = find(&state, &id).await?;
     if let Some(name) = &fields.name
         && *name != app.name
@@ -279,11 +242,11 @@ pub(crate) async fn update(
         .apps()
         .update(&app.name, settings)
         .await
-        .map_err(|e| ApiError::from_manage(&e))?;
+        .map_err(|e| from_manage(&e))?;
     state
         .audit(&caller, "app.update", |e| e.with_app(&app.name))
         .await;
-    show(&state, &app).await
+    show(&app)
 }
 
 pub(crate) async fn delete(

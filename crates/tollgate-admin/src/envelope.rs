@@ -42,6 +42,10 @@ pub(crate) mod code {
     pub(crate) const TOO_LARGE: u32 = 12413;
     /// `access.api.error.not_supported`: valid for Cloudflare, not done by tollgate.
     pub(crate) const NOT_SUPPORTED: u32 = 12501;
+    /// A service token a policy names, or a reusable policy an application links, cannot be
+    /// deleted (Cloudflare's `service_token_in_use`; tollgate answers policies in use with it
+    /// too).
+    pub(crate) const IN_USE: u32 = 12139;
 }
 
 /// A refused admin call: its status, code and message, answered in the envelope.
@@ -109,6 +113,21 @@ impl ApiError {
                 StatusCode::BAD_REQUEST,
                 code::ALREADY_EXISTS,
                 format!("access.api.error.application_already_exists: {error}"),
+            ),
+            ManageErrorKind::InUse => Self::new(
+                StatusCode::BAD_REQUEST,
+                code::IN_USE,
+                if error.to_string().starts_with("service token") {
+                    format!(
+                        "access.api.error.service_token_in_use: cannot delete service token \
+                         because it is used by a policy: {error}"
+                    )
+                } else {
+                    format!(
+                        "access.api.error.policy_in_use: cannot delete policy because it is \
+                         used by an application: {error}"
+                    )
+                },
             ),
             ManageErrorKind::Conflict => Self::new(
                 StatusCode::CONFLICT,

@@ -13,6 +13,10 @@
 //! | `apps` | `GET` (`name`, `aud`, `domain`, `search`, `page`, `per_page`), `POST` |
 //! | `apps/{id}` | `GET`, `PUT` (the whole document: what it leaves out takes its default), `DELETE` |
 //! | `apps/{id}/revoke_tokens` | `POST` |
+//! | `apps/{id}/policies` | `GET`, `POST` (a policy scoped to the application) |
+//! | `apps/{id}/policies/{policy_id}` | `GET`, `PUT`, `DELETE` (scoped policies only) |
+//! | `policies` | `GET` (`page`, `per_page`), `POST` (a reusable policy) |
+//! | `policies/{id}` | `GET`, `PUT`, `DELETE` (refused while an application links it) |
 //! | `keys` | `GET`, `PUT` |
 //! | `keys/rotate` | `POST` |
 //!
@@ -51,6 +55,7 @@ mod auth;
 mod envelope;
 mod keys;
 mod openapi;
+mod policies;
 mod request;
 mod service_tokens;
 
@@ -119,6 +124,23 @@ impl AdminApi {
                 get(apps::get).put(apps::update).delete(apps::delete),
             )
             .route("/apps/{id}/revoke_tokens", post(apps::revoke_tokens))
+            .route(
+                "/apps/{id}/policies",
+                get(policies::app_list).post(policies::app_create),
+            )
+            .route(
+                "/apps/{id}/policies/{policy_id}",
+                get(policies::app_get)
+                    .put(policies::app_update)
+                    .delete(policies::app_delete),
+            )
+            .route("/policies", get(policies::list).post(policies::create))
+            .route(
+                "/policies/{id}",
+                get(policies::get)
+                    .put(policies::update)
+                    .delete(policies::delete),
+            )
             .route("/keys", get(keys::get).put(keys::update))
             .route("/keys/rotate", post(keys::rotate));
         let access = tokens

@@ -270,7 +270,7 @@ pub(crate) async fn delete(
     state
         .issuer
         .tokens()
-        .delete(&token.client_id)
+        .delete(&token.client_id, false)
         .await
         .map_err(|e| ApiError::from_manage(&e))?;
     state

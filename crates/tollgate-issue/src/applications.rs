@@ -341,10 +341,9 @@ impl Applications {
             domain: None,
             origin: None,
         };
-        let choice = settings
-            .policy
-            .clone()
-            .unwrap_or(PolicyChoice::ServiceAuth(ServiceAuthPolicy::AnyValidServiceToken));
+        let choice = settings.policy.clone().unwrap_or(PolicyChoice::ServiceAuth(
+            ServiceAuthPolicy::AnyValidServiceToken,
+        ));
         settings.apply(&mut app)?;
         app.policies = self.resolve(choice, now).await?;
         self.store.insert_app(&app).await?;
@@ -428,7 +427,11 @@ impl Applications {
             app.policies.sort_by_key(|p| p.precedence);
             check_precedences(&app.policies)?;
             for linked in &app.policies {
-                linked.policy.rules.validate().map_err(|e| ManageError::invalid(e.to_string()))?;
+                linked
+                    .policy
+                    .rules
+                    .validate()
+                    .map_err(|e| ManageError::invalid(e.to_string()))?;
             }
             app.updated_at = now;
             let landed = self.store.update_app(&current, &app).await?;

@@ -43,7 +43,8 @@ impl ManageError {
         }
     }
 
-    pub(crate) fn not_found(what: &str) -> Self {
+    /// [`NotFound`](ManageErrorKind::NotFound): `what` (a record, named) does not exist.
+    pub fn not_found(what: &str) -> Self {
         Self::new(ManageErrorKind::NotFound, format!("{what} not found"))
     }
 

@@ -111,16 +111,16 @@ pub use issuer::{
     SIGNING_BUCKETS, SigningStats, ZERO_SESSION_TOKEN_LIFETIME,
 };
 pub use memory_store::MemoryStore;
+pub use outbox::{Delivery, DeliveryOutcome, NotificationStore, OutboxEntry};
 pub use policies::Policies;
 pub use policy::{
     AppPolicy, IpNetwork, PolicyDecision, PolicyError, PolicyRecord, PolicyRule, PolicyRules,
 };
-pub use outbox::{Delivery, DeliveryOutcome, NotificationStore, OutboxEntry};
 pub use records::{
     ApiPermission, ApiTokenRecord, ApplicationRecord, ServiceAuthPolicy, ServiceTokenRecord,
     SigningKeyRecord, TokenDuration,
 };
-pub use secret::{ClientSecret, SECRET_PREFIX, SecretFormatError, generate_client_id};
+pub use secret::{ClientSecret, SECRET_PREFIX, SecretFormatError, generate_client_id, random_uuid};
 pub use service_tokens::{
     EXPIRY_WARNING_WINDOW, ExpiryWarning, MAX_GRACE, MIN_GRACE, ServiceTokens, TokenChange,
 };

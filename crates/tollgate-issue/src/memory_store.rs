@@ -494,7 +494,10 @@ impl AppStore for MemoryStore {
                 policy.id
             )))
         } else if taken {
-            Err(StoreError::Conflict(format!("a policy with id {}", policy.id)))
+            Err(StoreError::Conflict(format!(
+                "a policy with id {}",
+                policy.id
+            )))
         } else {
             inner.policies.insert(policy.id.clone(), policy.clone());
             self.bump();
@@ -558,7 +561,11 @@ impl AppStore for MemoryStore {
         let users: Vec<String> = inner
             .apps
             .values()
-            .filter(|a| a.policies.iter().any(|p| p.policy.reusable && p.policy.id == id))
+            .filter(|a| {
+                a.policies
+                    .iter()
+                    .any(|p| p.policy.reusable && p.policy.id == id)
+            })
             .map(|a| a.name.clone())
             .collect();
         if !users.is_empty() {
@@ -660,7 +667,10 @@ mod tests {
             .await
             .unwrap();
         let revision = store.revision().await.unwrap();
-        let err = store.delete_token(&token.client_id, false).await.unwrap_err();
+        let err = store
+            .delete_token(&token.client_id, false)
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::InUse(_)), "{err}");
         assert!(err.to_string().contains("\"pb1\", \"pb2\""), "{err}");
         assert_eq!(store.revision().await.unwrap(), revision, "nothing changed");
@@ -676,7 +686,10 @@ mod tests {
         }
         let err = store.delete_policy(&shared.id).await.unwrap_err();
         assert!(matches!(err, StoreError::InUse(_)), "{err}");
-        let missing = app(vec![linked(1, &policy("00000000-0000-4000-8000-0000000000b9", true, vec![]))]);
+        let missing = app(vec![linked(
+            1,
+            &policy("00000000-0000-4000-8000-0000000000b9", true, vec![]),
+        )]);
         let mut other = missing.clone();
         other.name = "other".into();
         other.id = "00000000-0000-4000-8000-00000000000c".into();
@@ -686,7 +699,10 @@ mod tests {
             StoreError::NotFound(_)
         ));
         assert!(store.delete_app("api").await.unwrap());
-        assert!(store.get_policy(&scoped.id).await.unwrap().is_none(), "deleted with its app");
+        assert!(
+            store.get_policy(&scoped.id).await.unwrap().is_none(),
+            "deleted with its app"
+        );
         assert!(store.delete_policy(&shared.id).await.unwrap());
     }
 

@@ -213,9 +213,7 @@ impl IpNetwork {
 
 fn canonical(addr: IpAddr) -> IpAddr {
     match addr {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     }
 }
@@ -537,7 +535,10 @@ mod tests {
             r#"[{"ip":{"ip":"300.0.0.0"}}]"#,
             r#"[{"everyone":{},"ip":{"ip":"1.2.3.4"}}]"#,
         ] {
-            assert!(serde_json::from_str::<Vec<PolicyRule>>(bad).is_err(), "{bad}");
+            assert!(
+                serde_json::from_str::<Vec<PolicyRule>>(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -554,7 +555,14 @@ mod tests {
         assert!(v6.contains("2001:db8:1::5".parse().unwrap()));
         assert!(!v6.contains("2001:db9::".parse().unwrap()));
         assert_eq!("::/0".parse::<IpNetwork>().unwrap().to_string(), "::/0");
-        for bad in ["10.0.0.0/33", "10.0.0.0/", "10.0.0.0/+8", "x", "::1/129", "10.0.0.0/08x"] {
+        for bad in [
+            "10.0.0.0/33",
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+            "x",
+            "::1/129",
+            "10.0.0.0/08x",
+        ] {
             assert!(bad.parse::<IpNetwork>().is_err(), "{bad}");
         }
     }
@@ -660,7 +668,13 @@ mod tests {
     #[test]
     fn validation_names_the_list_and_the_rule() {
         let empty = PolicyRules::including(vec![]);
-        assert!(empty.validate().unwrap_err().to_string().contains("include"));
+        assert!(
+            empty
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("include")
+        );
         let bad_token = PolicyRules {
             include: vec![PolicyRule::Everyone {}],
             require: vec![],

@@ -365,7 +365,8 @@ mod tests {
             service_token_id: Some(id),
             ..Subject::default()
         };
-        let forbidden = |r: Result<(), Rejection>| r.unwrap_err().kind() == RejectionKind::Forbidden;
+        let forbidden =
+            |r: Result<(), Rejection>| r.unwrap_err().kind() == RejectionKind::Forbidden;
         assert!(forbidden(app.authorize(&bot(alice))), "no policies: nobody");
         app.policies = vec![service_auth(vec![PolicyRule::AnyValidServiceToken {}])];
         assert!(app.authorize(&bot(alice)).is_ok());
@@ -375,7 +376,9 @@ mod tests {
             token_id: alice.into(),
         }])];
         assert!(app.authorize(&bot(alice)).is_ok());
-        assert!(forbidden(app.authorize(&bot("00000000-0000-4000-8000-00000000000b"))));
+        assert!(forbidden(
+            app.authorize(&bot("00000000-0000-4000-8000-00000000000b"))
+        ));
         assert!(app.names_token(alice));
         assert!(!app.bypasses(Some("127.0.0.1".parse().unwrap())));
     }

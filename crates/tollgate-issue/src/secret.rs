@@ -153,8 +153,15 @@ pub fn generate_client_id() -> String {
     format!("{}.access", hex::encode(bytes))
 }
 
-/// A random version-4 UUID string (for record IDs).
-pub(crate) fn random_uuid() -> String {
+/// A random version-4 UUID, lowercase and hyphenated: what record ids (tokens, applications,
+/// policies) are.
+///
+/// ```
+/// let id = tollgate_issue::random_uuid();
+/// assert_eq!(id.len(), 36);
+/// assert_eq!(&id[14..15], "4");
+/// ```
+pub fn random_uuid() -> String {
     let mut b = [0u8; 16];
     fill_random(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;

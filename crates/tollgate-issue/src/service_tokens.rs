@@ -687,7 +687,11 @@ mod tests {
             ManageErrorKind::NotFound
         );
         assert_eq!(
-            tokens.delete(&token.client_id, false).await.unwrap_err().kind(),
+            tokens
+                .delete(&token.client_id, false)
+                .await
+                .unwrap_err()
+                .kind(),
             ManageErrorKind::NotFound
         );
     }

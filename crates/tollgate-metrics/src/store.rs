@@ -7,8 +7,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use tollgate_issue::{
-    AppStore, ApplicationRecord, KeyStore, Revision, ServiceTokenRecord, SigningKeyRecord,
-    StoreError, StoreFuture, TokenStore,
+    AppStore, ApplicationRecord, KeyStore, PolicyRecord, Revision, ServiceTokenRecord,
+    SigningKeyRecord, StoreError, StoreFuture, TokenStore,
 };
 
 /// Bucket bounds (seconds) of `tollgate_store_seconds`.
@@ -140,8 +140,8 @@ impl<S: TokenStore + ?Sized> TokenStore for MeasuredStore<S> {
         self.measure("update_token", self.inner.update_token(expected, token))
     }
 
-    fn delete_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
-        self.measure("delete_token", self.inner.delete_token(client_id))
+    fn delete_token<'a>(&'a self, client_id: &'a str, detach: bool) -> StoreFuture<'a, bool> {
+        self.measure("delete_token", self.inner.delete_token(client_id, detach))
     }
 
     fn record_last_seen<'a>(&'a self, seen: &'a [(String, i64)]) -> StoreFuture<'a, ()> {
@@ -190,5 +190,29 @@ impl<S: AppStore + ?Sized> AppStore for MeasuredStore<S> {
 
     fn delete_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
         self.measure("delete_app", self.inner.delete_app(name))
+    }
+
+    fn insert_policy<'a>(&'a self, policy: &'a PolicyRecord) -> StoreFuture<'a, ()> {
+        self.measure("insert_policy", self.inner.insert_policy(policy))
+    }
+
+    fn get_policy<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<PolicyRecord>> {
+        self.measure("get_policy", self.inner.get_policy(id))
+    }
+
+    fn list_policies(&self) -> StoreFuture<'_, Vec<PolicyRecord>> {
+        self.measure("list_policies", self.inner.list_policies())
+    }
+
+    fn update_policy<'a>(
+        &'a self,
+        expected: &'a PolicyRecord,
+        policy: &'a PolicyRecord,
+    ) -> StoreFuture<'a, bool> {
+        self.measure("update_policy", self.inner.update_policy(expected, policy))
+    }
+
+    fn delete_policy<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
+        self.measure("delete_policy", self.inner.delete_policy(id))
     }
 }

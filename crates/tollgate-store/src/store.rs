@@ -1441,11 +1441,9 @@ impl AppStore for Store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(stored) = stored else {
-                    return Err(StoreError::NotFound(format!(
-                        "reusable policy {}",
-                        expected.id
-                    ))
-                    .into());
+                    return Err(
+                        StoreError::NotFound(format!("reusable policy {}", expected.id)).into(),
+                    );
                 };
                 if stored.into_record()? != *expected {
                     tx.rollback().await?;

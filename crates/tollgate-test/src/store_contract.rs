@@ -12,9 +12,10 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tollgate_core::{Clock as _, ManualClock};
 use tollgate_issue::{
-    AccountStore, ApiPermission, ApiTokenRecord, AppSettings, AppStore, ApplicationRecord,
-    Applications, KeyStore, Revision, ServiceAuthPolicy, ServiceTokenRecord, ServiceTokens,
-    SigningKeyRecord, StoreError, StoreFuture, TokenDuration, TokenStore,
+    AccountStore, ApiPermission, ApiTokenRecord, AppPolicy, AppSettings, AppStore,
+    ApplicationRecord, Applications, KeyStore, PolicyDecision, PolicyRecord, PolicyRule,
+    PolicyRules, Revision, ServiceAuthPolicy, ServiceTokenRecord, ServiceTokens, SigningKeyRecord,
+    StoreError, StoreFuture, TokenDuration, TokenStore,
 };
 
 /// One test's storage: every [`open`](Database::open) is another handle on the same data (for a
@@ -85,7 +86,8 @@ macro_rules! __store_contract_cases {
         __store_contract_case!(app_domains_are_unique);
         __store_contract_case!(apps_are_found_by_id_and_keep_it);
         __store_contract_case!(tokens_are_found_by_id);
-        __store_contract_case!(deleting_a_token_removes_it_from_allow_lists);
+        __store_contract_case!(a_token_a_policy_names_is_deleted_only_detached);
+        __store_contract_case!(reusable_policies_crud_and_links);
         __store_contract_case!(stale_updates_lose_and_change_nothing);
         __store_contract_case!(interleaved_token_updates_from_two_instances_lose_nothing);
         __store_contract_case!(interleaved_app_updates_from_two_instances_lose_nothing);
@@ -134,13 +136,44 @@ pub fn app(name: &str, n: u8) -> ApplicationRecord {
         read_service_tokens_from_header: None,
         cookie_http_only: true,
         cookie_secure: None,
-        policy: ServiceAuthPolicy::AnyValidServiceToken,
+        policies: Vec::new(),
         created_at: 1_700_000_000,
         updated_at: 1_700_000_000,
         tokens_revoked_before: None,
         domain: None,
         origin: None,
     }
+}
+
+/// A policy: `n` makes its id unique; `reusable` or scoped.
+pub fn policy(name: &str, n: u8, reusable: bool, include: Vec<PolicyRule>) -> PolicyRecord {
+    PolicyRecord {
+        id: format!("00000000-0000-4000-b000-0000000000{n:02x}"),
+        name: name.to_owned(),
+        decision: PolicyDecision::NonIdentity,
+        rules: PolicyRules::including(include),
+        reusable,
+        created_at: 1_700_000_000,
+        updated_at: 1_700_000_000,
+    }
+}
+
+/// A Service Auth policy scoped to an application, at `precedence`, admitting `tokens`.
+pub fn scoped(n: u8, precedence: u32, tokens: &[&ServiceTokenRecord]) -> AppPolicy {
+    AppPolicy {
+        precedence,
+        policy: policy("Service Auth", n, false, naming(tokens)),
+    }
+}
+
+/// One `service_token` rule per token.
+pub fn naming(tokens: &[&ServiceTokenRecord]) -> Vec<PolicyRule> {
+    tokens
+        .iter()
+        .map(|t| PolicyRule::ServiceToken {
+            token_id: t.id.clone(),
+        })
+        .collect()
 }
 
 /// Domains and origins round-trip; a domain another application has is a conflict on insert
@@ -193,7 +226,7 @@ pub async fn app_domains_are_unique<D: Database>(db: D) {
 pub async fn apps_are_found_by_id_and_keep_it<D: Database>(db: D) {
     let store: Arc<dyn AppStore> = db.open().await;
     let mut api = app("api", 1);
-    api.policy = ServiceAuthPolicy::Tokens(vec!["bb.access".to_owned(), "aa.access".to_owned()]);
+    api.policies = vec![scoped(1, 1, &[&token("bb", 0xbb), &token("aa", 0xaa)])];
     let demo = app("demo", 2);
     store.insert_app(&api).await.unwrap();
     store.insert_app(&demo).await.unwrap();
@@ -293,7 +326,7 @@ pub async fn tokens_are_found_by_id<D: Database>(db: D) {
         store.get_token_by_id(&alice.id).await.unwrap(),
         Some(disabled)
     );
-    assert!(store.delete_token(&alice.client_id).await.unwrap());
+    assert!(store.delete_token(&alice.client_id, false).await.unwrap());
     assert_eq!(store.get_token_by_id(&alice.id).await.unwrap(), None);
     assert_eq!(store.get_token_by_id(&bob.id).await.unwrap(), Some(bob));
 }
@@ -348,9 +381,9 @@ pub async fn token_crud<D: Database>(db: D) {
         Some(refreshed)
     );
 
-    assert!(store.delete_token(&bob.client_id).await.unwrap());
+    assert!(store.delete_token(&bob.client_id, false).await.unwrap());
     assert_eq!(store.get_token(&bob.client_id).await.unwrap(), None);
-    assert!(!store.delete_token(&bob.client_id).await.unwrap());
+    assert!(!store.delete_token(&bob.client_id, false).await.unwrap());
     assert_eq!(store.list_tokens().await.unwrap(), [forever, alice]);
 }
 
@@ -627,13 +660,13 @@ pub async fn revision_counts_writes_only<D: Database>(db: D) {
     store.list_tokens().await.unwrap();
     store.get_app("demo").await.unwrap();
     store.load_ring().await.unwrap();
-    assert!(!store.delete_token("nobody.access").await.unwrap());
+    assert!(!store.delete_token("nobody.access", false).await.unwrap());
     assert!(!store.delete_app("nothing").await.unwrap());
     assert!(!store.swap_ring(0, &[]).await.unwrap());
     assert_eq!(store.revision().await.unwrap(), 5);
 
     assert!(store.delete_app("demo").await.unwrap());
-    assert!(store.delete_token(&alice.client_id).await.unwrap());
+    assert!(store.delete_token(&alice.client_id, false).await.unwrap());
     assert_eq!(store.revision().await.unwrap(), 7);
 }
 
@@ -796,7 +829,11 @@ pub async fn two_handles_see_each_others_writes<D: Database>(db: D) {
     assert_eq!(b.list_tokens().await.unwrap(), [token("alice", 1)]);
     b.insert_app(&app("demo", 1)).await.unwrap();
     assert_eq!(a.get_app("demo").await.unwrap(), Some(app("demo", 1)));
-    assert!(b.delete_token(&token("alice", 1).client_id).await.unwrap());
+    assert!(
+        b.delete_token(&token("alice", 1).client_id, false)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         a.get_token(&token("alice", 1).client_id).await.unwrap(),
         None
@@ -835,7 +872,8 @@ pub async fn concurrent_writers_all_land<D: Database>(db: D) {
     assert_eq!(store.revision().await.unwrap(), 40);
 }
 
-/// Insert, get, list, update and delete applications, allow-lists included.
+/// Insert, get, list, update and delete applications, scoped policies included (in precedence
+/// order, gaps kept, every decision and rule kind round-tripping).
 pub async fn app_crud_and_policies<D: Database>(db: D) {
     let store: Arc<dyn AppStore> = db.open().await;
     let demo = app("demo", 1);
@@ -844,11 +882,35 @@ pub async fn app_crud_and_policies<D: Database>(db: D) {
     api.read_service_tokens_from_header = Some("Authorization".to_owned());
     api.cookie_http_only = false;
     api.cookie_secure = Some(false);
-    api.policy = ServiceAuthPolicy::Tokens(vec![
-        "bb.access".to_owned(),
-        "aa.access".to_owned(),
-        "cc.access".to_owned(),
-    ]);
+    let mut deny = policy(
+        "office only",
+        2,
+        false,
+        vec![PolicyRule::Everyone {}, PolicyRule::AnyValidServiceToken {}],
+    );
+    deny.decision = PolicyDecision::Deny;
+    deny.rules.require = vec![PolicyRule::Email {
+        email: "a@example.com".into(),
+    }];
+    deny.rules.exclude = vec![
+        PolicyRule::Ip {
+            ip: "10.0.0.0/8".parse().unwrap(),
+        },
+        PolicyRule::EmailDomain {
+            domain: "example.com".into(),
+        },
+    ];
+    api.policies = vec![
+        scoped(
+            1,
+            1,
+            &[&token("bb", 0xbb), &token("aa", 0xaa), &token("cc", 0xcc)],
+        ),
+        AppPolicy {
+            precedence: 5,
+            policy: deny,
+        },
+    ];
     store.insert_app(&demo).await.unwrap();
     store.insert_app(&api).await.unwrap();
     assert_eq!(store.get_app("api").await.unwrap(), Some(api.clone()));
@@ -859,20 +921,43 @@ pub async fn app_crud_and_policies<D: Database>(db: D) {
     );
 
     let mut changed = api.clone();
-    changed.policy = ServiceAuthPolicy::Tokens(vec!["dd.access".to_owned()]);
+    changed.policies = vec![scoped(3, 1, &[&token("dd", 0xdd)])];
     changed.session_duration = 3600;
     changed.read_service_tokens_from_header = None;
     changed.cookie_secure = Some(true);
     assert!(store.update_app(&api, &changed).await.unwrap());
     assert_eq!(store.get_app("api").await.unwrap(), Some(changed.clone()));
+    assert_eq!(
+        store.get_policy(&api.policies[0].policy.id).await.unwrap(),
+        None,
+        "a scoped policy left out is deleted"
+    );
     let mut open = changed.clone();
-    open.policy = ServiceAuthPolicy::AnyValidServiceToken;
+    open.policies[0].policy.rules =
+        PolicyRules::including(vec![PolicyRule::AnyValidServiceToken {}]);
     assert!(store.update_app(&changed, &open).await.unwrap());
-    assert_eq!(store.list_apps().await.unwrap(), [open, demo.clone()]);
+    assert_eq!(
+        store.list_apps().await.unwrap(),
+        [open.clone(), demo.clone()]
+    );
+    assert_eq!(
+        store.get_policy(&open.policies[0].policy.id).await.unwrap(),
+        Some(open.policies[0].policy.clone())
+    );
+    assert_eq!(
+        store.list_policies().await.unwrap(),
+        [],
+        "scoped ones are not listed"
+    );
 
     assert!(store.delete_app("api").await.unwrap());
     assert!(!store.delete_app("api").await.unwrap());
-    // A re-created application does not inherit the old allow-list.
+    assert_eq!(
+        store.get_policy(&open.policies[0].policy.id).await.unwrap(),
+        None,
+        "scoped policies go with their application"
+    );
+    // A re-created application does not inherit the old policies.
     store.insert_app(&app("api", 2)).await.unwrap();
     assert_eq!(store.list_apps().await.unwrap(), [app("api", 2), demo]);
 }
@@ -912,38 +997,170 @@ pub async fn app_conflicts_and_not_found<D: Database>(db: D) {
     );
 }
 
-/// Deleting a token removes it from every allow-list; a re-import inherits no access.
-pub async fn deleting_a_token_removes_it_from_allow_lists<D: Database>(db: D) {
+/// Deleting a token a policy names is refused ([`StoreError::InUse`], nothing changed) unless
+/// detached: then it leaves every policy, reusable and scoped, in the same step, and a
+/// re-import under the same client ID inherits no access.
+pub async fn a_token_a_policy_names_is_deleted_only_detached<D: Database>(db: D) {
     let store = db.open().await;
     let alice = token("alice", 1);
     let bob = token("bob", 2);
     store.insert_token(&alice).await.unwrap();
     store.insert_token(&bob).await.unwrap();
+    let shared = policy("bots", 9, true, naming(&[&bob, &alice]));
+    store.insert_policy(&shared).await.unwrap();
     let mut strict = app("strict", 1);
-    strict.policy = ServiceAuthPolicy::Tokens(vec![alice.client_id.clone(), bob.client_id.clone()]);
+    strict.policies = vec![
+        scoped(1, 1, &[&alice, &bob]),
+        AppPolicy {
+            precedence: 2,
+            policy: shared.clone(),
+        },
+    ];
     let mut only_alice = app("only-alice", 2);
-    only_alice.policy = ServiceAuthPolicy::Tokens(vec![alice.client_id.clone()]);
+    only_alice.policies = vec![scoped(2, 1, &[&alice])];
     store.insert_app(&strict).await.unwrap();
     store.insert_app(&only_alice).await.unwrap();
+    let revision = store.revision().await.unwrap();
 
-    assert!(store.delete_token(&alice.client_id).await.unwrap());
+    let error = store
+        .delete_token(&alice.client_id, false)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::InUse(_)), "{error:?}");
+    for name in ["bots", "Service Auth"] {
+        assert!(error.to_string().contains(name), "{error}");
+    }
+    assert_eq!(store.revision().await.unwrap(), revision, "nothing changed");
+    assert_eq!(
+        store.get_token(&alice.client_id).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(store.get_app("strict").await.unwrap(), Some(strict.clone()));
+
+    assert!(store.delete_token(&alice.client_id, true).await.unwrap());
     // A token imported later under the same client ID is a new token: no inherited access.
     store.insert_token(&alice).await.unwrap();
     let apps = store.list_apps().await.unwrap();
     assert_eq!(apps[0].name, "only-alice");
     assert_eq!(
-        apps[0].policy,
-        ServiceAuthPolicy::Tokens(vec![]),
+        apps[0].policies[0].policy.rules.include,
+        [],
         "still restricted, now to nobody"
     );
+    let strict_now = &apps[1];
+    assert_eq!(strict_now.policies[0].policy.rules.include, naming(&[&bob]));
+    assert_eq!(strict_now.policies[1].policy.rules.include, naming(&[&bob]));
     assert_eq!(
-        apps[1].policy,
-        ServiceAuthPolicy::Tokens(vec![bob.client_id.clone()])
+        store
+            .get_policy(&shared.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .rules
+            .include,
+        naming(&[&bob])
+    );
+    // A token no policy names goes at once.
+    store.insert_token(&token("carol", 3)).await.unwrap();
+    assert!(
+        store
+            .delete_token(&token("carol", 3).client_id, false)
+            .await
+            .unwrap()
+    );
+}
+
+/// Reusable policies: insert, get, list (by name, then id), compare-and-swap update seen by
+/// every application linking them, links to unknown policies refused, scoped ids kept apart,
+/// and deletion refused while linked; refusals change nothing.
+pub async fn reusable_policies_crud_and_links<D: Database>(db: D) {
+    let store = db.open().await;
+    let bot = token("bot", 1);
+    store.insert_token(&bot).await.unwrap();
+    let b = policy("b", 2, true, vec![PolicyRule::AnyValidServiceToken {}]);
+    let a = policy("a", 3, true, naming(&[&bot]));
+    store.insert_policy(&b).await.unwrap();
+    store.insert_policy(&a).await.unwrap();
+    assert_eq!(store.list_policies().await.unwrap(), [a.clone(), b.clone()]);
+    assert_eq!(store.get_policy(&a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.get_policy("nope").await.unwrap(), None);
+    let error = store.insert_policy(&a).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
+    let error = store
+        .insert_policy(&policy("scoped", 4, false, vec![]))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
+
+    let mut api = app("api", 1);
+    let link = |precedence, policy: &PolicyRecord| AppPolicy {
+        precedence,
+        policy: policy.clone(),
+    };
+    api.policies = vec![link(1, &a), link(2, &b)];
+    store.insert_app(&api).await.unwrap();
+    let mut web = app("web", 2);
+    web.policies = vec![link(7, &a)];
+    store.insert_app(&web).await.unwrap();
+    assert_eq!(store.get_app("api").await.unwrap(), Some(api.clone()));
+    let revision = store.revision().await.unwrap();
+
+    // Refused, changing nothing: a link to no policy, a scoped id that is a reusable one's,
+    // deleting a linked policy, an update that would make it scoped.
+    let mut ghost = app("ghost", 3);
+    ghost.policies = vec![link(1, &policy("ghost", 5, true, vec![]))];
+    let error = store.insert_app(&ghost).await.unwrap_err();
+    assert!(matches!(error, StoreError::NotFound(_)), "{error:?}");
+    let mut thief = app("thief", 4);
+    let mut stolen = a.clone();
+    stolen.reusable = false;
+    thief.policies = vec![link(1, &stolen)];
+    let error = store.insert_app(&thief).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
+    let error = store.delete_policy(&a.id).await.unwrap_err();
+    assert!(matches!(error, StoreError::InUse(_)), "{error:?}");
+    assert!(error.to_string().contains("\"api\", \"web\""), "{error}");
+    let mut renamed = a.clone();
+    renamed.name = "a2".into();
+    renamed.decision = PolicyDecision::Bypass;
+    renamed.updated_at += 1;
+    let error = store.update_policy(&a, &stolen).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
+    assert_eq!(
+        store.revision().await.unwrap(),
+        revision,
+        "refusals write nothing"
+    );
+    assert_eq!(store.get_app("ghost").await.unwrap(), None);
+
+    assert!(store.update_policy(&a, &renamed).await.unwrap());
+    assert!(
+        !store.update_policy(&a, &renamed).await.unwrap(),
+        "stale now"
+    );
+    let api_now = store.get_app("api").await.unwrap().unwrap();
+    assert_eq!(
+        api_now.policies[0].policy, renamed,
+        "the link shows the change"
     );
     assert_eq!(
-        store.get_app("strict").await.unwrap().unwrap().policy,
-        apps[1].policy
+        store.list_apps().await.unwrap()[1].policies[0].policy,
+        renamed
     );
+    assert!(
+        !store.update_app(&api, &api).await.unwrap(),
+        "an application read before its policy changed is stale"
+    );
+
+    // Unlinked, it can go.
+    let mut unlinked = api_now.clone();
+    unlinked.policies.remove(0);
+    assert!(store.update_app(&api_now, &unlinked).await.unwrap());
+    let web_now = store.get_app("web").await.unwrap().unwrap();
+    assert!(store.delete_app(&web_now.name).await.unwrap());
+    assert!(store.delete_policy(&a.id).await.unwrap());
+    assert!(!store.delete_policy(&a.id).await.unwrap());
+    assert_eq!(store.list_policies().await.unwrap(), [b]);
 }
 
 /// Compare-and-swap updates from a stale read lose, changing nothing.
@@ -974,7 +1191,7 @@ pub async fn stale_updates_lose_and_change_nothing<D: Database>(db: D) {
     let demo = app("demo", 1);
     store.insert_app(&demo).await.unwrap();
     let mut strict = demo.clone();
-    strict.policy = ServiceAuthPolicy::Tokens(vec![alice.client_id.clone()]);
+    strict.policies = vec![scoped(1, 1, &[&alice])];
     assert!(store.update_app(&demo, &strict).await.unwrap());
     let revision_after_apps = store.revision().await.unwrap();
     assert_eq!(revision_after_apps, revision + 2);
@@ -1045,7 +1262,9 @@ pub async fn interleaved_app_updates_from_two_instances_lose_nothing<D: Database
     let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
     let (paused, read_done, go) = PausedAfterFirstRead::new(db.open().await);
     let instance_a = Applications::new(paused, clock.clone());
-    let instance_b = Applications::new(db.open().await, clock);
+    let store_b = db.open().await;
+    store_b.insert_token(&token("bot", 1)).await.unwrap();
+    let instance_b = Applications::new(store_b.clone(), clock).with_tokens(store_b);
     instance_b.create("api", AppSettings::new()).await.unwrap();
 
     let update = tokio::spawn(async move {
@@ -1059,7 +1278,7 @@ pub async fn interleaved_app_updates_from_two_instances_lose_nothing<D: Database
     read_done.await.unwrap();
     let allowed = ServiceAuthPolicy::Tokens(vec![token("bot", 1).client_id]);
     instance_b
-        .update("api", AppSettings::new().policy(allowed.clone()))
+        .update("api", AppSettings::new().policy(allowed))
         .await
         .unwrap();
     go.send(()).unwrap();
@@ -1068,7 +1287,11 @@ pub async fn interleaved_app_updates_from_two_instances_lose_nothing<D: Database
     let stored = instance_b.get("api").await.unwrap();
     assert_eq!(stored, updated);
     assert_eq!(stored.session_duration, 600, "A's change landed");
-    assert_eq!(stored.policy, allowed, "B's allow-list was not overwritten");
+    assert_eq!(
+        stored.policies[0].policy.rules.include,
+        naming(&[&token("bot", 1)]),
+        "B's allow-list was not overwritten"
+    );
 }
 
 /// A store that parks the first record read until the test lets it go on: it holds one
@@ -1135,8 +1358,8 @@ impl<S: TokenStore + AppStore> TokenStore for PausedAfterFirstRead<S> {
     ) -> StoreFuture<'a, bool> {
         self.inner.update_token(expected, token)
     }
-    fn delete_token<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
-        self.inner.delete_token(client_id)
+    fn delete_token<'a>(&'a self, client_id: &'a str, detach: bool) -> StoreFuture<'a, bool> {
+        self.inner.delete_token(client_id, detach)
     }
     fn record_last_seen<'a>(&'a self, seen: &'a [(String, i64)]) -> StoreFuture<'a, ()> {
         self.inner.record_last_seen(seen)
@@ -1169,5 +1392,24 @@ impl<S: TokenStore + AppStore> AppStore for PausedAfterFirstRead<S> {
     }
     fn delete_app<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
         self.inner.delete_app(name)
+    }
+    fn insert_policy<'a>(&'a self, policy: &'a PolicyRecord) -> StoreFuture<'a, ()> {
+        self.inner.insert_policy(policy)
+    }
+    fn get_policy<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<PolicyRecord>> {
+        self.inner.get_policy(id)
+    }
+    fn list_policies(&self) -> StoreFuture<'_, Vec<PolicyRecord>> {
+        self.inner.list_policies()
+    }
+    fn update_policy<'a>(
+        &'a self,
+        expected: &'a PolicyRecord,
+        policy: &'a PolicyRecord,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.update_policy(expected, policy)
+    }
+    fn delete_policy<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
+        self.inner.delete_policy(id)
     }
 }

@@ -435,11 +435,17 @@ mod tests {
                 .unwrap()
         };
         let response = service.clone().oneshot(ride()).await.unwrap();
-        assert_eq!(response.status(), 403, "Service Auth admits service tokens only");
+        assert_eq!(
+            response.status(),
+            403,
+            "Service Auth admits service tokens only"
+        );
 
-        let domain = |domain: &str| crate::PolicyRules::including(vec![crate::PolicyRule::EmailDomain {
-            domain: domain.into(),
-        }]);
+        let domain = |domain: &str| {
+            crate::PolicyRules::including(vec![crate::PolicyRule::EmailDomain {
+                domain: domain.into(),
+            }])
+        };
         let staff = issuer
             .policies()
             .create("staff", crate::PolicyDecision::Allow, domain("example.com"))
@@ -463,7 +469,12 @@ mod tests {
         // The reusable policy's change reaches the application it is linked to.
         issuer
             .policies()
-            .update(&staff.id, "staff", crate::PolicyDecision::Allow, domain("example.org"))
+            .update(
+                &staff.id,
+                "staff",
+                crate::PolicyDecision::Allow,
+                domain("example.org"),
+            )
             .await
             .unwrap();
         let response = service.clone().oneshot(ride()).await.unwrap();
