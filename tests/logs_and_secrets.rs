@@ -53,7 +53,11 @@ async fn no_secret_or_token_in_logs_or_bodies() {
     tampered.insert(30, 'x');
     bodies.push(h.with_token(&plain, &tampered).await.text);
     jwts.push(tampered);
-    h.issuer.tokens().delete(&h.token.client_id).await.unwrap();
+    h.issuer
+        .tokens()
+        .delete(&h.token.client_id, true)
+        .await
+        .unwrap();
     bodies.push(h.with_token(&plain, &jwts[0]).await.text);
     h.issuer.flush_last_seen().await;
 

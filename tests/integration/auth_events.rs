@@ -132,7 +132,7 @@ async fn every_attempt_is_reported_with_its_cause_and_never_a_secret() {
         .unwrap();
     assert_eq!(expired.status(), 401);
     // A deleted token's cookie.
-    issuer.tokens().delete(&bot.client_id).await.unwrap();
+    issuer.tokens().delete(&bot.client_id, true).await.unwrap();
     let revoked = http
         .get(&url)
         .header("cookie", &cookie)

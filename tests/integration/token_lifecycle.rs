@@ -53,7 +53,7 @@ async fn deleting_a_token_revokes_it_and_its_cookies_across_processes() {
 
     // "Another process": a manager on the same store, not wired to this issuer.
     let elsewhere = ServiceTokens::new(h.store.clone(), Arc::new(h.clock.clone()));
-    elsewhere.delete(&h.token.client_id).await.unwrap();
+    elsewhere.delete(&h.token.client_id, true).await.unwrap();
     let honoured = wait_until(
         Duration::from_secs(1),
         "not honoured within 1 s",

@@ -1,8 +1,10 @@
 //! `tollgate app …`
 
 use clap::{Args, Subcommand};
+use std::collections::HashMap;
 use tollgate_issue::parse_duration;
-use tollgate_issue::{AppSettings, ApplicationRecord, Applications, ServiceAuthPolicy};
+
+use tollgate_issue::{AppSettings, ApplicationRecord, Applications, Policies, ServiceAuthPolicy};
 
 use crate::logs::{admin, record_admin};
 use crate::output::{app_json, print_json, print_table, rfc3339, session};
@@ -47,8 +49,8 @@ pub(crate) enum AppCommand {
         /// Remove the origin: `serve` answers the application's requests itself.
         #[arg(long, conflicts_with = "origin")]
         no_origin: bool,
-        /// Admit any valid service token again (drops the --allow-token list).
-        #[arg(long, conflicts_with = "allow_tokens")]
+        /// Admit any valid service token (replaces the policies with one Service Auth policy).
+        #[arg(long, conflicts_with_all = ["allow_tokens", "policies"])]
         any_token: bool,
         #[command(flatten)]
         json: Json,
@@ -86,13 +88,21 @@ pub(crate) struct SettingArgs {
     #[arg(long, value_name = "URL")]
     origin: Option<String>,
     /// Admit only this service token (a client ID; repeat the flag for several) instead of
-    /// any valid one.
+    /// any valid one: the application's policies become one Service Auth policy naming them.
     #[arg(long = "allow-token", value_name = "CLIENT_ID")]
     allow_tokens: Vec<String>,
+    /// Use these reusable policies (names or ids, from `tollgate policy`; repeat the flag, in
+    /// precedence order) instead of the application's current ones.
+    #[arg(
+        long = "policy",
+        value_name = "POLICY",
+        conflicts_with = "allow_tokens"
+    )]
+    policies: Vec<String>,
 }
 
 impl SettingArgs {
-    fn into_settings(self) -> AppSettings {
+    async fn into_settings(self, policies: &Policies) -> CliResult<AppSettings> {
         let mut settings = AppSettings::new();
         if let Some(duration) = self.session_duration {
             settings = settings.session_duration(duration);
@@ -109,7 +119,11 @@ impl SettingArgs {
         if !self.allow_tokens.is_empty() {
             settings = settings.policy(ServiceAuthPolicy::Tokens(self.allow_tokens));
         }
-        settings
+        if !self.policies.is_empty() {
+            let links = crate::policies::links(policies, &self.policies).await?;
+            settings = settings.reusable_policies(links);
+        }
+        Ok(settings)
     }
 }
 
@@ -117,9 +131,9 @@ fn dash(value: Option<&str>) -> &str {
     value.unwrap_or("-")
 }
 
-fn show(app: &ApplicationRecord, json: bool) {
+fn show(app: &ApplicationRecord, json: bool, client_ids: &HashMap<String, String>) {
     if json {
-        print_json(&app_json(app));
+        print_json(&app_json(app, client_ids));
         return;
     }
     println!("Application {:?}", app.name);
@@ -132,12 +146,7 @@ fn show(app: &ApplicationRecord, json: bool) {
         "  Single header:    {}",
         dash(app.read_service_tokens_from_header.as_deref())
     );
-    match &app.policy {
-        ServiceAuthPolicy::AnyValidServiceToken => {
-            println!("  Service tokens:   any valid one");
-        }
-        ServiceAuthPolicy::Tokens(ids) => println!("  Service tokens:   {}", ids.join(", ")),
-    }
+    crate::policies::print_app_policies(&app.policies, client_ids);
     println!(
         "  Tokens revoked:   {}",
         app.tokens_revoked_before.map_or_else(
@@ -149,21 +158,24 @@ fn show(app: &ApplicationRecord, json: bool) {
 
 pub(crate) async fn run(database: &str, command: AppCommand) -> CliResult {
     let store = open_store(database).await?;
-    let apps = Applications::new(store.clone(), clock());
+    let apps = Applications::new(store.clone(), clock()).with_tokens(store.clone());
+    let policies = Policies::new(store.clone(), store.clone(), clock());
+    let ids = crate::policies::client_ids(store.as_ref()).await?;
     match command {
         AppCommand::Create {
             name,
             settings,
             json,
         } => {
-            let app = apps.create(&name, settings.into_settings()).await?;
+            let settings = settings.into_settings(&policies).await?;
+            let app = apps.create(&name, settings).await?;
             record_admin(&store, admin("app.create").with_app(&app.name)).await;
-            show(&app, json.json);
+            show(&app, json.json, &ids);
         }
         AppCommand::List { json } => {
             let list = apps.list().await?;
             if json.json {
-                print_json(&list.iter().map(app_json).collect());
+                print_json(&list.iter().map(|a| app_json(a, &ids)).collect());
             } else {
                 let rows: Vec<Vec<String>> = list
                     .iter()
@@ -191,7 +203,7 @@ pub(crate) async fn run(database: &str, command: AppCommand) -> CliResult {
                 );
             }
         }
-        AppCommand::Show { name, json } => show(&apps.get(&name).await?, json.json),
+        AppCommand::Show { name, json } => show(&apps.get(&name).await?, json.json, &ids),
         AppCommand::Set {
             name,
             settings,
@@ -201,7 +213,7 @@ pub(crate) async fn run(database: &str, command: AppCommand) -> CliResult {
             any_token,
             json,
         } => {
-            let mut settings = settings.into_settings();
+            let mut settings = settings.into_settings(&policies).await?;
             if no_read_service_tokens_from_header {
                 settings = settings.no_single_header();
             }
@@ -216,7 +228,7 @@ pub(crate) async fn run(database: &str, command: AppCommand) -> CliResult {
             }
             let app = apps.update(&name, settings).await?;
             record_admin(&store, admin("app.update").with_app(&app.name)).await;
-            show(&app, json.json);
+            show(&app, json.json, &ids);
         }
         AppCommand::Delete { name } => {
             apps.delete(&name).await?;
@@ -227,7 +239,7 @@ pub(crate) async fn run(database: &str, command: AppCommand) -> CliResult {
             let app = apps.revoke_tokens(&name).await?;
             record_admin(&store, admin("app.revoke_tokens").with_app(&app.name)).await;
             if json.json {
-                print_json(&app_json(&app));
+                print_json(&app_json(&app, &ids));
             } else {
                 println!(
                     "Revoked the application tokens of {:?} issued before {}; service tokens \

@@ -13,6 +13,7 @@ mod logs;
 mod metrics;
 mod notify;
 mod output;
+mod policies;
 mod serve;
 mod tokens;
 mod verify;
@@ -57,6 +58,9 @@ enum Command {
     /// Applications: create, list, show, change settings.
     #[command(subcommand)]
     App(apps::AppCommand),
+    /// Reusable Access policies: create, list, show, set, delete.
+    #[command(subcommand)]
+    Policy(policies::PolicyCommand),
     /// The store's account: its ID (as the admin API's paths spell it).
     #[command(subcommand)]
     Account(account::AccountCommand),
@@ -126,6 +130,7 @@ async fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Token(command) => tokens::run(&cli.database, command).await,
         Command::App(command) => apps::run(&cli.database, command).await,
+        Command::Policy(command) => policies::run(&cli.database, command).await,
         Command::Account(command) => account::run_account(&cli.database, command).await,
         Command::ApiToken(command) => account::run_api_token(&cli.database, command).await,
         Command::Keys(command) => keys::run(&cli.database, command).await,

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use std::collections::HashMap;
 use tollgate_issue::format_duration;
-use tollgate_issue::{ApplicationRecord, ServiceAuthPolicy, ServiceTokenRecord};
+
+use tollgate_issue::{ApplicationRecord, PolicyDecision, PolicyRule, ServiceTokenRecord};
 
 pub(crate) use tollgate_core::clock::rfc3339;
 
@@ -27,11 +29,41 @@ pub(crate) fn token_json(token: &ServiceTokenRecord) -> serde_json::Value {
     })
 }
 
-pub(crate) fn app_json(app: &ApplicationRecord) -> serde_json::Value {
-    let allowed = match &app.policy {
-        ServiceAuthPolicy::AnyValidServiceToken => serde_json::Value::Null,
-        ServiceAuthPolicy::Tokens(ids) => serde_json::json!(ids),
+/// An application as JSON. `policies` is the whole truth; `allowed_service_tokens` stays for
+/// scripts of the allow-list days: `null` when a Service Auth policy admits any valid token
+/// unconditionally, else the client IDs Service Auth policies include (`client_ids` maps token
+/// ids to client IDs).
+pub(crate) fn app_json(
+    app: &ApplicationRecord,
+    client_ids: &HashMap<String, String>,
+) -> serde_json::Value {
+    let service_auth = app
+        .policies
+        .iter()
+        .map(|p| &p.policy)
+        .filter(|p| p.decision == PolicyDecision::NonIdentity);
+    let any = service_auth.clone().any(|p| {
+        p.rules.require.is_empty()
+            && p.rules.exclude.is_empty()
+            && p.rules
+                .include
+                .contains(&PolicyRule::AnyValidServiceToken {})
+    });
+    let allowed = if any {
+        serde_json::Value::Null
+    } else {
+        let named: Vec<&str> = service_auth
+            .flat_map(|p| p.rules.include.iter())
+            .filter_map(PolicyRule::token_id)
+            .map(|id| client_ids.get(id).map_or(id, String::as_str))
+            .collect();
+        serde_json::json!(named)
     };
+    let policies: Vec<serde_json::Value> = app
+        .policies
+        .iter()
+        .map(|p| crate::policies::policy_json(&p.policy, Some(p.precedence), None))
+        .collect();
     serde_json::json!({
         "id": app.id,
         "type": "self_hosted",
@@ -42,6 +74,7 @@ pub(crate) fn app_json(app: &ApplicationRecord) -> serde_json::Value {
         "cookie_http_only": app.cookie_http_only,
         "cookie_secure": app.cookie_secure,
         "allowed_service_tokens": allowed,
+        "policies": policies,
         "domain": app.domain,
         "origin": app.origin,
         "created_at": rfc3339(app.created_at),

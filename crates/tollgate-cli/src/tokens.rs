@@ -105,6 +105,10 @@ pub(crate) enum TokenCommand {
     Delete {
         /// The token's client ID (or name).
         client_id: String,
+        /// Also remove it from the policies that name it (refused otherwise, as Cloudflare
+        /// refuses; `token disable` stops it at once without touching them).
+        #[arg(long)]
+        detach: bool,
     },
 }
 
@@ -306,9 +310,19 @@ pub(crate) async fn run(database: &str, command: TokenCommand) -> CliResult {
         TokenCommand::Enable { client_id, json } => {
             set_enabled(&store, &tokens, &client_id, true, json.json).await?;
         }
-        TokenCommand::Delete { client_id } => {
+        TokenCommand::Delete { client_id, detach } => {
             let token = tokens.find(&client_id).await?;
-            tokens.delete(&token.client_id).await?;
+            match tokens.delete(&token.client_id, detach).await {
+                Err(e) if e.kind() == tollgate_issue::ManageErrorKind::InUse => {
+                    return Err(format!(
+                        "{e}; run `tollgate token delete {} --detach` to remove it from them \
+                         too, or `tollgate token disable {}` to stop it now",
+                        token.client_id, token.client_id
+                    )
+                    .into());
+                }
+                other => other?,
+            }
             // Names the token, so later refusals of its client ID show whose it was.
             record_admin(&store, token_event("token.delete", &token)).await;
             println!(

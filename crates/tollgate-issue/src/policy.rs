@@ -167,8 +167,8 @@ impl PolicyRule {
     }
 }
 
-/// Whether `s` is a UUID in its hyphenated form (any case).
-pub(crate) fn is_uuid(s: &str) -> bool {
+/// Whether `s` is a UUID in its hyphenated form (any case): the shape of every record id.
+pub fn is_uuid(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 36
         && b.iter().enumerate().all(|(i, c)| match i {

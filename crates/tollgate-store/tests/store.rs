@@ -113,6 +113,7 @@ store_tests!(
     a_previous_release_database_is_migrated_and_keeps_its_data,
     a_current_release_database_upgrades_to_the_admin_model,
     a_v5_database_gives_every_application_an_id,
+    a_v6_database_turns_allow_lists_into_policies,
 );
 
 fn kind_of(error: &StoreError) -> Option<ErrorKind> {
@@ -320,7 +321,7 @@ const V3_ROWS: [&str; 7] = [
 /// being unique, and the account and API tokens work.
 async fn a_current_release_database_upgrades_to_the_admin_model(db: Db) {
     use tollgate_issue::{
-        ApiPermission, AppStore as _, AuthLogStore as _, LogQuery, ServiceAuthPolicy, TokenDuration,
+        ApiPermission, AppStore as _, AuthLogStore as _, LogQuery, TokenDuration,
     };
     make_database_at(&db, 3, &V3_ROWS).await;
     let store = db.store().await;
@@ -356,8 +357,8 @@ async fn a_current_release_database_upgrades_to_the_admin_model(db: Db) {
     assert_eq!(api.domain.as_deref(), Some("example.com/api"));
     assert_eq!(api.origin.as_deref(), Some("http://127.0.0.1:5000"));
     assert_eq!(
-        api.policy,
-        ServiceAuthPolicy::Tokens(vec!["01010101010101010101010101010101.access".into()])
+        migrated_allow_list(&api),
+        Some(vec!["00000000-0000-4000-8000-000000000001".into()])
     );
     assert_eq!(store.load_ring().await.unwrap(), (1, vec![key(1)]));
     let events = store.select_events(&LogQuery::default()).await.unwrap();
@@ -404,7 +405,7 @@ async fn a_current_release_database_upgrades_to_the_admin_model(db: Db) {
 }
 
 async fn a_previous_release_database_is_migrated_and_keeps_its_data(db: Db) {
-    use tollgate_issue::{AppStore as _, ServiceAuthPolicy};
+    use tollgate_issue::AppStore as _;
     make_v1_database(&db).await;
     let store = db.store().await;
     // Everything v1 wrote is there, unchanged; the new columns are empty.
@@ -422,10 +423,7 @@ async fn a_previous_release_database_is_migrated_and_keeps_its_data(db: Db) {
     );
     assert!(!api.cookie_http_only);
     assert_eq!(api.cookie_secure, Some(true));
-    assert_eq!(
-        api.policy,
-        ServiceAuthPolicy::Tokens(vec!["01010101010101010101010101010101.access".into()])
-    );
+    assert_eq!(migrated_allow_list(&api), Some(vec![tokens[0].id.clone()]));
     assert_eq!((api.domain.as_deref(), api.origin.as_deref()), (None, None));
     assert_eq!(store.list_apps().await.unwrap().len(), 2);
     assert_eq!(
@@ -487,7 +485,7 @@ const V5_ROWS: [&str; 7] = [
 /// field and its allow-list, and gains a distinct UUID id, `updated_at` = `created_at` and no
 /// revocation; the ids are found, kept across reopening, and the allow-lists still cascade.
 async fn a_v5_database_gives_every_application_an_id(db: Db) {
-    use tollgate_issue::{AppStore as _, ServiceAuthPolicy};
+    use tollgate_issue::AppStore as _;
     make_database_at(&db, 5, &V5_ROWS).await;
     let store = db.store().await;
     let apps = store.list_apps().await.unwrap();
@@ -503,16 +501,14 @@ async fn a_v5_database_gives_every_application_an_id(db: Db) {
     assert!(!api.cookie_http_only);
     assert_eq!(api.cookie_secure, Some(true));
     assert_eq!(
-        api.policy,
-        ServiceAuthPolicy::Tokens(vec![
-            "01010101010101010101010101010101.access".into(),
-            "02020202020202020202020202020202.access".into()
-        ])
+        migrated_allow_list(api),
+        Some(vec!["00000000-0000-4000-8000-000000000001".into()]),
+        "the listed client ID with no token is dropped"
     );
     assert_eq!(api.domain.as_deref(), Some("example.com/api"));
     assert_eq!(api.origin.as_deref(), Some("http://127.0.0.1:5000"));
-    assert_eq!(apps[1].policy, ServiceAuthPolicy::AnyValidServiceToken);
-    assert_eq!(apps[2].policy, ServiceAuthPolicy::Tokens(vec![]));
+    assert_eq!(migrated_allow_list(&apps[1]), None, "any valid token");
+    assert_eq!(migrated_allow_list(&apps[2]), Some(vec![]));
     for app in &apps {
         assert!(
             is_v4_uuid(&app.id),
@@ -549,26 +545,28 @@ async fn a_v5_database_gives_every_application_an_id(db: Db) {
     clash.id = api.id.clone();
     let error = store.insert_app(&clash).await.unwrap_err();
     assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
+    let error = store
+        .delete_token("01010101010101010101010101010101.access", false)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::InUse(_)), "{error:?}");
     assert!(
         store
-            .delete_token("01010101010101010101010101010101.access")
+            .delete_token("01010101010101010101010101010101.access", true)
             .await
             .unwrap()
     );
     let api_now = store.get_app_by_id(&api.id).await.unwrap().unwrap();
-    assert_eq!(
-        api_now.policy,
-        ServiceAuthPolicy::Tokens(vec!["02020202020202020202020202020202.access".into()])
-    );
+    assert_eq!(migrated_allow_list(&api_now), Some(vec![]));
     assert!(store.delete_app("api").await.unwrap());
     store
         .insert_app(&tollgate_test::store_contract::app("api", 8))
         .await
         .unwrap();
     assert_eq!(
-        store.get_app("api").await.unwrap().unwrap().policy,
-        ServiceAuthPolicy::AnyValidServiceToken,
-        "the allow-list left with its application"
+        store.get_app("api").await.unwrap().unwrap().policies,
+        [],
+        "the scoped policy left with its application"
     );
     store.close().await;
 
@@ -576,6 +574,126 @@ async fn a_v5_database_gives_every_application_an_id(db: Db) {
     let again = db.store().await;
     let demo = again.get_app_by_id(&apps[1].id).await.unwrap().unwrap();
     assert_eq!(demo, apps[1]);
+}
+
+/// What migration 0007 made of an application's allow-list: its one policy must be a scoped
+/// Service Auth policy with include rules only; `None` for `any_valid_service_token`, else the
+/// token ids it names, in order.
+fn migrated_allow_list(app: &tollgate_issue::ApplicationRecord) -> Option<Vec<String>> {
+    use tollgate_issue::{PolicyDecision, PolicyRule};
+    let [only] = app.policies.as_slice() else {
+        panic!("{}: one migrated policy, not {:?}", app.name, app.policies);
+    };
+    let policy = &only.policy;
+    assert_eq!(only.precedence, 1);
+    assert!(!policy.reusable);
+    assert!(is_v4_uuid(&policy.id), "{:?}", policy.id);
+    assert_eq!(policy.name, "Service Auth");
+    assert_eq!(policy.decision, PolicyDecision::NonIdentity);
+    assert_eq!(
+        (policy.created_at, policy.updated_at),
+        (app.created_at, app.updated_at)
+    );
+    assert!(policy.rules.require.is_empty() && policy.rules.exclude.is_empty());
+    if policy.rules.include == [PolicyRule::AnyValidServiceToken {}] {
+        return None;
+    }
+    Some(
+        policy
+            .rules
+            .include
+            .iter()
+            .map(|rule| rule.token_id().expect("service_token rules").to_owned())
+            .collect(),
+    )
+}
+
+/// The rows a schema-v6 release (migrations 0001–0006) writes: two tokens, an application
+/// listing both (in the order 02, 01) and a client ID with no token, one open to any token.
+const V6_ROWS: [&str; 6] = [
+    "INSERT INTO service_tokens (id, name, client_id, secret_hash, duration_seconds, \
+     created_at, updated_at, expires_at, enabled, client_secret_version) VALUES \
+     ('00000000-0000-4000-8000-000000000001', 'one', \
+     '01010101010101010101010101010101.access', HASH, NULL, 1700000000, 1700000000, NULL, \
+     TRUE, 1)",
+    "INSERT INTO service_tokens (id, name, client_id, secret_hash, duration_seconds, \
+     created_at, updated_at, expires_at, enabled, client_secret_version) VALUES \
+     ('00000000-0000-4000-8000-000000000002', 'two', \
+     '02020202020202020202020202020202.access', HASH, NULL, 1700000000, 1700000000, NULL, \
+     TRUE, 1)",
+    "INSERT INTO applications (name, aud, session_duration, cookie_http_only, policy, \
+     created_at, id, updated_at) VALUES ('api', \
+     'abababababababababababababababababababababababababababababababab', 3600, TRUE, 'tokens', \
+     1700000001, '00000000-0000-4000-a000-000000000001', 1700000005)",
+    "INSERT INTO application_allowed_tokens (application, position, client_id) VALUES \
+     ('api', 0, '02020202020202020202020202020202.access'), \
+     ('api', 1, '03030303030303030303030303030303.access'), \
+     ('api', 2, '01010101010101010101010101010101.access')",
+    "INSERT INTO applications (name, aud, session_duration, cookie_http_only, policy, \
+     created_at, id, updated_at) VALUES ('open', \
+     'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd', 86400, TRUE, 'any', \
+     1700000002, '00000000-0000-4000-a000-000000000002', 1700000002)",
+    "UPDATE tollgate_meta SET revision = 11 WHERE id = 1",
+];
+
+/// A database made by the previous release (schema v6) upgrades to 0007: each allow-list
+/// becomes one scoped Service Auth policy naming its tokens by id in list order (a client ID
+/// with no token dropped), `any` becomes `any_valid_service_token`; the policies work like any
+/// other (a token they name cannot be deleted undetached), and nothing else moved.
+async fn a_v6_database_turns_allow_lists_into_policies(db: Db) {
+    use tollgate_issue::{AppStore as _, PolicyRule};
+    make_database_at(&db, 6, &V6_ROWS).await;
+    let store = db.store().await;
+    let apps = store.list_apps().await.unwrap();
+    assert_eq!(apps.len(), 2);
+    let (api, open) = (&apps[0], &apps[1]);
+    assert_eq!(api.id, "00000000-0000-4000-a000-000000000001");
+    assert_eq!(api.updated_at, 1_700_000_005);
+    assert_eq!(
+        migrated_allow_list(api),
+        Some(vec![
+            "00000000-0000-4000-8000-000000000002".into(),
+            "00000000-0000-4000-8000-000000000001".into(),
+        ])
+    );
+    assert_eq!(migrated_allow_list(open), None);
+    assert_ne!(api.policies[0].policy.id, open.policies[0].policy.id);
+    assert_eq!(store.list_policies().await.unwrap(), [], "none is reusable");
+    assert_eq!(
+        store
+            .get_policy(&api.policies[0].policy.id)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&api.policies[0].policy)
+    );
+    assert_eq!(
+        store.revision().await.unwrap(),
+        11,
+        "migrating is not a write"
+    );
+
+    let error = store
+        .delete_token("02020202020202020202020202020202.access", false)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::InUse(_)), "{error:?}");
+    assert!(
+        store
+            .delete_token("02020202020202020202020202020202.access", true)
+            .await
+            .unwrap()
+    );
+    let api_now = store.get_app("api").await.unwrap().unwrap();
+    assert_eq!(
+        api_now.policies[0].policy.rules.include,
+        [PolicyRule::ServiceToken {
+            token_id: "00000000-0000-4000-8000-000000000001".into()
+        }]
+    );
+    store.close().await;
+    let again = db.store().await;
+    assert_eq!(again.get_app("api").await.unwrap(), Some(api_now));
 }
 
 /// Whether `id` is a UUID in the lowercase, hyphenated version-4 form.
