@@ -160,11 +160,17 @@ async fn missing_and_wrong_credentials_are_401_and_policy_is_403() {
     assert_eq!(other_id.status, 401, "a real secret with another client ID");
 
     // A policy naming another token: valid credentials, refused with 403.
+    let (other, _) = h
+        .issuer
+        .tokens()
+        .create("other", tollgate::issue::TokenDuration::Forever)
+        .await
+        .unwrap();
     h.issuer
         .apps()
         .update(
             APP,
-            AppSettings::new().policy(ServiceAuthPolicy::Tokens(vec![OTHER_CLIENT_ID.into()])),
+            AppSettings::new().policy(ServiceAuthPolicy::Tokens(vec![other.client_id])),
         )
         .await
         .unwrap();

@@ -274,10 +274,14 @@ fn scoped_only(linked: &AppPolicy) -> Result<(), ApiError> {
 pub(crate) async fn app_list(
     State(state): State<AdminState>,
     Path((_, app_id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult {
+    // Paged like every list: the SDKs page through it until a page comes back empty.
+    let page = Query::parse(raw.as_deref())?.page()?;
     let app = find_app(&state, &app_id).await?;
-    let views: Vec<PolicyView<'_>> = app.policies.iter().map(PolicyView::linked).collect();
-    ok(views)
+    let (policies, paged) = page.of(app.policies);
+    let views: Vec<PolicyView<'_>> = policies.iter().map(PolicyView::linked).collect();
+    ok_page(&views, &paged)
 }
 
 pub(crate) async fn app_get(

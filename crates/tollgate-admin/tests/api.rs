@@ -155,7 +155,8 @@ async fn every_answer_is_the_envelope_and_every_documented_route_exists() {
     for (path, item) in document["paths"].as_object().unwrap() {
         let path = path
             .trim_start_matches("/accounts/{account_id}/access")
-            .replace("{id}", "00000000-0000-4000-8000-000000000000");
+            .replace("{id}", "00000000-0000-4000-8000-000000000000")
+            .replace("{policy_id}", "00000000-0000-4000-8000-000000000000");
         for method in ["get", "post", "put", "delete"] {
             if item.get(method).is_none() || path.ends_with("/keys/rotate") {
                 continue;
@@ -169,7 +170,7 @@ async fn every_answer_is_the_envelope_and_every_documented_route_exists() {
             );
         }
     }
-    assert_eq!(operations, 15, "all but the key rotation");
+    assert_eq!(operations, 25, "all but the key rotation");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -433,7 +434,10 @@ fn cases(ids: Vec<String>) -> impl Strategy<Value = Case> {
     )
         .prop_flat_map(move |(op, id, query, raw, salt)| {
             let (method, path, fields) = operations[op].clone();
-            let path = format!("{}{query}", path.replace("{id}", &id));
+            let path = format!(
+                "{}{query}",
+                path.replace("{id}", &id).replace("{policy_id}", &id)
+            );
             let mut keys: Vec<String> = fields;
             keys.push("unknown_field".to_owned());
             let body = prop::collection::btree_map(prop::sample::select(keys), json_value(), 0..4);
@@ -474,6 +478,15 @@ fn fuzzed_calls_answer_the_envelope_never_5xx_and_refusals_change_nothing() {
             )
             .await;
         ids.push(body["result"]["id"].as_str().unwrap().to_owned());
+        let (_, body) = admin
+            .call(
+                Method::POST,
+                "/policies",
+                Some(json!({"name": "bots", "decision": "non_identity",
+                            "include": [{"service_token": {"token_id": ids[0]}}]})),
+            )
+            .await;
+        ids.push(body["result"]["id"].as_str().unwrap().to_owned());
         ids
     });
     let mut runner = TestRunner::new(Config {
@@ -489,6 +502,7 @@ fn fuzzed_calls_answer_the_envelope_never_5xx_and_refusals_change_nothing() {
                     admin.store.list_tokens().await.unwrap(),
                     admin.store.load_ring().await.unwrap().0,
                     admin.store.list_apps().await.unwrap(),
+                    admin.store.list_policies().await.unwrap(),
                 );
                 let mut request = admin
                     .http
@@ -511,6 +525,7 @@ fn fuzzed_calls_answer_the_envelope_never_5xx_and_refusals_change_nothing() {
                     admin.store.list_tokens().await.unwrap(),
                     admin.store.load_ring().await.unwrap().0,
                     admin.store.list_apps().await.unwrap(),
+                    admin.store.list_policies().await.unwrap(),
                 );
                 (status, before != after)
             });

@@ -74,8 +74,9 @@ pub(crate) struct ServeArgs {
     admin: crate::admin::AdminArgs,
 }
 
-/// Applications without an origin answer with the caller's identity.
-async fn whoami(identity: AccessIdentity) -> Json<AccessIdentity> {
+/// Applications without an origin answer with the caller's identity: `null` for a request a
+/// bypass policy let through without one.
+async fn whoami(identity: Option<AccessIdentity>) -> Json<Option<AccessIdentity>> {
     Json(identity)
 }
 

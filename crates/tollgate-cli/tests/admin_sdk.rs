@@ -2,8 +2,11 @@
 //! 5.9.0, from the test venv) against a real `tollgate serve --admin-addr` on 127.0.0.1:0 and a
 //! SQLite file. The script (`tollgate-test/origins/cloudflare_sdk.py`) creates, lists over
 //! several pages, refreshes, rotates (with and without grace, and by a version bump),
-//! disables, deletes, is refused with the field named, and rotates keys; after each change it
-//! asks the public listener whether the bot gets in. Then the audit log names the API token.
+//! disables, deletes, is refused with the field named, and rotates keys; creates a reusable
+//! policy admitting one token and not another, an application using it, rotates the token the
+//! Terraform way (new token, policy moved, old one deleted — refused while named), adds and
+//! removes an application-scoped bypass policy; after each change it asks the public listener
+//! whether the bot gets in. Then the audit log names the API token.
 
 #![allow(clippy::unwrap_used)]
 
@@ -27,7 +30,7 @@ fn api_token(env: &CliEnv, name: &str, read_only: bool) -> String {
 }
 
 #[test]
-fn cloudflares_python_sdk_manages_tokens_apps_and_keys() {
+fn cloudflares_python_sdk_manages_tokens_apps_policies_and_keys() {
     let Some(python) = cloudflare_sdk_python() else {
         return;
     };
@@ -78,19 +81,24 @@ fn cloudflares_python_sdk_manages_tokens_apps_and_keys() {
     let count = |action: &str| audit.iter().filter(|e| e["action"] == action).count();
     assert_eq!(
         count("token.create"),
-        27,
-        "ci-bot, 24 bulk, one duplicate, app-bot"
+        29,
+        "ci-bot, 24 bulk, one duplicate, app-bot, stranger, app-bot-v2"
     );
     assert_eq!(count("token.rotate"), 3, "two rotates and a version bump");
     assert_eq!(count("token.refresh"), 1);
     assert_eq!(count("token.update"), 3, "a duration and disable/enable");
-    assert_eq!(count("token.delete"), 2);
+    assert_eq!(count("token.delete"), 3, "the duplicate, ci-bot, app-bot");
+    assert_eq!(count("policy.create"), 1);
+    assert_eq!(count("policy.update"), 2, "the rotation's two moves");
+    assert_eq!(count("policy.delete"), 1);
     assert_eq!(count("keys.rotate"), 1);
     for action in [
         "app.create",
         "app.update",
         "app.revoke_tokens",
         "app.delete",
+        "app.policy.create",
+        "app.policy.delete",
     ] {
         assert_eq!(count(action), 1, "{action}");
     }

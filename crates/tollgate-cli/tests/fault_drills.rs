@@ -695,13 +695,23 @@ async fn check_file(path: &std::path::Path) -> (i64, i64, i64) {
     );
     assert_eq!(
         count(
-            "SELECT COUNT(*) FROM application_allowed_tokens \
-             WHERE client_id NOT IN (SELECT client_id FROM service_tokens) \
-             OR application NOT IN (SELECT name FROM applications)"
+            "SELECT COUNT(*) FROM application_policies \
+             WHERE policy NOT IN (SELECT id FROM access_policies) \
+             OR application NOT IN (SELECT id FROM applications)"
         )
         .await,
         0,
-        "allow-list entries naming a missing token or application"
+        "policy links naming a missing policy or application"
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM access_policies WHERE application IS NOT NULL \
+             AND (application NOT IN (SELECT id FROM applications) \
+             OR id NOT IN (SELECT policy FROM application_policies))"
+        )
+        .await,
+        0,
+        "scoped policies of no application, or not linked to theirs"
     );
     assert_eq!(count("SELECT COUNT(*) FROM tollgate_meta").await, 1);
     let keys = count("SELECT COUNT(*) FROM signing_keys").await;

@@ -178,23 +178,58 @@ assert as_time(rotated.last_key_rotation_at) > as_time(k.last_key_rotation_at), 
 step("keys rotated", as_time(rotated.last_key_rotation_at).isoformat())
 report["kids"] = len(rotated.to_dict().get("keys", []))
 
-# --- applications (last: once an application has a domain, the demo fallback stops) ----------
+# --- applications and policies (last: once an application has a domain, the demo fallback stops)
 apps = cf.zero_trust.access.applications
+policies = cf.zero_trust.access.policies
 bot = st.create(account_id=acct, name="app-bot")
-app = apps.create(account_id=acct, domain="app.example.com", type="self_hosted", name="api", session_duration="24h")
+stranger = st.create(account_id=acct, name="stranger")
+bots = policies.create(account_id=acct, name="bots", decision="non_identity",
+                       include=[{"service_token": {"token_id": bot.id}}])
+assert bots.reusable and bots.decision == "non_identity", bots
+app = apps.create(account_id=acct, domain="app.example.com", type="self_hosted", name="api",
+                  session_duration="24h", policies=[bots.id])
 assert len(app.aud) == 64 and app.domain == "app.example.com", app
+assert [p.id for p in app.policies] == [bots.id] and app.policies[0].precedence == 1, app.policies
 got = apps.get(app.id, account_id=acct)
 assert type(got).__name__ == "SelfHostedApplication" and got.aud == app.aud, got
 upd = apps.update(app.id, account_id=acct, domain=got.domain, type=got.type, name=got.name,
                   session_duration="1h", read_service_tokens_from_header="Authorization")
 assert upd.session_duration == "1h" and upd.read_service_tokens_from_header.lower() == "authorization", upd
+assert [p.id for p in upd.policies] == [bots.id], "a replace without policies keeps them"
 listed_apps = {a.name: a.id for a in apps.list(account_id=acct)}
 assert listed_apps == {"demo": listed_apps.get("demo"), "api": app.id}, listed_apps  # demo: serve's first run
+listed_policies = {p.name: p.to_dict().get("app_count") for p in policies.list(account_id=acct)}
+assert listed_policies == {"bots": 1}, listed_policies
 expect_error("an application on a taken domain", cloudflare.BadRequestError, 400,
              lambda: apps.create(account_id=acct, domain="APP.example.com.", type="self_hosted", name="twin"))
 expect_error("an unknown application", cloudflare.NotFoundError, 404,
              lambda: apps.get("00000000-0000-4000-8000-000000000000", account_id=acct))
+expect_error("a policy naming no token", cloudflare.BadRequestError, 400,
+             lambda: policies.create(account_id=acct, name="ghost", decision="non_identity",
+                                     include=[{"service_token": {"token_id": "00000000-0000-4000-8000-000000000000"}}]),
+             "include")
+expect_error("an unknown rule", cloudflare.BadRequestError, 400,
+             lambda: policies.create(account_id=acct, name="odd", decision="non_identity",
+                                     include=[{"login_method": {"id": "x"}}]), "include[0]")
 host = {"Host": "app.example.com"}
+
+
+def at_app(client_id, secret, status, reason=None, what=""):
+    """The bot's exchange at the application, within a second."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        r = httpx.get(args.public, headers={**host, "CF-Access-Client-Id": client_id,
+                                            "CF-Access-Client-Secret": secret})
+        got_reason = None if r.status_code == 200 else r.json().get("reason")
+        if r.status_code == status and (reason is None or got_reason == reason):
+            step(what, f"{r.status_code} {got_reason or ''}".strip())
+            return r
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: expected {status} {reason}, got {r.status_code} {r.text}")
+        time.sleep(0.05)
+
+
+at_app(stranger.client_id, stranger.client_secret, 403, "forbidden", "a token the policy leaves out")
 with httpx.Client() as bot_client:
     first = bot_client.get(args.public, headers={**host, "CF-Access-Client-Id": bot.client_id,
                                                  "CF-Access-Client-Secret": bot.client_secret})
@@ -209,8 +244,39 @@ with httpx.Client() as bot_client:
     again = httpx.get(args.public, headers={**host, "CF-Access-Client-Id": bot.client_id,
                                             "CF-Access-Client-Secret": bot.client_secret})
     assert again.status_code == 200, again.text
-step("application", "created, replaced, host-routed, its cookies revoked, re-exchanged")
+step("application", "created with a policy, replaced, host-routed, its cookies revoked, re-exchanged")
+
+# Terraform's token rotation: create the new token, move the policy to it, delete the old one.
+expect_error("deleting a token a policy names", cloudflare.BadRequestError, 400,
+             lambda: st.delete(bot.id, account_id=acct), "service_token_in_use")
+successor = st.create(account_id=acct, name="app-bot-v2")
+both = [{"service_token": {"token_id": bot.id}}, {"service_token": {"token_id": successor.id}}]
+policies.update(bots.id, account_id=acct, name="bots", decision="non_identity", include=both)
+at_app(successor.client_id, successor.client_secret, 200, what="the successor, once the policy names it")
+at_app(bot.client_id, bot.client_secret, 200, what="the old token, still named")
+policies.update(bots.id, account_id=acct, name="bots", decision="non_identity",
+                include=[{"service_token": {"token_id": successor.id}}])
+at_app(bot.client_id, bot.client_secret, 403, "forbidden", "the old token, left out")
+assert st.delete(bot.id, account_id=acct).id == bot.id
+at_app(successor.client_id, successor.client_secret, 200, what="the successor after the delete")
+
+# An application's own (legacy) policies: a bypass for loopback, then gone.
+scoped = apps.policies.create(app.id, account_id=acct, name="loopback", decision="bypass",
+                              include=[{"ip": {"ip": "127.0.0.0/8"}}], precedence=2)
+assert scoped.precedence == 2 and scoped.decision == "bypass", scoped
+open_door = httpx.get(args.public, headers=host)
+assert open_door.status_code == 200 and open_door.json() is None, open_door.text  # no identity
+assert [p.id for p in apps.policies.list(app.id, account_id=acct)] == [bots.id, scoped.id]
+apps.policies.delete(scoped.id, app_id=app.id, account_id=acct)
+closed = httpx.get(args.public, headers=host)
+assert closed.status_code == 401, closed.text
+step("application policy", "a loopback bypass let a bare request in, deleted it did not")
+
+expect_error("deleting a policy an application uses", cloudflare.BadRequestError, 400,
+             lambda: policies.delete(bots.id, account_id=acct), "in_use")
 assert apps.delete(app.id, account_id=acct).id == app.id
 expect_error("a deleted application", cloudflare.NotFoundError, 404, lambda: apps.get(app.id, account_id=acct))
+assert policies.delete(bots.id, account_id=acct).id == bots.id
+step("policy", "deleted once no application used it")
 
 print(json.dumps(report), flush=True)
