@@ -1,8 +1,9 @@
 //! The admin API over real sockets and real stores (a SQLite file; PostgreSQL shared by two
 //! instances when `TOLLGATE_TEST_POSTGRES_URL` names a server): the envelope on every answer,
 //! who may call, bad bodies refused with the field named and nothing changed, a property-based
-//! fuzz of every operation of the OpenAPI document, and a change made through one instance's
-//! API honoured by another instance's exchange within a second.
+//! fuzz of every operation of the OpenAPI document, a change made through one instance's API
+//! (a token disabled, left out of a policy, deleted) honoured by another instance's exchange
+//! within a second, and Terraform's token rotation under a bot's load losing no request.
 
 #![allow(clippy::unwrap_used)]
 
@@ -571,7 +572,10 @@ async fn changes_through_one_instances_api_reach_another_sharing_postgres_within
             .await
             .unwrap();
         b.apps()
-            .create(tollgate_test::issue::APP, AppSettings::new())
+            .create(
+                tollgate_test::issue::APP,
+                AppSettings::new().domain("api.example.com"),
+            )
             .await
             .unwrap();
         let b_url = format!(
@@ -629,15 +633,282 @@ async fn changes_through_one_instances_api_reach_another_sharing_postgres_within
             )
             .await;
         wait_until(Duration::from_secs(1), "B admits it again", || status(200)).await;
+        // A policy leaving the bot out, given to B's application through A's API.
+        let (_, body) = admin
+            .call(
+                Method::POST,
+                "/service_tokens",
+                Some(json!({"name": "other"})),
+            )
+            .await;
+        let other = body["result"]["id"].as_str().unwrap().to_owned();
+        let naming = |ids: &[&str]| {
+            let include: Vec<Value> = ids
+                .iter()
+                .map(|id| json!({"service_token": {"token_id": id}}))
+                .collect();
+            json!({"name": "bots", "decision": "non_identity", "include": include})
+        };
+        let (_, body) = admin
+            .call(Method::POST, "/policies", Some(naming(&[&other])))
+            .await;
+        let policy = body["result"]["id"].as_str().unwrap().to_owned();
+        let app = app_document(&admin, tollgate_test::issue::APP).await;
+        let mut linked = app.clone();
+        linked["policies"] = json!([policy]);
+        let (status_code, body) = admin
+            .call(
+                Method::PUT,
+                &format!("/apps/{}", app["id"].as_str().unwrap()),
+                Some(linked),
+            )
+            .await;
+        assert_eq!(status_code, 200, "{body}");
+        wait_until(
+            Duration::from_secs(1),
+            "B refuses the token the policy leaves out",
+            || status(403),
+        )
+        .await;
         admin
+            .call(
+                Method::PUT,
+                &format!("/policies/{policy}"),
+                Some(naming(&[&other, id])),
+            )
+            .await;
+        wait_until(
+            Duration::from_secs(1),
+            "B admits it once the policy names it",
+            || status(200),
+        )
+        .await;
+        let (status_code, body) = admin
             .call(Method::DELETE, &format!("/service_tokens/{id}"), None)
             .await;
+        assert_eq!((status_code.as_u16(), code(&body)), (400, 12139), "{body}");
+        admin
+            .call(
+                Method::PUT,
+                &format!("/policies/{policy}"),
+                Some(naming(&[&other])),
+            )
+            .await;
+        let (status_code, body) = admin
+            .call(Method::DELETE, &format!("/service_tokens/{id}"), None)
+            .await;
+        assert_eq!(status_code, 200, "{body}");
         wait_until(
             Duration::from_secs(1),
             "B refuses the deleted token",
             || status(401),
         )
         .await;
+    })
+    .await;
+}
+
+/// The application document `name` has, as the API shows it (for a PUT of it).
+async fn app_document(admin: &Admin, name: &str) -> Value {
+    let (_, body) = admin
+        .call(Method::GET, &format!("/apps?name={name}"), None)
+        .await;
+    body["result"][0].clone()
+}
+
+/// Terraform's rotation of a bot's service token through the API — create the new token, add
+/// it to the policy, move the bot, take the old one out of the policy, delete it — while the
+/// bot exchanges its credentials at `bot_url` as fast as it can: not one request is refused.
+/// The bot moves to the new credentials once they work where it sends them (a deployment
+/// after `terraform apply`), which on another instance is within its poll interval.
+async fn rotation_loses_no_request(admin: &Admin, bot_url: String) {
+    let http = reqwest::Client::new();
+    let create = |name: &'static str| async move {
+        let (_, body) = admin
+            .call(Method::POST, "/service_tokens", Some(json!({"name": name})))
+            .await;
+        let token = &body["result"];
+        [&token["id"], &token["client_id"], &token["client_secret"]]
+            .map(|v| v.as_str().unwrap().to_owned())
+    };
+    let naming = |ids: &[&str]| {
+        let include: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({"service_token": {"token_id": id}}))
+            .collect();
+        json!({"name": "bots", "decision": "non_identity", "include": include})
+    };
+    let [old_id, old_client, old_secret] = create("bot-v1").await;
+    let (_, body) = admin
+        .call(Method::POST, "/policies", Some(naming(&[&old_id])))
+        .await;
+    let policy = body["result"]["id"].as_str().unwrap().to_owned();
+    let app = app_document(admin, tollgate_test::issue::APP).await;
+    let mut linked = app.clone();
+    linked["policies"] = json!([policy]);
+    let app_path = format!("/apps/{}", app["id"].as_str().unwrap());
+    assert_eq!(
+        admin.call(Method::PUT, &app_path, Some(linked)).await.0,
+        200
+    );
+
+    let admitted = |client: String, secret: String| {
+        let (http, url) = (http.clone(), bot_url.clone());
+        async move {
+            http.get(&url)
+                .credentials(&client, &secret)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == 200
+        }
+    };
+    wait_until(Duration::from_secs(1), "the bot gets in", || {
+        admitted(old_client.clone(), old_secret.clone())
+    })
+    .await;
+
+    let credentials = Arc::new(std::sync::Mutex::new((
+        old_client.clone(),
+        old_secret.clone(),
+    )));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let bot = tokio::spawn({
+        let (http, url, credentials, stop) = (
+            http.clone(),
+            bot_url.clone(),
+            credentials.clone(),
+            stop.clone(),
+        );
+        async move {
+            let mut refused = Vec::new();
+            let mut sent = 0_u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (client, secret) = credentials.lock().unwrap().clone();
+                let response = http
+                    .get(&url)
+                    .credentials(&client, &secret)
+                    .send()
+                    .await
+                    .unwrap();
+                sent += 1;
+                if response.status() != 200 {
+                    refused.push((client, response.status(), response.text().await.unwrap()));
+                }
+            }
+            (sent, refused)
+        }
+    });
+    let pause = || tokio::time::sleep(Duration::from_millis(150));
+    pause().await;
+    let [new_id, new_client, new_secret] = create("bot-v2").await;
+    let (status, body) = admin
+        .call(
+            Method::PUT,
+            &format!("/policies/{policy}"),
+            Some(naming(&[&old_id, &new_id])),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_until(
+        Duration::from_secs(1),
+        "the new token works where the bot is",
+        || admitted(new_client.clone(), new_secret.clone()),
+    )
+    .await;
+    *credentials.lock().unwrap() = (new_client.clone(), new_secret.clone());
+    pause().await;
+    let (status, body) = admin
+        .call(
+            Method::PUT,
+            &format!("/policies/{policy}"),
+            Some(naming(&[&new_id])),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = admin
+        .call(Method::DELETE, &format!("/service_tokens/{old_id}"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    pause().await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sent, refused) = bot.await.unwrap();
+    println!(
+        "rotation: the bot sent {sent} requests during it, {} refused",
+        refused.len()
+    );
+    assert!(sent >= 10, "the bot kept sending ({sent})");
+    assert!(refused.is_empty(), "requests lost: {refused:?}");
+    wait_until(Duration::from_secs(1), "the old token is refused", || {
+        let (http, url) = (http.clone(), bot_url.clone());
+        let (client, secret) = (old_client.clone(), old_secret.clone());
+        async move {
+            http.get(&url)
+                .credentials(&client, &secret)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == 401
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terraform_style_rotation_loses_no_request() {
+    let (_dir, store) = sqlite().await;
+    let admin = Admin::start(store).await;
+    admin
+        .issuer
+        .apps()
+        .create(
+            tollgate_test::issue::APP,
+            AppSettings::new().domain("api.example.com"),
+        )
+        .await
+        .unwrap();
+    let url = format!(
+        "{}/",
+        serve(tollgate_test::issue::protected_app(
+            &admin.issuer,
+            Default::default()
+        ))
+        .await
+    );
+    rotation_loses_no_request(&admin, url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terraform_style_rotation_loses_no_request_on_another_instance_sharing_postgres() {
+    tollgate_test::postgres::with_database("admin::rotation", |url| async move {
+        let open = || async {
+            Arc::new(
+                tollgate_store::connect(&url, StoreOptions::new())
+                    .await
+                    .unwrap(),
+            )
+        };
+        let admin = Admin::start(open().await).await;
+        let b = Issuer::builder("https://team.example.com")
+            .store(open().await)
+            .poll_interval(Duration::from_millis(250))
+            .build()
+            .await
+            .unwrap();
+        b.apps()
+            .create(
+                tollgate_test::issue::APP,
+                AppSettings::new().domain("api.example.com"),
+            )
+            .await
+            .unwrap();
+        let b_url = format!(
+            "{}/",
+            serve(tollgate_test::issue::protected_app(&b, Default::default())).await
+        );
+        rotation_loses_no_request(&admin, b_url).await;
     })
     .await;
 }
