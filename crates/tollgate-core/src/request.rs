@@ -609,10 +609,25 @@ pub fn forward_identity<B>(request: &mut Request<B>, token: HeaderValue, identit
     request.extensions_mut().insert(identity);
 }
 
-/// Removes every client copy (every spelling) of `Cf-Access-Jwt-Assertion` and
-/// `Cf-Access-Authenticated-User-Email`: for a request let through with no identity (a bypass
-/// policy), so the inner service never mistakes a client's copy for one Access vouched for.
-pub fn strip_identity(headers: &mut HeaderMap) {
+/// Put in a request's extensions when a `bypass` policy let it through with no identity at
+/// all (Cloudflare's Bypass): the inner service sees no [`AccessIdentity`], and a proxy
+/// forwards the request without one rather than refusing it as unauthenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bypassed;
+
+/// Takes every credential and identity a client sent off a request let through with no
+/// identity (a bypass policy): the service-token headers (the pair, and the application's
+/// `single_header`), the `cf-access-token` header and `CF_Authorization` cookie, and every
+/// spelling of `Cf-Access-Jwt-Assertion` and `Cf-Access-Authenticated-User-Email` — so the
+/// inner service never sees a secret, nor mistakes a client's copy for what Access vouched for.
+pub fn strip_for_bypass(headers: &mut HeaderMap, single_header: Option<&HeaderName>) {
+    headers.remove(CF_ACCESS_CLIENT_ID);
+    headers.remove(CF_ACCESS_CLIENT_SECRET);
+    if let Some(name) = single_header {
+        headers.remove(name);
+    }
+    strip_tokens(headers, &TokenLocation::CLIENT_ORDER);
+    set_token_cookie(headers, None);
     strip_other_spellings(headers);
     headers.remove(CF_ACCESS_JWT_ASSERTION);
     headers.remove(CF_ACCESS_AUTHENTICATED_USER_EMAIL);

@@ -263,6 +263,13 @@ impl ApplicationRecord {
         }
     }
 
+    /// Whether any of its policies is a `bypass` one (without, the request path skips looking).
+    pub(crate) fn has_bypass(&self) -> bool {
+        self.policies
+            .iter()
+            .any(|p| p.policy.decision == crate::policy::PolicyDecision::Bypass)
+    }
+
     /// Whether a `bypass` policy lets a request from `ip` through with no credentials at all.
     pub(crate) fn bypasses(&self, ip: Option<std::net::IpAddr>) -> bool {
         let subject = Subject {

@@ -64,21 +64,12 @@ impl Retry {
     }
 }
 
-fn refusal(kind: RejectionKind, detail: &'static str) -> Rejection {
-    let rejection = Rejection::new(kind).with_detail(detail);
-    access::log_rejection(&rejection, RefusalContext::default());
-    rejection
-}
-
-/// Checks that the request was authenticated and fits the body limit, then rewrites it into
-/// exactly what Cloudflare's edge hands an origin (see [`Proxy`](super::Proxy)).
-pub(crate) fn prepare(config: &Config, mut request: Request<Body>) -> Result<Prepared, Rejection> {
-    let Some(identity) = request.extensions_mut().remove::<AccessIdentity>() else {
-        return Err(refusal(
-            RejectionKind::Misconfigured,
-            "the gateway's Proxy needs tollgate's ExchangeLayer or VerifyLayer in front of it: the request carries no AccessIdentity",
-        ));
-    };
+/// The token to hand the origin for `identity`: its own, or the single assertion header the
+/// layers set (after an exchange, the identity carries none).
+fn identity_token(
+    identity: &AccessIdentity,
+    request: &Request<Body>,
+) -> Result<HeaderValue, Rejection> {
     let token = match identity.token() {
         Some(token) => HeaderValue::from_str(token).ok(), // a header value's text: always
         // The layers set the assertion header (client copies stripped) when the identity
@@ -93,11 +84,35 @@ pub(crate) fn prepare(config: &Config, mut request: Request<Body>) -> Result<Pre
             }
         }
     };
-    let Some(token) = token else {
-        return Err(refusal(
+    token.ok_or_else(|| {
+        refusal(
             RejectionKind::Misconfigured,
             "the request's AccessIdentity carries no token and no single Cf-Access-Jwt-Assertion was set",
-        ));
+        )
+    })
+}
+
+fn refusal(kind: RejectionKind, detail: &'static str) -> Rejection {
+    let rejection = Rejection::new(kind).with_detail(detail);
+    access::log_rejection(&rejection, RefusalContext::default());
+    rejection
+}
+
+/// Checks that the request was authenticated and fits the body limit, then rewrites it into
+/// exactly what Cloudflare's edge hands an origin (see [`Proxy`](super::Proxy)).
+pub(crate) fn prepare(config: &Config, mut request: Request<Body>) -> Result<Prepared, Rejection> {
+    let identity = request.extensions_mut().remove::<AccessIdentity>();
+    let bypassed = request.extensions().get::<access::Bypassed>().is_some();
+    let token = match &identity {
+        // A bypass policy let it through: the origin gets no identity, as from Cloudflare.
+        None if bypassed => None,
+        None => {
+            return Err(refusal(
+                RejectionKind::Misconfigured,
+                "the gateway's Proxy needs tollgate's ExchangeLayer or VerifyLayer in front of it: the request carries no AccessIdentity",
+            ));
+        }
+        Some(identity) => Some(identity_token(identity, &request)?),
     };
 
     let declared = request
@@ -137,9 +152,15 @@ pub(crate) fn prepare(config: &Config, mut request: Request<Body>) -> Result<Pre
     strip_header_spellings(headers, &OWNED_REQUEST_HEADERS);
     strip_identity_headers(headers);
     // Checked to be text above; the cookie is rewritten before the header takes the value.
-    access::set_token_cookie(headers, token.to_str().ok());
-    headers.insert(CF_ACCESS_JWT_ASSERTION, token);
-    if let Some(email) = identity.email().and_then(|e| HeaderValue::from_str(e).ok()) {
+    access::set_token_cookie(headers, token.as_ref().and_then(|t| t.to_str().ok()));
+    if let Some(token) = token {
+        headers.insert(CF_ACCESS_JWT_ASSERTION, token);
+    }
+    if let Some(email) = identity
+        .as_ref()
+        .and_then(AccessIdentity::email)
+        .and_then(|e| HeaderValue::from_str(e).ok())
+    {
         headers.insert(CF_ACCESS_AUTHENTICATED_USER_EMAIL, email);
     }
     if let Some(ip) = peer

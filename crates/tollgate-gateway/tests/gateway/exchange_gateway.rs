@@ -88,3 +88,86 @@ async fn exchange_then_cookie_through_the_gateway() {
     );
     assert_eq!(seen.one("x-forwarded-for").as_deref(), Some("127.0.0.1"));
 }
+
+/// A `bypass` policy (here: loopback) lets a request with no credentials through to the origin
+/// with no identity at all, as Cloudflare's Bypass does: no assertion, no `CF_Authorization`
+/// cookie, none of the client's forged copies (a forged cookie is taken off, not refused).
+/// Outside its rules, the 401 stands.
+#[tokio::test]
+async fn a_bypass_policy_reaches_the_origin_with_no_identity() {
+    use tollgate_issue::{AppPolicy, PolicyDecision, PolicyRule, PolicyRules};
+
+    let origin = origin().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front = listener.local_addr().unwrap();
+    let (issuer, _, _) = gateway::setup(&format!("http://{front}")).await.unwrap();
+    let app = gateway::app(&issuer, &origin.url(), OriginClient::new().unwrap()).unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    let client = client();
+    let bare = || {
+        request(&format!("http://{front}/app/open"))
+            .header("cf-access-jwt-assertion", "forged")
+            .header("cf-access-authenticated-user-email", "admin@example.com")
+            .header("cookie", "CF_Authorization=forged; theme=dark")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let bypass = |net: &str| {
+        let rules = PolicyRules::including(vec![PolicyRule::Ip {
+            ip: net.parse().unwrap(),
+        }]);
+        move |policies: &mut Vec<AppPolicy>, now: i64| {
+            policies.retain(|p| p.policy.decision != PolicyDecision::Bypass);
+            policies.push(AppPolicy {
+                precedence: 9,
+                policy: tollgate_issue::PolicyRecord {
+                    id: tollgate_issue::random_uuid(),
+                    name: "office".into(),
+                    decision: PolicyDecision::Bypass,
+                    rules: rules.clone(),
+                    reusable: false,
+                    created_at: now,
+                    updated_at: now,
+                },
+            });
+            Ok(())
+        }
+    };
+    issuer
+        .apps()
+        .edit_policies(gateway::APP_NAME, bypass("192.0.2.0/24"))
+        .await
+        .unwrap();
+    let (status, _) = text(client.request(bare()).await.unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "not from the bypassed network"
+    );
+    assert_eq!(origin.accepts(), 0);
+
+    issuer
+        .apps()
+        .edit_policies(gateway::APP_NAME, bypass("127.0.0.0/8"))
+        .await
+        .unwrap();
+    let (status, body) = text(client.request(bare()).await.unwrap()).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+    let seen = origin.last();
+    assert_eq!(seen.uri, "/open");
+    assert_eq!(seen.one("cf-access-jwt-assertion"), None);
+    assert_eq!(seen.one("cookie"), Some("theme=dark".to_owned()));
+    let flat = format!("{:?}", seen.headers);
+    for leaked in ["forged", "admin@example.com"] {
+        assert!(
+            !flat.contains(leaked),
+            "{leaked} reached the origin: {flat}"
+        );
+    }
+}

@@ -219,6 +219,14 @@ where
                 .now(rejection, context(&self.shared.app_name, None, None));
         };
         let single_header = single_header(&app);
+        // Bypass policies come first, as at Cloudflare: a request one matches goes through
+        // with no identity, whatever it presents (taken off it, never checked or forwarded).
+        if app.has_bypass() && app.bypasses(self.failures.address(&request)) {
+            let mut request = request;
+            request::strip_for_bypass(request.headers_mut(), single_header.as_ref());
+            request.extensions_mut().insert(request::Bypassed);
+            return ResponseFuture::called(self.inner.call(request));
+        }
         let presented = request::find(
             request.headers(),
             single_header.as_ref(),
@@ -229,12 +237,6 @@ where
                 self.exchange(request, credentials, snapshot, app)
             }
             Ok(Presented::Token(token)) => self.ride(request, token, app),
-            // No credentials: only a bypass policy lets the request through, with no identity.
-            Ok(_) if app.bypasses(self.failures.address(&request)) => {
-                let mut request = request;
-                request::strip_identity(request.headers_mut());
-                ResponseFuture::called(self.inner.call(request))
-            }
             Ok(_) => self.refuse(&request).now(
                 Rejection::new(RejectionKind::MissingCredentials),
                 context(&app.name, None, None),
