@@ -838,3 +838,198 @@ fn account_id_is_stable_and_32_hex() {
     assert!(ids.iter().all(|shown| *shown == ids[0]), "{ids:?}");
     assert_eq!(fresh.json(&["account", "show", "--json"]), ids[0]);
 }
+
+/// `tollgate policy …`, `app create/set --policy`, `--allow-token`, `--any-token` and
+/// `token delete [--detach]`, with the spellings the README shows; then `serve` admits and
+/// refuses as the policies say.
+#[test]
+fn policies_from_the_cli() {
+    let env = scratch();
+    let (alice, alice_secret) = create_token(&env, "alice");
+    let (bob, bob_secret) = create_token(&env, "bob");
+    let alice_id = env
+        .json(&["token", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "alice")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // An application's own Service Auth policy: any valid token by default, or a list.
+    let api = env.json(&["app", "create", "api", "--allow-token", &alice, "--json"]);
+    assert_eq!(api["allowed_service_tokens"], serde_json::json!([alice]));
+    let [policy] = api["policies"].as_array().unwrap().as_slice() else {
+        panic!("{api}");
+    };
+    assert_eq!(policy["name"], "Service Auth");
+    assert_eq!(policy["decision"], "non_identity");
+    assert_eq!(policy["reusable"], false);
+    assert_eq!(policy["precedence"], 1);
+    assert_eq!(
+        policy["include"],
+        serde_json::json!([{"service_token": {"token_id": alice_id}}])
+    );
+    assert!(
+        env.ok(&["app", "show", "api"])
+            .contains(&format!("service-token={alice}"))
+    );
+    let open = env.json(&["app", "set", "api", "--any-token", "--json"]);
+    assert_eq!(open["allowed_service_tokens"], Value::Null);
+    assert!(
+        env.fails(&[
+            "app",
+            "create",
+            "web",
+            "--allow-token",
+            &format!("{}.access", "9".repeat(32))
+        ])
+        .contains("not found")
+    );
+
+    // Reusable policies.
+    let created = env.json(&[
+        "policy",
+        "create",
+        "bots",
+        "--decision",
+        "non_identity",
+        "--include",
+        &format!("service-token={bob}"),
+        "--require",
+        "ip=127.0.0.0/8",
+        "--exclude",
+        "email-domain=example.com",
+        "--json",
+    ]);
+    let bots = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["reusable"], true);
+    assert_eq!(
+        created["require"],
+        serde_json::json!([{"ip": {"ip": "127.0.0.0/8"}}])
+    );
+    assert_eq!(
+        created["exclude"],
+        serde_json::json!([{"email_domain": {"domain": "example.com"}}])
+    );
+    for (args, needle) in [
+        (
+            vec![
+                "policy",
+                "create",
+                "x",
+                "--decision",
+                "maybe",
+                "--include",
+                "everyone",
+            ],
+            "decision",
+        ),
+        (
+            vec![
+                "policy",
+                "create",
+                "x",
+                "--decision",
+                "allow",
+                "--include",
+                "ip=10.0.0.1/8",
+            ],
+            "host bits",
+        ),
+        (
+            vec![
+                "policy",
+                "create",
+                "x",
+                "--decision",
+                "allow",
+                "--include",
+                "somebody",
+            ],
+            "a rule is",
+        ),
+        (
+            vec!["policy", "create", "x", "--decision", "allow"],
+            "required",
+        ),
+    ] {
+        let error = env.fails(&args);
+        assert!(error.contains(needle), "{args:?}: {error}");
+    }
+    let listed = env.json(&["policy", "list", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["app_count"], 0);
+    assert!(env.ok(&["policy", "list"]).contains("bots"));
+    env.ok(&["app", "set", "api", "--policy", "bots"]);
+    assert_eq!(
+        env.json(&["policy", "show", "bots", "--json"])["app_count"],
+        1
+    );
+    let shown = env.json(&["app", "show", "api", "--json"]);
+    assert_eq!(shown["policies"][0]["id"], bots.as_str());
+    assert_eq!(
+        shown["policies"].as_array().unwrap().len(),
+        1,
+        "replaced the scoped one"
+    );
+
+    // Deleting what is in use is refused, changing nothing.
+    let error = env.fails(&["token", "delete", &bob]);
+    assert!(
+        error.contains("--detach") && error.contains("\"bots\""),
+        "{error}"
+    );
+    assert!(env.fails(&["policy", "delete", "bots"]).contains("\"api\""));
+
+    // serve: bob from loopback passes (the require), alice is not named.
+    let server = env.serve(&["--app", "api"]);
+    let status = |client: &str, secret: &str| {
+        let url = server.url();
+        let (client, secret) = (client.to_owned(), secret.to_owned());
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                reqwest::Client::new()
+                    .get(&url)
+                    .credentials(&client, &secret)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+    };
+    assert_eq!(status(&bob, &bob_secret), 200);
+    assert_eq!(status(&alice, &alice_secret), 403);
+    env.ok(&[
+        "policy",
+        "set",
+        "bots",
+        "--decision",
+        "non_identity",
+        "--include",
+        &format!("service-token={alice}"),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while status(&alice, &alice_secret) != 200 {
+        assert!(Instant::now() < deadline, "the policy change reaches serve");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(status(&bob, &bob_secret), 403);
+    drop(server);
+
+    env.ok(&["token", "delete", &alice, "--detach"]);
+    assert_eq!(
+        env.json(&["policy", "show", &bots, "--json"])["include"],
+        serde_json::json!([])
+    );
+    env.ok(&["app", "set", "api", "--any-token"]);
+    env.ok(&["policy", "delete", &bots]);
+    assert_eq!(
+        env.json(&["policy", "list", "--json"]),
+        serde_json::json!([])
+    );
+}
