@@ -1,15 +1,16 @@
 //! `…/access/keys`: the signing-key configuration, and rotation.
 
+use std::time::Duration;
+
 use axum::Extension;
 use axum::extract::State;
-use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_core::clock::rfc3339;
 
 use crate::AdminState;
 use crate::auth::Caller;
-use crate::envelope::{ApiError, ApiResult, code, ok};
+use crate::envelope::{ApiError, ApiResult, ok};
 use crate::request::Body;
 
 const DAY: i64 = 86_400;
@@ -64,31 +65,33 @@ pub(crate) struct KeyFields {
     key_rotation_interval_days: Option<i64>,
 }
 
-/// The rotation interval is the server's (`RotationPolicy`, the same for every instance
-/// sharing the store); asking for the interval it has is a no-op, asking for another is
-/// refused rather than pretended.
+/// Sets the rotation interval of every instance sharing the store (21 to 365 days, as
+/// Cloudflare's schema bounds it). It governs the next rotation; a key already scheduled keeps
+/// its time.
 pub(crate) async fn update(
     State(state): State<AdminState>,
+    Extension(caller): Extension<Caller>,
     Body(fields): Body<KeyFields>,
 ) -> ApiResult {
     const FIELD: &str = "key_rotation_interval_days";
     let asked = fields
         .key_rotation_interval_days
         .ok_or_else(|| ApiError::field(FIELD, "is required"))?;
-    if !(21..=365).contains(&asked) {
-        return Err(ApiError::field(FIELD, "must be from 21 to 365"));
-    }
-    let interval = state.rotation_interval_days();
-    if asked != interval {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            code::NOT_SUPPORTED,
-            format!(
-                "access.api.error.not_supported: {FIELD}: this server rotates every \
-                 {interval} days, set where it starts (the issuer's rotation policy); \
-                 rotate now with POST …/access/keys/rotate"
-            ),
-        ));
+    let days = u64::try_from(asked)
+        .ok()
+        .filter(|days| (21..=365).contains(days))
+        .ok_or_else(|| ApiError::field(FIELD, "must be a whole number of days from 21 to 365"))?;
+    if i64::try_from(days).ok() != Some(state.rotation_interval_days()) {
+        state
+            .issuer
+            .set_rotation_period(Some(Duration::from_secs(days * 86_400)))
+            .await
+            .map_err(|e| ApiError::from_manage(&e))?;
+        state
+            .audit(&caller, "keys.update", |e| {
+                e.with_detail(format!("{FIELD}={days}"))
+            })
+            .await;
     }
     ok(keys_json(&state))
 }

@@ -25,6 +25,14 @@ pub(crate) enum KeysCommand {
         #[arg(long)]
         revoke_previous: bool,
     },
+    /// Set how often the signing key rotates, for every instance sharing the store: DAYS
+    /// (21 to 365, as the admin API's key_rotation_interval_days), or `default` for each
+    /// server's own (42 days). It governs the next rotation; a key already scheduled keeps
+    /// its time.
+    SetInterval {
+        /// DAYS, or `default`.
+        interval: String,
+    },
 }
 
 fn status(key: &SigningKeyRecord, now: i64) -> &'static str {
@@ -90,6 +98,32 @@ pub(crate) async fn run(database: &str, command: KeysCommand) -> CliResult {
                 return Ok(());
             }
             list(&ring, store.encrypts_keys(), json.json);
+        }
+        KeysCommand::SetInterval { interval } => {
+            let days = match interval.as_str() {
+                "default" => None,
+                text => Some(
+                    text.trim_end_matches('d')
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|days| (21..=365).contains(days))
+                        .ok_or_else(|| {
+                            format!("{text:?}: the interval is 21 to 365 days, or `default`")
+                        })?,
+                ),
+            };
+            store.set_rotation_period(days.map(|d| d * 86_400)).await?;
+            let detail = days.map_or_else(|| "default".to_owned(), |d| format!("{d}d"));
+            record_admin(&store, admin("keys.update").with_detail(&detail)).await;
+            match days {
+                Some(days) => println!(
+                    "Signing keys rotate every {days} days from the next rotation on (serving \
+                     instances follow within a second)"
+                ),
+                None => println!(
+                    "Signing keys rotate on each server's own schedule (42 days by default)"
+                ),
+            }
         }
         KeysCommand::Rotate { revoke_previous } => {
             // A compare-and-swap on the stored ring: safe while instances serve; they pick the

@@ -92,6 +92,7 @@ fn cloudflares_python_sdk_manages_tokens_apps_policies_and_keys() {
     assert_eq!(count("policy.update"), 2, "the rotation's two moves");
     assert_eq!(count("policy.delete"), 1);
     assert_eq!(count("keys.rotate"), 1);
+    assert_eq!(count("keys.update"), 2, "to 30 days and back to 42");
     for action in [
         "app.create",
         "app.update",

@@ -33,6 +33,7 @@ struct Inner {
     /// Reusable policies by id (applications hold their scoped ones, and link these by id).
     policies: BTreeMap<String, PolicyRecord>,
     ring: (u64, Vec<SigningKeyRecord>),
+    rotation_period: Option<u64>,
     account_id: Option<String>,
     api_tokens: BTreeMap<String, ApiTokenRecord>,
 }
@@ -268,6 +269,16 @@ impl KeyStore for MemoryStore {
             self.bump();
         }
         Self::ready(Ok(swapped))
+    }
+
+    fn rotation_period(&self) -> StoreFuture<'_, Option<u64>> {
+        Self::ready(Ok(self.lock().rotation_period))
+    }
+
+    fn set_rotation_period(&self, seconds: Option<u64>) -> StoreFuture<'_, ()> {
+        self.lock().rotation_period = seconds;
+        self.bump();
+        Self::ready(Ok(()))
     }
 }
 

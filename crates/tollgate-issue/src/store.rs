@@ -137,6 +137,12 @@ pub trait KeyStore: Revision {
         expected: u64,
         ring: &'a [SigningKeyRecord],
     ) -> StoreFuture<'a, bool>;
+    /// The rotation period (seconds) set for every instance sharing the store (the admin
+    /// API's `key_rotation_interval_days`); `None`: each issuer's own
+    /// [`RotationPolicy`](crate::RotationPolicy).
+    fn rotation_period(&self) -> StoreFuture<'_, Option<u64>>;
+    /// Sets (or, with `None`, clears) the shared rotation period; bumps the revision.
+    fn set_rotation_period(&self, seconds: Option<u64>) -> StoreFuture<'_, ()>;
 }
 
 /// Persistence of applications and their Access policies.

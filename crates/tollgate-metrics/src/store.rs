@@ -161,6 +161,17 @@ impl<S: KeyStore + ?Sized> KeyStore for MeasuredStore<S> {
     ) -> StoreFuture<'a, bool> {
         self.measure("swap_ring", self.inner.swap_ring(expected, ring))
     }
+
+    fn rotation_period(&self) -> StoreFuture<'_, Option<u64>> {
+        self.measure("rotation_period", self.inner.rotation_period())
+    }
+
+    fn set_rotation_period(&self, seconds: Option<u64>) -> StoreFuture<'_, ()> {
+        self.measure(
+            "set_rotation_period",
+            self.inner.set_rotation_period(seconds),
+        )
+    }
 }
 
 impl<S: AppStore + ?Sized> AppStore for MeasuredStore<S> {

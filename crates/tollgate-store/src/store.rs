@@ -933,6 +933,39 @@ impl KeyStore for Store {
             .await))
         })
     }
+
+    fn rotation_period(&self) -> StoreFuture<'_, Option<u64>> {
+        Box::pin(async move {
+            let secs: Option<i64> = finish(with_pool!(self, |pool| async {
+                Ok(
+                    sqlx::query_scalar("SELECT key_rotation_secs FROM tollgate_meta WHERE id = 1")
+                        .fetch_one(pool)
+                        .await?,
+                )
+            }
+            .await))?;
+            Ok(secs.map(|s| to_u64(s, "key rotation period")).transpose()?)
+        })
+    }
+
+    fn set_rotation_period(&self, seconds: Option<u64>) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let secs = seconds
+                .map(|s| to_i64(s, "key rotation period"))
+                .transpose()?;
+            finish(with_pool!(self, |pool| async {
+                let mut tx = pool.begin_write().await?;
+                let _: (i64, i64) = sqlx::query_as(BUMP).fetch_one(&mut *tx).await?;
+                sqlx::query("UPDATE tollgate_meta SET key_rotation_secs = $1 WHERE id = 1")
+                    .bind(secs)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            .await))
+        })
+    }
 }
 
 /// Every application's policies: link rows joined to their policies (add a `WHERE` on

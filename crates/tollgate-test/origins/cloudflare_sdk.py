@@ -171,8 +171,13 @@ keys = cf.zero_trust.access.keys
 k = keys.get(account_id=acct)
 assert k.key_rotation_interval_days == 42 and k.last_key_rotation_at is not None, k
 assert keys.update(account_id=acct, key_rotation_interval_days=42).key_rotation_interval_days == 42
-expect_error("another rotation interval", cloudflare.BadRequestError, 400,
-             lambda: keys.update(account_id=acct, key_rotation_interval_days=30), "key_rotation_interval_days")
+shorter = keys.update(account_id=acct, key_rotation_interval_days=30)
+assert shorter.key_rotation_interval_days == 30 and shorter.days_until_next_rotation <= 30, shorter
+assert keys.get(account_id=acct).key_rotation_interval_days == 30
+step("rotation interval", f"30 days, next rotation in {shorter.days_until_next_rotation}")
+expect_error("a rotation interval out of bounds", cloudflare.BadRequestError, 400,
+             lambda: keys.update(account_id=acct, key_rotation_interval_days=400), "key_rotation_interval_days")
+assert keys.update(account_id=acct, key_rotation_interval_days=42).key_rotation_interval_days == 42
 rotated = keys.rotate(account_id=acct)
 assert as_time(rotated.last_key_rotation_at) > as_time(k.last_key_rotation_at), (rotated.last_key_rotation_at, k.last_key_rotation_at)
 step("keys rotated", as_time(rotated.last_key_rotation_at).isoformat())

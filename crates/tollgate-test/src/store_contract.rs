@@ -78,6 +78,7 @@ macro_rules! __store_contract_cases {
         __store_contract_case!(last_seen_batches_do_not_bump_and_never_go_backwards);
         __store_contract_case!(swap_ring_is_compare_and_swap);
         __store_contract_case!(concurrent_rotations_have_exactly_one_winner);
+        __store_contract_case!(the_rotation_period_is_shared_and_counts_as_a_write);
         __store_contract_case!(failed_write_rolls_back_everything);
         __store_contract_case!(two_handles_see_each_others_writes);
         __store_contract_case!(concurrent_writers_all_land);
@@ -1161,6 +1162,26 @@ pub async fn reusable_policies_crud_and_links<D: Database>(db: D) {
     assert!(store.delete_policy(&a.id).await.unwrap());
     assert!(!store.delete_policy(&a.id).await.unwrap());
     assert_eq!(store.list_policies().await.unwrap(), [b]);
+}
+
+/// The rotation period set for every instance: none at first, seen by another handle once
+/// set, cleared again; each change bumps the revision, reading does not.
+pub async fn the_rotation_period_is_shared_and_counts_as_a_write<D: Database>(db: D) {
+    let a = db.open().await;
+    let b = db.open().await;
+    assert_eq!(a.rotation_period().await.unwrap(), None);
+    let revision = a.revision().await.unwrap();
+    a.set_rotation_period(Some(30 * 86_400)).await.unwrap();
+    assert_eq!(b.rotation_period().await.unwrap(), Some(30 * 86_400));
+    assert_eq!(b.revision().await.unwrap(), revision + 1);
+    assert_eq!(
+        b.load_ring().await.unwrap(),
+        (0, vec![]),
+        "the ring is untouched"
+    );
+    b.set_rotation_period(None).await.unwrap();
+    assert_eq!(a.rotation_period().await.unwrap(), None);
+    assert_eq!(a.revision().await.unwrap(), revision + 2);
 }
 
 /// Compare-and-swap updates from a stale read lose, changing nothing.

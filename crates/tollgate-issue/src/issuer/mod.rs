@@ -165,9 +165,32 @@ impl Issuer {
         &self.inner.clock
     }
 
-    /// The signing-key rotation policy ([`IssuerBuilder::rotation`]).
-    pub fn rotation_policy(&self) -> &RotationPolicy {
-        &self.inner.rotation
+    /// The signing-key rotation policy in force: [`IssuerBuilder::rotation`]'s, with the
+    /// period [`set_rotation_period`](Self::set_rotation_period) shared through the store
+    /// when one is set.
+    pub fn rotation_policy(&self) -> RotationPolicy {
+        self.inner.rotation_now()
+    }
+
+    /// Sets the rotation period of every issuer sharing the store (the admin API's
+    /// `key_rotation_interval_days`), or with `None` lets each follow its own
+    /// [`IssuerBuilder::rotation`]. At least one minute. It governs the next rotation: a
+    /// key already scheduled keeps its time; when a shorter period makes the next key due at
+    /// once, it is published now and signs after the policy's publish-ahead time (a day by
+    /// default), as any scheduled key.
+    pub async fn set_rotation_period(&self, period: Option<Duration>) -> Result<(), ManageError> {
+        if period.is_some_and(|p| p < Duration::from_secs(60)) {
+            return Err(ManageError::invalid(
+                "the rotation period must be at least one minute",
+            ));
+        }
+        self.inner
+            .key_store
+            .set_rotation_period(period.map(|p| p.as_secs()))
+            .await?;
+        self.inner.reload().await?;
+        self.inner.maintain_keys(Rotation::Scheduled).await?;
+        self.inner.reload().await
     }
 
     /// The service-token manager, wired to this issuer (its changes apply at once).
@@ -377,8 +400,8 @@ impl Issuer {
             .filter(|r| r.activates_at > now)
             .map(|r| r.activates_at)
             .min();
-        let every =
-            i64::try_from(self.inner.rotation.rotation_period().as_secs()).unwrap_or(i64::MAX);
+        let every = i64::try_from(self.inner.rotation_now().rotation_period().as_secs())
+            .unwrap_or(i64::MAX);
         let next_rotation_at = successor.or_else(|| {
             signing.map(|r| r.retires_at.unwrap_or(r.activates_at.saturating_add(every)))
         });

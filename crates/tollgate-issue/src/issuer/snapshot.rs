@@ -20,6 +20,8 @@ pub(crate) struct Snapshot {
     pub(crate) apps: HashMap<String, Arc<ApplicationRecord>>,
     pub(crate) apps_by_aud: HashMap<String, Arc<ApplicationRecord>>,
     pub(crate) ring: KeyRing,
+    /// The rotation period the store sets for every instance ([`KeyStore::rotation_period`](crate::KeyStore::rotation_period)).
+    pub(crate) rotation_period: Option<u64>,
     /// The certs document, rendered once per ring and period in which it cannot change.
     pub(super) certs: ArcSwapOption<CachedCerts>,
 }

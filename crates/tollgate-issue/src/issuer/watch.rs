@@ -58,11 +58,20 @@ impl Freshness {
 }
 
 impl Inner {
+    /// The rotation policy in force: the issuer's own, with the period the store sets for
+    /// every instance when it sets one.
+    pub(super) fn rotation_now(&self) -> RotationPolicy {
+        match self.snapshot.load().rotation_period {
+            Some(secs) => self.rotation.every(Duration::from_secs(secs)),
+            None => self.rotation,
+        }
+    }
+
     pub(super) async fn maintain_keys(&self, rotation: Rotation) -> Result<(), ManageError> {
         signing_keys::maintain(
             self.key_store.as_ref(),
             self.now(),
-            &self.rotation,
+            &self.rotation_now(),
             rotation,
         )
         .await?;
@@ -90,6 +99,7 @@ impl Inner {
         let tokens = self.token_store.list_tokens().await?;
         let apps = self.app_store.list_apps().await?;
         let (generation, records) = self.key_store.load_ring().await?;
+        let rotation_period = self.key_store.rotation_period().await?;
         let previous = self.snapshot.load_full();
         let ring_changed = !(generation == previous.ring.generation && generation != 0);
         let ring = if ring_changed {
@@ -113,6 +123,7 @@ impl Inner {
             apps,
             apps_by_aud,
             ring,
+            rotation_period,
             certs: ArcSwapOption::empty(),
         };
         self.snapshot.store(Arc::new(snapshot));
@@ -272,7 +283,7 @@ impl Inner {
         };
         let snapshot = self.snapshot.load_full();
         let now = self.now();
-        let ring_due = ring_needs_work(&snapshot.ring, now, &self.rotation);
+        let ring_due = ring_needs_work(&snapshot.ring, now, &self.rotation_now());
         if ring_due && let Err(err) = self.maintain_keys(Rotation::Scheduled).await {
             tracing::error!(error = %err, "key ring maintenance failed");
         }

@@ -46,3 +46,7 @@ SELECT application, 1, id FROM access_policies;
 
 DROP TABLE application_allowed_tokens;
 ALTER TABLE applications DROP COLUMN policy;
+
+-- The signing-key rotation period set through the admin API (`key_rotation_interval_days`),
+-- in seconds, for every instance sharing the store; NULL: each issuer's own.
+ALTER TABLE tollgate_meta ADD COLUMN key_rotation_secs BIGINT CHECK (key_rotation_secs > 0);
