@@ -17,6 +17,7 @@
 //! | `apps/{id}/policies/{policy_id}` | `GET`, `PUT`, `DELETE` (scoped policies only) |
 //! | `policies` | `GET` (`page`, `per_page`), `POST` (a reusable policy) |
 //! | `policies/{id}` | `GET`, `PUT`, `DELETE` (refused while an application links it) |
+//! | `logs/access_requests` | `GET` (`limit`, `direction`, `since`, `until`, `email`, `emailOp`) |
 //! | `keys` | `GET`, `PUT` |
 //! | `keys/rotate` | `POST` |
 //!
@@ -54,6 +55,7 @@ mod apps;
 mod auth;
 mod envelope;
 mod keys;
+mod logs;
 mod openapi;
 mod policies;
 mod request;
@@ -94,7 +96,8 @@ impl AdminApi {
     }
 
     /// Writes an admin event for every change (action, the API token's name and id, the
-    /// object) to `log`, after the change succeeded. Without it changes are only traced.
+    /// object) to `log`, after the change succeeded, and answers `logs/access_requests` from
+    /// it. Without it changes are only traced and the access requests are `[]`.
     pub fn audit(mut self, log: Arc<dyn AuthLogStore>) -> Self {
         self.state.audit = Some(log);
         self
@@ -141,6 +144,7 @@ impl AdminApi {
                     .put(policies::update)
                     .delete(policies::delete),
             )
+            .route("/logs/access_requests", get(logs::access_requests))
             .route("/keys", get(keys::get).put(keys::update))
             .route("/keys/rotate", post(keys::rotate));
         let access = tokens
@@ -187,6 +191,11 @@ impl AdminState {
             .await
             .cloned()
             .map_err(|e| ApiError::from_manage(&e))
+    }
+
+    /// The authentication log, when the API was given one ([`AdminApi::audit`]).
+    pub(crate) fn log(&self) -> Option<&Arc<dyn AuthLogStore>> {
+        self.audit.as_ref()
     }
 
     /// The rotation interval in whole days, as Cloudflare's `key_rotation_interval_days`.

@@ -171,7 +171,7 @@ async fn every_answer_is_the_envelope_and_every_documented_route_exists() {
             );
         }
     }
-    assert_eq!(operations, 25, "all but the key rotation");
+    assert_eq!(operations, 26, "all but the key rotation");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

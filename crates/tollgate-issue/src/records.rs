@@ -270,6 +270,18 @@ impl ApplicationRecord {
             .any(|p| p.policy.decision == crate::policy::PolicyDecision::Bypass)
     }
 
+    /// Whether any of its policies has an `ip` rule: without, the request path does not look
+    /// up the client's address for them.
+    pub(crate) fn needs_ip(&self) -> bool {
+        self.policies.iter().any(|p| {
+            let rules = &p.policy.rules;
+            [&rules.include, &rules.require, &rules.exclude]
+                .into_iter()
+                .flatten()
+                .any(|rule| matches!(rule, crate::policy::PolicyRule::Ip { .. }))
+        })
+    }
+
     /// Whether a `bypass` policy lets a request from `ip` through with no credentials at all.
     pub(crate) fn bypasses(&self, ip: Option<std::net::IpAddr>) -> bool {
         let subject = Subject {

@@ -251,6 +251,25 @@ with httpx.Client() as bot_client:
     assert again.status_code == 200, again.text
 step("application", "created with a policy, replaced, host-routed, its cookies revoked, re-exchanged")
 
+# The authentication log, as Cloudflare's access requests: the stranger's refusal is there
+# (the log is written in batches: give it a few seconds).
+log = cf.zero_trust.access.logs.access_requests
+deadline = time.monotonic() + 5
+while True:
+    refused_logins = [r for r in log.list(account_id=acct, limit=100, direction="desc")
+                      if r.action == "login" and r.allowed is False and r.app_uid == app.id]
+    if refused_logins or time.monotonic() > deadline:
+        break
+    time.sleep(0.2)
+assert refused_logins, "the stranger's refused exchange is logged"
+assert refused_logins[0].connection == "nonidentity" and refused_logins[0].app_domain == "app.example.com", refused_logins[0]
+assert refused_logins[0].to_dict().get("service_token_id") == stranger.id, refused_logins[0].to_dict()
+oldest = list(log.list(account_id=acct, limit=1, direction="asc"))
+assert len(oldest) == 1, oldest
+expect_error("a bad access-request limit", cloudflare.BadRequestError, 400,
+             lambda: log.list(account_id=acct, limit=5000), "limit")
+step("access requests", f"the refused exchange of {stranger.client_id} is logged")
+
 # Terraform's token rotation: create the new token, move the policy to it, delete the old one.
 expect_error("deleting a token a policy names", cloudflare.BadRequestError, 400,
              lambda: st.delete(bot.id, account_id=acct), "service_token_in_use")

@@ -1,6 +1,7 @@
 //! [`Exchange`]: the exchange middleware service.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -221,7 +222,7 @@ where
         let single_header = single_header(&app);
         // Bypass policies come first, as at Cloudflare: a request one matches goes through
         // with no identity, whatever it presents (taken off it, never checked or forwarded).
-        if app.has_bypass() && app.bypasses(self.failures.address(&request)) {
+        if app.has_bypass() && app.bypasses(self.policy_address(&app, &request)) {
             let mut request = request;
             request::strip_for_bypass(request.headers_mut(), single_header.as_ref());
             request.extensions_mut().insert(request::Bypassed);
@@ -286,6 +287,16 @@ impl<S> Exchange<S> {
         }
     }
 
+    /// The client's address for `app`'s policies, when one of them has an `ip` rule (the
+    /// throttle's rule: the socket peer, or what a trusted proxy forwarded).
+    fn policy_address<B>(&self, app: &ApplicationRecord, request: &Request<B>) -> Option<IpAddr> {
+        if app.needs_ip() {
+            self.failures.address(request)
+        } else {
+            None
+        }
+    }
+
     /// The ready inner service, moved out for a future; a fresh clone takes its place.
     fn take_inner(&mut self) -> S
     where
@@ -330,7 +341,7 @@ impl<S> Exchange<S> {
             client_id,
             credentials.expose_secret(),
             now,
-            self.failures.address(&request),
+            self.policy_address(&app, &request),
         );
         if let Err(rejection) = checked {
             if let Some(source) = source
@@ -409,7 +420,7 @@ impl<S> Exchange<S> {
         B: Send + 'static,
     {
         let location = token.location();
-        let ip = self.failures.address(&request);
+        let ip = self.policy_address(&app, &request);
         let current = match self.shared.verifier_for(&app) {
             Ok(current) => current,
             Err(rejection) => {
