@@ -8,10 +8,14 @@
 #   - Debian's python3-venv, golang-go and go-oidc v2.1.0 (golang-github-coreos-go-oidc-dev, which brings
 #     go-jose v2 and the rest), and nginx for the load runner's reverse-proxy row, installed with
 #     apt-get when running as root and missing;
-#   - the Go origin (origins/go-oidc/main.go) built in GOPATH mode against Debian's sources.
+#   - the Go origin (origins/go-oidc/main.go) built in GOPATH mode against Debian's sources;
+#   - Cloudflare's TypeScript SDK (npm `cloudflare`, pinned in origins/cloudflare-node/package.json
+#     and its lock file), installed with the machine's npm into test-node/node_modules, for the
+#     admin API's SDK test.
 #
-# Everything goes to $CARGO_TARGET_DIR (default: target/ of the workspace): test-venv/ and
-# test-origins/go-oidc-origin, where the harness (tollgate_test::origins) looks for them;
+# Everything goes to $CARGO_TARGET_DIR (default: target/ of the workspace): test-venv/,
+# test-origins/go-oidc-origin and test-node/, where the harness (tollgate_test::origins) looks
+# for them;
 # TOLLGATE_TEST_VENV and TOLLGATE_TEST_ORIGINS override the two places for both.
 #
 # Idempotent, and quick when everything is in place (no network then). It never fails because a
@@ -116,6 +120,27 @@ else
   else
     rm -f "$go_binary.tmp"
     warn "go" "go build of $go_source failed: the Go origin's tests will be SKIPPED"
+  fi
+fi
+
+# --- Cloudflare's TypeScript SDK -------------------------------------------------------------
+node_src="$origins_src/cloudflare-node"
+node_dir="$target/test-node"
+npm=$(command -v npm || true)
+if [ -f "$node_dir/node_modules/cloudflare/package.json" ] \
+  && cmp -s "$node_src/package-lock.json" "$node_dir/package-lock.json"; then
+  say "TypeScript SDK up to date ($node_dir)"
+elif [ -z "$npm" ] || ! command -v node >/dev/null; then
+  warn "node" "no node and npm: the TypeScript SDK test will be SKIPPED"
+else
+  say "installing Cloudflare's TypeScript SDK into $node_dir with npm $("$npm" --version 2>/dev/null)"
+  rm -rf "$node_dir"
+  mkdir -p "$node_dir"
+  cp "$node_src/package.json" "$node_src/package-lock.json" "$node_dir/"
+  if ! (cd "$node_dir" && "$npm" ci --no-audit --no-fund --loglevel=error \
+    --fetch-timeout=20000 --fetch-retries=1 >"$node_dir.npm.log" 2>&1); then
+    rm -rf "$node_dir"
+    warn "node" "npm ci of $node_src failed (registry unreachable? log: $node_dir.npm.log): the TypeScript SDK test will be SKIPPED"
   fi
 fi
 

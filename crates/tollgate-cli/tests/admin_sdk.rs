@@ -14,11 +14,15 @@ use std::process::Command;
 
 use serde_json::Value;
 use tollgate_test::cli::CliEnv;
-use tollgate_test::origins::cloudflare_sdk_python;
+use tollgate_test::origins::{cloudflare_sdk_node, cloudflare_sdk_python};
 
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../tollgate-test/origins/cloudflare_sdk.py"
+);
+const NODE_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tollgate-test/origins/cloudflare-node/sdk.cjs"
 );
 
 fn api_token(env: &CliEnv, name: &str, read_only: bool) -> String {
@@ -107,4 +111,45 @@ fn cloudflares_python_sdk_manages_tokens_apps_policies_and_keys() {
         audit.iter().all(|e| !e.to_string().contains(&token)),
         "no API token in the log"
     );
+}
+
+/// Cloudflare's TypeScript SDK (npm `cloudflare` 7.3.0, from scripts/test-deps.sh) against a real
+/// `tollgate serve --admin-addr`: tokens created, paged through, rotated with grace; a reusable
+/// policy and an application linking it, an application-scoped policy; a token a policy names
+/// refused deletion with 12139; keys and the access-request log read; exchanges on the public
+/// listener following each change.
+#[test]
+fn cloudflares_typescript_sdk_manages_tokens_apps_and_policies() {
+    let Some((node, modules)) = cloudflare_sdk_node() else {
+        return;
+    };
+    let env = CliEnv::new(env!("CARGO_BIN_EXE_tollgate"));
+    let token = api_token(&env, "ts-admin", false);
+    let server = env.serve(&["--admin-addr", "127.0.0.1:0"]);
+    let (admin, account) = server
+        .admin
+        .clone()
+        .expect("the banner names the admin API");
+    let output = Command::new(node)
+        .arg(NODE_SCRIPT)
+        .args(["--admin", &admin, "--account", &account, "--token", &token])
+        .args(["--public", &server.url()])
+        .env("NODE_PATH", &modules)
+        // The SDK reads these too.
+        .env_remove("CLOUDFLARE_API_TOKEN")
+        .env_remove("CLOUDFLARE_API_KEY")
+        .env_remove("CLOUDFLARE_EMAIL")
+        .env_remove("CLOUDFLARE_BASE_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the SDK script failed:\n{stdout}\n{stderr}"
+    );
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    // The demo token, ts-bot and its 6 siblings.
+    assert_eq!(report["listed"], 8);
 }

@@ -346,6 +346,43 @@ pub fn cloudflare_sdk_python() -> Option<PathBuf> {
     Some(python)
 }
 
+/// Where scripts/test-deps.sh installs Cloudflare's TypeScript SDK, under a target directory.
+pub const NODE_SDK: &str = "test-node/node_modules";
+
+/// `node` and the `node_modules` holding Cloudflare's TypeScript SDK (npm `cloudflare`, pinned in
+/// `origins/cloudflare-node/package.json`), for a script run with `NODE_PATH` set to it; else
+/// `None` after a loud `SKIPPED:` line.
+pub fn cloudflare_sdk_node() -> Option<(PathBuf, PathBuf)> {
+    let test = std::thread::current()
+        .name()
+        .filter(|name| *name != "main")
+        .map(|name| format!("{name}: "))
+        .unwrap_or_default();
+    let has_sdk = |dir: &Path| dir.join("cloudflare/package.json").exists();
+    let Some(modules) = find_under(&target_dirs(), NODE_SDK, has_sdk) else {
+        skipped(&format!(
+            "{test}Cloudflare's TypeScript SDK is not installed (no {NODE_SDK}/cloudflare in {}); \
+             run scripts/test-deps.sh",
+            shown(&target_dirs())
+        ));
+        return None;
+    };
+    let node = PathBuf::from("node");
+    let runs = Command::new(&node)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !runs {
+        skipped(&format!(
+            "{test}no `node` on PATH for Cloudflare's TypeScript SDK"
+        ));
+        return None;
+    }
+    Some((node, modules))
+}
+
 /// [`find_venv`] without the skip line: `Err` says where it looked.
 fn locate_venv(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
     let has_python = |venv: &Path| venv.join("bin/python").exists();
