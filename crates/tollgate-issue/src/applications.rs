@@ -502,10 +502,18 @@ impl Applications {
     }
 }
 
-/// Precedences (already sorted) must be unique and at least 1.
+/// Precedences (already sorted) must be unique and at least 1, and no policy may appear twice.
 fn check_precedences(policies: &[AppPolicy]) -> Result<(), ManageError> {
     if policies.first().is_some_and(|p| p.precedence == 0) {
         return Err(ManageError::invalid("policy precedence starts at 1"));
+    }
+    let mut ids: Vec<&str> = policies.iter().map(|p| p.policy.id.as_str()).collect();
+    ids.sort_unstable();
+    if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(ManageError::invalid(format!(
+            "policy {} is listed twice",
+            pair[0]
+        )));
     }
     if let Some(pair) = policies
         .windows(2)
@@ -526,6 +534,62 @@ mod tests {
     use crate::MemoryStore;
     use crate::error::ManageErrorKind;
     use tollgate_core::ManualClock;
+
+    #[tokio::test]
+    async fn reusable_links_are_checked_and_kept_in_precedence_order() {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::at_unix(5));
+        let apps = Applications::new(store.clone(), clock.clone());
+        let policies = crate::Policies::new(store.clone(), store.clone(), clock);
+        let everyone = || PolicyRules::including(vec![PolicyRule::Everyone {}]);
+        let a = policies
+            .create("a", PolicyDecision::Deny, everyone())
+            .await
+            .unwrap();
+        let b = policies
+            .create("b", PolicyDecision::Bypass, everyone())
+            .await
+            .unwrap();
+        let links = |l: &[(u32, &str)]| {
+            AppSettings::new()
+                .reusable_policies(l.iter().map(|(p, id)| (*p, (*id).to_owned())).collect())
+        };
+        let app = apps
+            .create("api", links(&[(7, &a.id), (3, &b.id)]))
+            .await
+            .unwrap();
+        let order: Vec<(u32, &str)> = app
+            .policies
+            .iter()
+            .map(|p| (p.precedence, p.policy.id.as_str()))
+            .collect();
+        assert_eq!(order, [(3, b.id.as_str()), (7, a.id.as_str())]);
+        let kind = |r: Result<ApplicationRecord, ManageError>| r.unwrap_err().kind();
+        for (bad, expected) in [
+            (
+                links(&[(1, &a.id), (2, &a.id)]),
+                ManageErrorKind::InvalidArgument,
+            ),
+            (
+                links(&[(1, &a.id), (1, &b.id)]),
+                ManageErrorKind::InvalidArgument,
+            ),
+            (links(&[(0, &a.id)]), ManageErrorKind::InvalidArgument),
+            (
+                links(&[(1, "00000000-0000-4000-8000-000000000000")]),
+                ManageErrorKind::NotFound,
+            ),
+        ] {
+            assert_eq!(kind(apps.update("api", bad).await), expected);
+        }
+        assert_eq!(
+            apps.get("api").await.unwrap(),
+            app,
+            "refusals change nothing"
+        );
+        let none = apps.update("api", links(&[])).await.unwrap();
+        assert!(none.policies.is_empty());
+    }
 
     #[tokio::test]
     async fn defaults_and_updates() {
