@@ -13,7 +13,7 @@
 use std::process::Command;
 
 use serde_json::Value;
-use tollgate_test::cli::CliEnv;
+use tollgate_test::cli::{CliEnv, ServeProcess};
 use tollgate_test::origins::{cloudflare_sdk_node, cloudflare_sdk_python};
 
 const SCRIPT: &str = concat!(
@@ -33,24 +33,18 @@ fn api_token(env: &CliEnv, name: &str, read_only: bool) -> String {
     env.json(&args)["token"].as_str().unwrap().to_owned()
 }
 
-#[test]
-fn cloudflares_python_sdk_manages_tokens_apps_policies_and_keys() {
-    let Some(python) = cloudflare_sdk_python() else {
-        return;
-    };
-    let env = CliEnv::new(env!("CARGO_BIN_EXE_tollgate"));
-    let token = api_token(&env, "sdk-admin", false);
-    let read_token = api_token(&env, "sdk-reader", true);
-    let server = env.serve(&["--admin-addr", "127.0.0.1:0"]);
-    let (admin, account) = server
-        .admin
-        .clone()
-        .expect("the banner names the admin API");
+/// Runs the Python SDK script against the admin API of `admin` (a serve started with
+/// `--admin-addr`), checking exchanges at `public` (the same instance, or another sharing the
+/// store); then checks its report and the audit log.
+fn run_python_sdk(python: &std::path::Path, env: &CliEnv, admin: &ServeProcess, public: &str) {
+    let token = api_token(env, "sdk-admin", false);
+    let read_token = api_token(env, "sdk-reader", true);
+    let (admin_url, account) = admin.admin.clone().expect("the banner names the admin API");
     let output = Command::new(python)
         .arg(SCRIPT)
-        .args(["--admin", &admin, "--account", &account])
+        .args(["--admin", &admin_url, "--account", &account])
         .args(["--token", &token, "--read-token", &read_token])
-        .args(["--public", &server.url()])
+        .args(["--public", public])
         // The SDK reads these too; a stray one (CLOUDFLARE_EMAIL above all) changes what it sends.
         .env_remove("CLOUDFLARE_EMAIL")
         .env_remove("CLOUDFLARE_API_KEY")
@@ -111,6 +105,39 @@ fn cloudflares_python_sdk_manages_tokens_apps_policies_and_keys() {
         audit.iter().all(|e| !e.to_string().contains(&token)),
         "no API token in the log"
     );
+}
+
+#[test]
+fn cloudflares_python_sdk_manages_tokens_apps_policies_and_keys() {
+    let Some(python) = cloudflare_sdk_python() else {
+        return;
+    };
+    let env = CliEnv::new(env!("CARGO_BIN_EXE_tollgate"));
+    let server = env.serve(&["--admin-addr", "127.0.0.1:0"]);
+    run_python_sdk(&python, &env, &server, &server.url());
+}
+
+/// The same SDK run with the admin API on instance A and every exchange on instance B, both
+/// serving one PostgreSQL database: what the SDK creates, disables, deletes, revokes or leaves
+/// out of a policy through A is honoured by B within a second (the script waits at most that).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_on_one_instance_governs_another_sharing_postgres() {
+    let Some(python) = cloudflare_sdk_python() else {
+        return;
+    };
+    tollgate_test::postgres::with_database("admin_sdk::two_instances", |database| async move {
+        tokio::task::spawn_blocking(move || {
+            let mut env = CliEnv::new(env!("CARGO_BIN_EXE_tollgate"));
+            env.database = database;
+            let team = ["--team-domain", "https://team.example.com"];
+            let a = env.serve(&[team[0], team[1], "--admin-addr", "127.0.0.1:0"]);
+            let b = env.serve(&team);
+            run_python_sdk(&python, &env, &a, &b.url());
+        })
+        .await
+        .unwrap();
+    })
+    .await;
 }
 
 /// Cloudflare's TypeScript SDK (npm `cloudflare` 7.3.0, from scripts/test-deps.sh) against a real
