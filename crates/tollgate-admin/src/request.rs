@@ -137,6 +137,22 @@ pub(crate) struct Page {
 }
 
 impl Page {
+    /// The items this page holds, as `(offset, limit)`.
+    pub(crate) fn window(self) -> (u64, u64) {
+        ((self.page - 1).saturating_mul(self.per_page), self.per_page)
+    }
+
+    /// Where a page of `count` items out of `total` sits.
+    pub(crate) fn paged(self, count: u64, total: u64) -> Paged {
+        Paged {
+            page: self.page,
+            per_page: self.per_page,
+            count,
+            total_count: total,
+            total_pages: total.div_ceil(self.per_page),
+        }
+    }
+
     /// This page of `items` and where it sits; a page past the end is empty (the SDKs page
     /// until they get an empty one).
     pub(crate) fn of<T>(self, items: Vec<T>) -> (Vec<T>, Paged) {
@@ -147,13 +163,7 @@ impl Page {
             .skip(usize::try_from(skip).unwrap_or(usize::MAX))
             .take(usize::try_from(self.per_page).unwrap_or(usize::MAX))
             .collect();
-        let paged = Paged {
-            page: self.page,
-            per_page: self.per_page,
-            count: page.len() as u64,
-            total_count: total,
-            total_pages: total.div_ceil(self.per_page),
-        };
+        let paged = self.paged(page.len() as u64, total);
         (page, paged)
     }
 }

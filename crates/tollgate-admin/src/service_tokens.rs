@@ -126,6 +126,18 @@ pub(crate) async fn create(
 pub(crate) async fn list(State(state): State<AdminState>, RawQuery(raw): RawQuery) -> ApiResult {
     let query = Query::parse(raw.as_deref())?;
     let page = query.page()?;
+    let Some(search) = query.get("search") else {
+        // The store reads the page only (and counts the rest).
+        let (offset, limit) = page.window();
+        let (total, tokens) = state
+            .issuer
+            .tokens()
+            .list_page(query.get("name"), offset, limit)
+            .await
+            .map_err(|e| ApiError::from_manage(&e))?;
+        let views: Vec<TokenView<'_>> = tokens.iter().map(|t| TokenView::new(t, None)).collect();
+        return ok_page(&views, &page.paged(tokens.len() as u64, total));
+    };
     let mut tokens = state
         .issuer
         .tokens()
@@ -135,14 +147,14 @@ pub(crate) async fn list(State(state): State<AdminState>, RawQuery(raw): RawQuer
     if let Some(name) = query.get("name") {
         tokens.retain(|t| t.name == name);
     }
-    if let Some(search) = query.get("search") {
-        let search = search.to_lowercase();
-        tokens.retain(|t| {
-            t.name.to_lowercase().contains(&search)
-                || t.client_id.contains(&search)
-                || t.id.contains(&search)
-        });
-    }
+    let search = search.to_lowercase();
+    tokens.retain(|t| {
+        t.name.to_lowercase().contains(&search)
+            || t.client_id.contains(&search)
+            || t.id.contains(&search)
+    });
+    // The paged path's order: name, then id.
+    tokens.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
     let (tokens, paged) = page.of(tokens);
     let views: Vec<TokenView<'_>> = tokens.iter().map(|t| TokenView::new(t, None)).collect();
     ok_page(&views, &paged)

@@ -222,6 +222,18 @@ impl ServiceTokens {
         Ok(self.store.list_tokens().await?)
     }
 
+    /// One page of the tokens named `name` (all, for `None`), ordered by name then id: how
+    /// many there are in all, and at most `limit` of them after the first `offset`. SQL stores
+    /// read only that page.
+    pub async fn list_page(
+        &self,
+        name: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<ServiceTokenRecord>), ManageError> {
+        Ok(self.store.list_tokens_page(name, offset, limit).await?)
+    }
+
     /// The token with this client ID.
     pub async fn get(&self, client_id: &str) -> Result<ServiceTokenRecord, ManageError> {
         self.store

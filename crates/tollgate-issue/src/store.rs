@@ -101,6 +101,31 @@ pub trait TokenStore: Revision {
     fn get_token_by_id<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ServiceTokenRecord>>;
     /// All tokens, ordered by name.
     fn list_tokens(&self) -> StoreFuture<'_, Vec<ServiceTokenRecord>>;
+    /// One page of the tokens named `name` (all, for `None`), ordered by name then id
+    /// (bytewise), skipping `offset` and taking at most `limit`, with how many there are in
+    /// all. The default reads [`list_tokens`](Self::list_tokens); SQL backends read the page
+    /// only.
+    fn list_tokens_page<'a>(
+        &'a self,
+        name: Option<&'a str>,
+        offset: u64,
+        limit: u64,
+    ) -> StoreFuture<'a, (u64, Vec<ServiceTokenRecord>)> {
+        Box::pin(async move {
+            let mut tokens = self.list_tokens().await?;
+            if let Some(name) = name {
+                tokens.retain(|t| t.name == name);
+            }
+            tokens.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+            let total = tokens.len() as u64;
+            let page = tokens
+                .into_iter()
+                .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                .collect();
+            Ok((total, page))
+        })
+    }
     /// Replaces the token `expected` with `token`, by compare-and-swap: only if the stored
     /// token still equals `expected` (the record as the caller read it, `last_seen_at` aside).
     /// Returns `false`, changing nothing, if another writer changed it since; the caller

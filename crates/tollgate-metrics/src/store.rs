@@ -140,6 +140,18 @@ impl<S: TokenStore + ?Sized> TokenStore for MeasuredStore<S> {
         self.measure("update_token", self.inner.update_token(expected, token))
     }
 
+    fn list_tokens_page<'a>(
+        &'a self,
+        name: Option<&'a str>,
+        offset: u64,
+        limit: u64,
+    ) -> StoreFuture<'a, (u64, Vec<ServiceTokenRecord>)> {
+        self.measure(
+            "list_tokens_page",
+            self.inner.list_tokens_page(name, offset, limit),
+        )
+    }
+
     fn delete_token<'a>(&'a self, client_id: &'a str, detach: bool) -> StoreFuture<'a, bool> {
         self.measure("delete_token", self.inner.delete_token(client_id, detach))
     }

@@ -596,6 +596,22 @@ impl Store {
     }
 }
 
+/// A page of service tokens: `$where` (binding `$3`) and `$order`, `$1` the limit, `$2` the
+/// offset.
+macro_rules! page_select {
+    ($where:literal, $order:literal) => {
+        concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM service_tokens",
+            $where,
+            " ORDER BY ",
+            $order,
+            " LIMIT $1 OFFSET $2"
+        )
+    };
+}
+
 impl TokenStore for Store {
     fn insert_token<'a>(&'a self, token: &'a ServiceTokenRecord) -> StoreFuture<'a, ()> {
         Box::pin(async move { self.insert_token_checked(token, false).await.map(drop) })
@@ -658,6 +674,53 @@ impl TokenStore for Store {
             // Sorted here, not in SQL, so both backends agree whatever PostgreSQL's collation.
             tokens.sort_by(|a, b| a.name.cmp(&b.name));
             Ok(tokens)
+        })
+    }
+
+    fn list_tokens_page<'a>(
+        &'a self,
+        name: Option<&'a str>,
+        offset: u64,
+        limit: u64,
+    ) -> StoreFuture<'a, (u64, Vec<ServiceTokenRecord>)> {
+        Box::pin(async move {
+            // Bytewise order on both backends: PostgreSQL's "C" collation, SQLite's default.
+            let postgres = self.backend() == Backend::Postgres;
+            let select = match (name.is_some(), postgres) {
+                (false, false) => page_select!("", "name, id"),
+                (false, true) => page_select!("", r#"name COLLATE "C", id COLLATE "C""#),
+                (true, false) => page_select!(" WHERE name = $3", "name, id"),
+                (true, true) => {
+                    page_select!(" WHERE name = $3", r#"name COLLATE "C", id COLLATE "C""#)
+                }
+            };
+            let count = if name.is_some() {
+                "SELECT COUNT(*) FROM service_tokens WHERE name = $1"
+            } else {
+                "SELECT COUNT(*) FROM service_tokens"
+            };
+            let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let (total, rows): (i64, Vec<TokenRow>) = finish(with_pool!(self, |pool| async {
+                let mut tx = pool.begin_read().await?;
+                // `name` is bound only where the statement has a placeholder for it.
+                let mut total = sqlx::query_scalar(count);
+                let mut page = sqlx::query_as(select).bind(limit).bind(offset);
+                if let Some(name) = name {
+                    total = total.bind(name);
+                    page = page.bind(name);
+                }
+                let total: i64 = total.fetch_one(&mut *tx).await?;
+                let rows: Vec<TokenRow> = page.fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                Ok((total, rows))
+            }
+            .await))?;
+            let tokens = rows
+                .into_iter()
+                .map(TokenRow::into_record)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((to_u64(total, "token count")?, tokens))
         })
     }
 

@@ -71,6 +71,7 @@ macro_rules! __store_contract_cases {
         __store_contract_case!(token_crud);
         __store_contract_case!(token_conflicts_and_not_found_change_nothing);
         __store_contract_case!(token_names_need_not_be_unique);
+        __store_contract_case!(token_pages_are_ordered_counted_and_filtered);
         __store_contract_case!(name_free_inserts_have_one_winner);
         __store_contract_case!(account_id_is_made_once);
         __store_contract_case!(api_token_crud);
@@ -1162,6 +1163,43 @@ pub async fn reusable_policies_crud_and_links<D: Database>(db: D) {
     assert!(store.delete_policy(&a.id).await.unwrap());
     assert!(!store.delete_policy(&a.id).await.unwrap());
     assert_eq!(store.list_policies().await.unwrap(), [b]);
+}
+
+/// A page of tokens: ordered by name then id, bytewise (`B` before `a`, as on every backend),
+/// counted in all, filtered by exact name, empty past the end.
+pub async fn token_pages_are_ordered_counted_and_filtered<D: Database>(db: D) {
+    let store = db.open().await;
+    let names = ["b", "a", "B", "a", "c"];
+    let mut all: Vec<ServiceTokenRecord> = Vec::new();
+    for (n, name) in (1_u8..).zip(names) {
+        let t = token(name, n);
+        store.insert_token(&t).await.unwrap();
+        all.push(t);
+    }
+    all.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+    let ids =
+        |tokens: &[ServiceTokenRecord]| tokens.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
+    let (total, page) = store.list_tokens_page(None, 0, 2).await.unwrap();
+    assert_eq!((total, ids(&page)), (5, ids(&all[..2])));
+    assert_eq!(page[0].name, "B", "bytewise: upper case first");
+    let (_, page) = store.list_tokens_page(None, 2, 2).await.unwrap();
+    assert_eq!(ids(&page), ids(&all[2..4]));
+    let (total, page) = store.list_tokens_page(None, 10, 2).await.unwrap();
+    assert_eq!(
+        (total, page.len()),
+        (5, 0),
+        "past the end: empty, still counted"
+    );
+    let (total, page) = store.list_tokens_page(Some("a"), 0, 10).await.unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(ids(&page), ids(&all[1..3]), "the two named a, by id");
+    let (total, page) = store.list_tokens_page(Some("nobody"), 0, 10).await.unwrap();
+    assert_eq!((total, page.len()), (0, 0));
+    assert_eq!(
+        store.list_tokens_page(None, 0, 100).await.unwrap().1,
+        all,
+        "a page is the records, whole"
+    );
 }
 
 /// The rotation period set for every instance: none at first, seen by another handle once
