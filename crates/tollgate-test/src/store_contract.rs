@@ -222,7 +222,7 @@ pub async fn app_domains_are_unique<D: Database>(db: D) {
     assert_eq!(store.get_app("bots").await.unwrap(), Some(same));
 }
 
-/// Applications are found by id (allow-list included); an id another application has is a
+/// Applications are found by id (policies included); an id another application has is a
 /// conflict on insert, an update may not change the id, and refusals change nothing;
 /// `updated_at` and `tokens_revoked_before` round-trip.
 pub async fn apps_are_found_by_id_and_keep_it<D: Database>(db: D) {
@@ -1258,7 +1258,7 @@ pub async fn stale_updates_lose_and_change_nothing<D: Database>(db: D) {
     stale.session_duration = 60;
     assert!(
         !store.update_app(&demo, &stale).await.unwrap(),
-        "the allow-list changed since `demo` was read"
+        "the policies changed since `demo` was read"
     );
     assert_eq!(store.get_app("demo").await.unwrap(), Some(strict));
     assert_eq!(
@@ -1316,7 +1316,7 @@ pub async fn interleaved_token_updates_from_two_instances_lose_nothing<D: Databa
     );
 }
 
-/// An application update stalled between read and write while another instance changes the allow-list: both changes survive.
+/// An application update stalled between read and write while another instance changes its policies: both changes survive.
 pub async fn interleaved_app_updates_from_two_instances_lose_nothing<D: Database>(db: D) {
     let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
     let (paused, read_done, go) = PausedAfterFirstRead::new(db.open().await);
@@ -1349,7 +1349,7 @@ pub async fn interleaved_app_updates_from_two_instances_lose_nothing<D: Database
     assert_eq!(
         stored.policies[0].policy.rules.include,
         naming(&[&token("bot", 1)]),
-        "B's allow-list was not overwritten"
+        "B's policy was not overwritten"
     );
 }
 
