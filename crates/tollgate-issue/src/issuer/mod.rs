@@ -288,6 +288,12 @@ impl Issuer {
     /// application's revocation ([`Applications::revoke_tokens`]) in the issuer's snapshot, on
     /// every verification: a token minted before it is refused as
     /// [`Revoked`](tollgate_core::RejectionKind::Revoked).
+    ///
+    /// It does not evaluate the application's Access policies, nor whether a service token is
+    /// still live: it has no request to take a client address from. The
+    /// [`ExchangeLayer`](crate::ExchangeLayer) does both on every request (cookie and
+    /// `cf-access-token` included), so put it, not a bare verifier, in front of what the
+    /// policies guard.
     pub fn verifier(&self, aud: &str) -> Result<Verifier, ManageError> {
         self.inner.verifier(aud, self.key_source())
     }
