@@ -665,6 +665,80 @@ mod tests {
         assert_eq!(verdict(&[], &user), "none");
     }
 
+    mod properties {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn rule() -> impl Strategy<Value = PolicyRule> {
+            let token = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}";
+            prop_oneof![
+                token.prop_map(|token_id| PolicyRule::ServiceToken { token_id }),
+                Just(PolicyRule::AnyValidServiceToken {}),
+                Just(PolicyRule::Everyone {}),
+                (any::<u32>(), 0_u8..=32).prop_map(|(bits, prefix)| PolicyRule::Ip {
+                    ip: format!("{}/{prefix}", Ipv4Addr::from(mask32(bits, prefix)))
+                        .parse()
+                        .unwrap(),
+                }),
+                "[a-z]{1,8}@[a-z]{1,8}\\.com".prop_map(|email| PolicyRule::Email { email }),
+                "[a-z]{1,8}\\.com".prop_map(|domain| PolicyRule::EmailDomain { domain }),
+            ]
+        }
+
+        proptest! {
+            /// Any text: parsing never panics, and what parses prints back to itself (a
+            /// full-length prefix printed bare).
+            #[test]
+            fn any_text_parses_or_is_refused_and_networks_round_trip(text in "\\PC{0,48}") {
+                if let Ok(net) = text.parse::<IpNetwork>() {
+                    prop_assert_eq!(net.to_string().parse::<IpNetwork>().unwrap(), net);
+                }
+            }
+
+            /// A network holds exactly the addresses that agree with it on its prefix bits.
+            #[test]
+            fn networks_hold_what_their_prefix_says(net in any::<u32>(), prefix in 0_u8..=32, probe in any::<u32>()) {
+                let network: IpNetwork = format!("{}/{prefix}", Ipv4Addr::from(mask32(net, prefix))).parse().unwrap();
+                let inside = mask32(probe, prefix) == mask32(net, prefix);
+                prop_assert_eq!(network.contains(IpAddr::V4(probe.into())), inside);
+                let mapped = IpAddr::V6(Ipv4Addr::from(probe).to_ipv6_mapped());
+                prop_assert_eq!(network.contains(mapped), inside, "IPv4-mapped as IPv4");
+            }
+
+            #[test]
+            fn v6_networks_hold_what_their_prefix_says(net in any::<u128>(), prefix in 0_u8..=128, probe in any::<u128>()) {
+                let base = Ipv6Addr::from(mask128(net, prefix));
+                prop_assume!(base.to_ipv4_mapped().is_none());
+                let network: IpNetwork = format!("{base}/{prefix}").parse().unwrap();
+                let probe_addr = Ipv6Addr::from(probe);
+                prop_assume!(probe_addr.to_ipv4_mapped().is_none());
+                let inside = mask128(probe, prefix) == mask128(net, prefix);
+                prop_assert_eq!(network.contains(IpAddr::V6(probe_addr)), inside);
+            }
+
+            /// Rule lists survive the JSON they are stored and served as.
+            #[test]
+            fn rules_round_trip_through_json(include in prop::collection::vec(rule(), 1..5),
+                                             require in prop::collection::vec(rule(), 0..3),
+                                             exclude in prop::collection::vec(rule(), 0..3)) {
+                let rules = PolicyRules { include, require, exclude };
+                prop_assert!(rules.validate().is_ok());
+                let json = serde_json::to_string(&rules).unwrap();
+                prop_assert_eq!(serde_json::from_str::<PolicyRules>(&json).unwrap(), rules);
+            }
+
+            /// Arbitrary JSON never panics the rule parser.
+            #[test]
+            fn any_json_parses_or_is_refused(text in "\\PC{0,64}") {
+                let _ = serde_json::from_str::<PolicyRules>(&text);
+                let _ = serde_json::from_str::<Vec<PolicyRule>>(&text);
+            }
+        }
+    }
+
     #[test]
     fn validation_names_the_list_and_the_rule() {
         let empty = PolicyRules::including(vec![]);
