@@ -1033,3 +1033,56 @@ fn policies_from_the_cli() {
         serde_json::json!([])
     );
 }
+
+/// `tollgate keys set-interval DAYS|default`: refused out of 21–365 days, else shared through
+/// the store, so a running `serve` answers the new interval on its admin API within a second.
+#[test]
+fn keys_set_interval_reaches_a_running_server() {
+    let env = scratch();
+    for bad in ["20", "366", "soon", "30x"] {
+        let error = env.fails(&["keys", "set-interval", bad]);
+        assert!(error.contains("21 to 365"), "{bad}: {error}");
+    }
+    let token = env.json(&["api-token", "create", "--name", "ops", "--json"])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let server = env.serve(&["--admin-addr", "127.0.0.1:0"]);
+    let (admin, account) = server.admin.clone().unwrap();
+    let interval = || {
+        let url = format!("{admin}/accounts/{account}/access/keys");
+        let token = token.clone();
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                let body: Value = reqwest::Client::new()
+                    .get(&url)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                body["result"]["key_rotation_interval_days"]
+                    .as_i64()
+                    .unwrap()
+            })
+    };
+    assert_eq!(interval(), 42);
+    assert!(
+        env.ok(&["keys", "set-interval", "30"])
+            .contains("every 30 days")
+    );
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while interval() != 30 {
+        assert!(Instant::now() < deadline, "serve follows within a second");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    env.ok(&["keys", "set-interval", "default"]);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while interval() != 42 {
+        assert!(Instant::now() < deadline, "and back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
