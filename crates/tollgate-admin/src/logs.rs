@@ -78,13 +78,9 @@ fn time(query: &Query, name: &str) -> Result<Option<i64>, ApiError> {
         .get(name)
         .map(|text| {
             parse_rfc3339_ms(text).ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    code::INVALID_PARAMETER,
-                    format!(
-                        "access.api.error.invalid_url_parameter_value: {name}: expected an \
-                         RFC 3339 time such as 2026-12-01T22:18:51Z"
-                    ),
+                parameter(
+                    name,
+                    "expected an RFC 3339 time such as 2026-12-01T22:18:51Z",
                 )
             })
         })

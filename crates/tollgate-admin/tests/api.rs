@@ -557,31 +557,7 @@ fn fuzzed_calls_answer_the_envelope_never_5xx_and_refusals_change_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_through_one_instances_api_reach_another_sharing_postgres_within_a_second() {
     tollgate_test::postgres::with_database("admin::two_instances", |url| async move {
-        let open = || async {
-            Arc::new(
-                tollgate_store::connect(&url, StoreOptions::new())
-                    .await
-                    .unwrap(),
-            )
-        };
-        let admin = Admin::start(open().await).await;
-        let b = Issuer::builder("https://team.example.com")
-            .store(open().await)
-            .poll_interval(Duration::from_millis(250))
-            .build()
-            .await
-            .unwrap();
-        b.apps()
-            .create(
-                tollgate_test::issue::APP,
-                AppSettings::new().domain("api.example.com"),
-            )
-            .await
-            .unwrap();
-        let b_url = format!(
-            "{}/",
-            serve(tollgate_test::issue::protected_app(&b, Default::default())).await
-        );
+        let (admin, _b, b_url) = two_instances(&url).await;
         let (_, body) = admin
             .call(
                 Method::POST,
@@ -642,13 +618,6 @@ async fn changes_through_one_instances_api_reach_another_sharing_postgres_within
             )
             .await;
         let other = body["result"]["id"].as_str().unwrap().to_owned();
-        let naming = |ids: &[&str]| {
-            let include: Vec<Value> = ids
-                .iter()
-                .map(|id| json!({"service_token": {"token_id": id}}))
-                .collect();
-            json!({"name": "bots", "decision": "non_identity", "include": include})
-        };
         let (_, body) = admin
             .call(Method::POST, "/policies", Some(naming(&[&other])))
             .await;
@@ -708,6 +677,47 @@ async fn changes_through_one_instances_api_reach_another_sharing_postgres_within
     .await;
 }
 
+/// Instance A (an admin API) and instance B (the application `APP` at `api.example.com`, its
+/// exchange served on loopback, polling every 250 ms) on the PostgreSQL database `url`; B's
+/// URL.
+async fn two_instances(url: &str) -> (Admin, Issuer, String) {
+    let open = || async {
+        Arc::new(
+            tollgate_store::connect(url, StoreOptions::new())
+                .await
+                .unwrap(),
+        )
+    };
+    let admin = Admin::start(open().await).await;
+    let b = Issuer::builder("https://team.example.com")
+        .store(open().await)
+        .poll_interval(Duration::from_millis(250))
+        .build()
+        .await
+        .unwrap();
+    b.apps()
+        .create(
+            tollgate_test::issue::APP,
+            AppSettings::new().domain("api.example.com"),
+        )
+        .await
+        .unwrap();
+    let b_url = format!(
+        "{}/",
+        serve(tollgate_test::issue::protected_app(&b, Default::default())).await
+    );
+    (admin, b, b_url)
+}
+
+/// A `non_identity` policy document named `bots` admitting the service tokens `ids`.
+fn naming(ids: &[&str]) -> Value {
+    let include: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"service_token": {"token_id": id}}))
+        .collect();
+    json!({"name": "bots", "decision": "non_identity", "include": include})
+}
+
 /// The application document `name` has, as the API shows it (for a PUT of it).
 async fn app_document(admin: &Admin, name: &str) -> Value {
     let (_, body) = admin
@@ -730,13 +740,6 @@ async fn rotation_loses_no_request(admin: &Admin, bot_url: String) {
         let token = &body["result"];
         [&token["id"], &token["client_id"], &token["client_secret"]]
             .map(|v| v.as_str().unwrap().to_owned())
-    };
-    let naming = |ids: &[&str]| {
-        let include: Vec<Value> = ids
-            .iter()
-            .map(|id| json!({"service_token": {"token_id": id}}))
-            .collect();
-        json!({"name": "bots", "decision": "non_identity", "include": include})
     };
     let [old_id, old_client, old_secret] = create("bot-v1").await;
     let (_, body) = admin
@@ -883,31 +886,7 @@ async fn terraform_style_rotation_loses_no_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terraform_style_rotation_loses_no_request_on_another_instance_sharing_postgres() {
     tollgate_test::postgres::with_database("admin::rotation", |url| async move {
-        let open = || async {
-            Arc::new(
-                tollgate_store::connect(&url, StoreOptions::new())
-                    .await
-                    .unwrap(),
-            )
-        };
-        let admin = Admin::start(open().await).await;
-        let b = Issuer::builder("https://team.example.com")
-            .store(open().await)
-            .poll_interval(Duration::from_millis(250))
-            .build()
-            .await
-            .unwrap();
-        b.apps()
-            .create(
-                tollgate_test::issue::APP,
-                AppSettings::new().domain("api.example.com"),
-            )
-            .await
-            .unwrap();
-        let b_url = format!(
-            "{}/",
-            serve(tollgate_test::issue::protected_app(&b, Default::default())).await
-        );
+        let (admin, _b, b_url) = two_instances(&url).await;
         rotation_loses_no_request(&admin, b_url).await;
     })
     .await;

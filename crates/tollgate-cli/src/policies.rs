@@ -81,30 +81,26 @@ fn parse_decision(text: &str) -> Result<PolicyDecision, String> {
 impl RuleArgs {
     /// The decision and rules, tokens named by client ID looked up in `tokens`.
     async fn resolve(&self, tokens: &dyn TokenStore) -> CliResult<(PolicyDecision, PolicyRules)> {
-        let mut lists = Vec::with_capacity(3);
-        for (flag, specs) in [
-            ("--include", &self.include),
-            ("--require", &self.require),
-            ("--exclude", &self.exclude),
-        ] {
-            let mut rules = Vec::with_capacity(specs.len());
-            for spec in specs {
-                rules.push(parse_rule(flag, spec, tokens).await?);
-            }
-            lists.push(rules);
-        }
-        let exclude = lists.pop().unwrap_or_default();
-        let require = lists.pop().unwrap_or_default();
-        let include = lists.pop().unwrap_or_default();
-        Ok((
-            self.decision,
-            PolicyRules {
-                include,
-                require,
-                exclude,
-            },
-        ))
+        let rules = PolicyRules {
+            include: parse_rules("--include", &self.include, tokens).await?,
+            require: parse_rules("--require", &self.require, tokens).await?,
+            exclude: parse_rules("--exclude", &self.exclude, tokens).await?,
+        };
+        Ok((self.decision, rules))
     }
+}
+
+/// The RULEs of `flag`, in order.
+async fn parse_rules(
+    flag: &str,
+    specs: &[String],
+    tokens: &dyn TokenStore,
+) -> CliResult<Vec<PolicyRule>> {
+    let mut rules = Vec::with_capacity(specs.len());
+    for spec in specs {
+        rules.push(parse_rule(flag, spec, tokens).await?);
+    }
+    Ok(rules)
 }
 
 /// One RULE of `flag`.

@@ -25,6 +25,26 @@ const NODE_SCRIPT: &str = concat!(
     "/../tollgate-test/origins/cloudflare-node/sdk.cjs"
 );
 
+/// Takes the variables the SDKs read off a command: a stray one (`CLOUDFLARE_EMAIL` above all)
+/// changes what they send.
+trait WithoutCloudflareEnv {
+    fn env_clear_cloudflare(&mut self) -> &mut Self;
+}
+
+impl WithoutCloudflareEnv for Command {
+    fn env_clear_cloudflare(&mut self) -> &mut Self {
+        for name in [
+            "CLOUDFLARE_EMAIL",
+            "CLOUDFLARE_API_KEY",
+            "CLOUDFLARE_API_TOKEN",
+            "CLOUDFLARE_BASE_URL",
+        ] {
+            self.env_remove(name);
+        }
+        self
+    }
+}
+
 fn api_token(env: &CliEnv, name: &str, read_only: bool) -> String {
     let mut args = vec!["api-token", "create", "--name", name, "--json"];
     if read_only {
@@ -45,11 +65,7 @@ fn run_python_sdk(python: &std::path::Path, env: &CliEnv, admin: &ServeProcess, 
         .args(["--admin", &admin_url, "--account", &account])
         .args(["--token", &token, "--read-token", &read_token])
         .args(["--public", public])
-        // The SDK reads these too; a stray one (CLOUDFLARE_EMAIL above all) changes what it sends.
-        .env_remove("CLOUDFLARE_EMAIL")
-        .env_remove("CLOUDFLARE_API_KEY")
-        .env_remove("CLOUDFLARE_API_TOKEN")
-        .env_remove("CLOUDFLARE_BASE_URL")
+        .env_clear_cloudflare()
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -162,11 +178,7 @@ fn cloudflares_typescript_sdk_manages_tokens_apps_and_policies() {
         .args(["--admin", &admin, "--account", &account, "--token", &token])
         .args(["--public", &server.url()])
         .env("NODE_PATH", &modules)
-        // The SDK reads these too.
-        .env_remove("CLOUDFLARE_API_TOKEN")
-        .env_remove("CLOUDFLARE_API_KEY")
-        .env_remove("CLOUDFLARE_EMAIL")
-        .env_remove("CLOUDFLARE_BASE_URL")
+        .env_clear_cloudflare()
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -1067,6 +1067,49 @@ fn naming_pattern(token_id: &str) -> String {
     format!(r#"%"token_id":"{token_id}"%"#)
 }
 
+/// Inserts the policy row `$policy` in transaction `$tx`, owned by the application id `$owner`
+/// (`None`: reusable). Expands inside a [`with_pool!`] body.
+macro_rules! insert_policy_row {
+    ($tx:ident, $policy:expr, $owner:expr) => {{
+        let policy: &PolicyRecord = $policy;
+        let owner: Option<&str> = $owner;
+        sqlx::query(
+            "INSERT INTO access_policies \
+             (id, name, decision, rules, application, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&policy.id)
+        .bind(&policy.name)
+        .bind(policy.decision.as_str())
+        .bind(rules_json(&policy.rules))
+        .bind(owner)
+        .bind(policy.created_at)
+        .bind(policy.updated_at)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+/// The link rows of the application with id `$app_id`, in precedence order, read in
+/// transaction `$tx` (decode them with [`policies_of`]). Expands inside a [`with_pool!`] body.
+macro_rules! links_of {
+    ($tx:ident, $app_id:expr) => {{
+        let links: Vec<LinkRow> = sqlx::query_as(concat!(
+            links_select!(),
+            " WHERE l.application = $1 ORDER BY l.precedence"
+        ))
+        .bind($app_id)
+        .fetch_all(&mut *$tx)
+        .await?;
+        links
+    }};
+}
+
+/// An application's policies from its link rows.
+fn policies_of(links: Vec<LinkRow>) -> Result<Vec<AppPolicy>, Error> {
+    links.into_iter().map(LinkRow::into_policy).collect()
+}
+
 /// Writes `$app`'s policies in transaction `$tx`: checks that linked reusable policies exist and
 /// that scoped ids are nobody else's, then replaces the application's links and scoped policies.
 /// Expands inside a [`with_pool!`] body, compiled once per backend.
@@ -1106,20 +1149,7 @@ macro_rules! write_policies {
         for linked in &app.policies {
             let policy = &linked.policy;
             if !policy.reusable {
-                sqlx::query(
-                    "INSERT INTO access_policies \
-                     (id, name, decision, rules, application, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&policy.id)
-                .bind(&policy.name)
-                .bind(policy.decision.as_str())
-                .bind(rules_json(&policy.rules))
-                .bind(&app.id)
-                .bind(policy.created_at)
-                .bind(policy.updated_at)
-                .execute(&mut *$tx)
-                .await?;
+                insert_policy_row!($tx, policy, Some(app.id.as_str()));
             }
             sqlx::query(
                 "INSERT INTO application_policies (application, precedence, policy) \
@@ -1169,13 +1199,7 @@ impl Store {
             let Some(row) = row else {
                 return Ok(None);
             };
-            let links: Vec<LinkRow> = sqlx::query_as(concat!(
-                links_select!(),
-                " WHERE l.application = $1 ORDER BY l.precedence"
-            ))
-            .bind(row.id())
-            .fetch_all(&mut *tx)
-            .await?;
+            let links = links_of!(tx, row.id());
             tx.commit().await?;
             Ok(Some((row, links)))
         }
@@ -1183,11 +1207,7 @@ impl Store {
         let Some((row, links)) = found else {
             return Ok(None);
         };
-        let policies = links
-            .into_iter()
-            .map(LinkRow::into_policy)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(row.into_record(policies)?))
+        Ok(Some(row.into_record(policies_of(links)?)?))
     }
 }
 
@@ -1334,17 +1354,7 @@ impl AppStore for Store {
                         StoreError::NotFound(format!("application {:?}", expected.name)).into(),
                     );
                 };
-                let links: Vec<LinkRow> = sqlx::query_as(concat!(
-                    links_select!(),
-                    " WHERE l.application = $1 ORDER BY l.precedence"
-                ))
-                .bind(stored.id())
-                .fetch_all(&mut *tx)
-                .await?;
-                let policies = links
-                    .into_iter()
-                    .map(LinkRow::into_policy)
-                    .collect::<Result<Vec<_>, _>>()?;
+                let policies = policies_of(links_of!(tx, stored.id()))?;
                 if stored.into_record(policies)? != *expected {
                     // Changed since the caller read it: roll back, the revision stays put.
                     tx.rollback().await?;
@@ -1457,19 +1467,7 @@ impl AppStore for Store {
                         StoreError::Conflict(format!("a policy with id {}", policy.id)).into(),
                     );
                 }
-                sqlx::query(
-                    "INSERT INTO access_policies \
-                     (id, name, decision, rules, application, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, NULL, $5, $6)",
-                )
-                .bind(&policy.id)
-                .bind(&policy.name)
-                .bind(policy.decision.as_str())
-                .bind(rules_json(&policy.rules))
-                .bind(policy.created_at)
-                .bind(policy.updated_at)
-                .execute(&mut *tx)
-                .await?;
+                insert_policy_row!(tx, policy, None);
                 tx.commit().await?;
                 Ok(())
             }

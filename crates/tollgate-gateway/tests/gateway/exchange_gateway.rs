@@ -11,13 +11,22 @@ use axum::body::Body;
 use http::StatusCode;
 use tollgate_gateway::OriginClient;
 
-#[tokio::test]
-async fn exchange_then_cookie_through_the_gateway() {
-    let origin = origin().await;
+/// The `gateway` example on 127.0.0.1:0 in front of `origin`: its address, and the example's
+/// issuer, service token and secret.
+async fn start(
+    origin: &TestOrigin,
+) -> (
+    std::net::SocketAddr,
+    (
+        tollgate_issue::Issuer,
+        tollgate_issue::ServiceTokenRecord,
+        tollgate_issue::ClientSecret,
+    ),
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let front = listener.local_addr().unwrap();
-    let (issuer, token, secret) = gateway::setup(&format!("http://{front}")).await.unwrap();
-    let app = gateway::app(&issuer, &origin.url(), OriginClient::new().unwrap()).unwrap();
+    let setup = gateway::setup(&format!("http://{front}")).await.unwrap();
+    let app = gateway::app(&setup.0, &origin.url(), OriginClient::new().unwrap()).unwrap();
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -25,6 +34,13 @@ async fn exchange_then_cookie_through_the_gateway() {
         )
         .await
     });
+    (front, setup)
+}
+
+#[tokio::test]
+async fn exchange_then_cookie_through_the_gateway() {
+    let origin = origin().await;
+    let (front, (_issuer, token, secret)) = start(&origin).await;
     let client = client();
 
     // Nothing outside /app is proxied; nothing unauthenticated reaches the origin.
@@ -98,17 +114,7 @@ async fn a_bypass_policy_reaches_the_origin_with_no_identity() {
     use tollgate_issue::{AppPolicy, PolicyDecision, PolicyRule, PolicyRules};
 
     let origin = origin().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let front = listener.local_addr().unwrap();
-    let (issuer, _, _) = gateway::setup(&format!("http://{front}")).await.unwrap();
-    let app = gateway::app(&issuer, &origin.url(), OriginClient::new().unwrap()).unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-    });
+    let (front, (issuer, _, _)) = start(&origin).await;
     let client = client();
     let bare = || {
         request(&format!("http://{front}/app/open"))
