@@ -127,12 +127,15 @@ impl AccessIdentity {
     pub fn token(&self) -> Option<&str> {
         self.token_header().and_then(|value| value.to_str().ok())
     }
-    /// [`token`](Self::token) as a header value.
-    pub(crate) fn token_header(&self) -> Option<&HeaderValue> {
+    /// [`token`](Self::token) as a header value, made once when the token was verified: a
+    /// proxy setting `Cf-Access-Jwt-Assertion` clones it (a reference count) instead of
+    /// copying and checking the token again on every request.
+    pub fn token_header(&self) -> Option<&HeaderValue> {
         self.inner.token.as_ref()
     }
-    /// [`email`](Self::email) as a header value (`None` too for an e-mail that cannot be one).
-    pub(crate) fn email_header(&self) -> Option<&HeaderValue> {
+    /// [`email`](Self::email) as a header value, made once per verified token (`None` too
+    /// for an e-mail that cannot be one): the `Cf-Access-Authenticated-User-Email` value.
+    pub fn email_header(&self) -> Option<&HeaderValue> {
         self.inner.email_header.as_ref()
     }
     /// The user's ID, `sub` (user identities).

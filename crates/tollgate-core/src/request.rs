@@ -313,6 +313,19 @@ pub fn strip_tokens(headers: &mut HeaderMap, locations: &[TokenLocation]) {
 /// Rewrites the request's cookies so `CF_Authorization` is `token` (or gone, for `None`),
 /// every other cookie kept, all on one `Cookie` line (RFC 6265 §5.4: a request carries one).
 pub fn set_token_cookie(headers: &mut HeaderMap, token: Option<&str>) {
+    // The common case, a client riding its cookie: one line saying exactly this already.
+    if let Some(token) = token {
+        let mut lines = headers.get_all(COOKIE).iter();
+        if let (Some(line), None) = (lines.next(), lines.next())
+            && line
+                .as_bytes()
+                .strip_prefix(COOKIE_NAME.as_bytes())
+                .and_then(|rest| rest.strip_prefix(b"="))
+                .is_some_and(|value| value == token.as_bytes())
+        {
+            return;
+        }
+    }
     let mut has_token_cookie = false;
     let mut others: Vec<&str> = Vec::new();
     for line in headers.get_all(COOKIE) {
@@ -960,6 +973,21 @@ mod tests {
         set_token_cookie(&mut none, None);
         assert!(none.is_empty());
         set_token_cookie(&mut none, Some("t"));
+        // Already exactly the token's line: kept as it is.
+        let mut same = HeaderMap::new();
+        same.insert(COOKIE, HeaderValue::from_static("CF_Authorization=t"));
+        set_token_cookie(&mut same, Some("t"));
+        assert_eq!(
+            same.get_all(COOKIE).iter().collect::<Vec<_>>(),
+            ["CF_Authorization=t"]
+        );
+        // The same token with other cookies, or another token: rewritten.
+        same.insert(COOKIE, HeaderValue::from_static("CF_Authorization=t; a=1"));
+        set_token_cookie(&mut same, Some("t"));
+        assert_eq!(same[COOKIE], "a=1; CF_Authorization=t");
+        same.insert(COOKIE, HeaderValue::from_static("CF_Authorization=tt"));
+        set_token_cookie(&mut same, Some("t"));
+        assert_eq!(same[COOKIE], "CF_Authorization=t");
         assert_eq!(none[COOKIE], "CF_Authorization=t");
 
         let mut map = headers(&[

@@ -40,7 +40,7 @@ const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection")
 
 /// The fields that describe one connection, not the message (RFC 9110 §7.6.1, and RFC 7230's
 /// `Trailer`, `Proxy-Authenticate` and `Proxy-Authorization`, which peers strip too).
-const HOP_BY_HOP: [HeaderName; 9] = [
+static HOP_BY_HOP: [HeaderName; 9] = [
     CONNECTION,
     KEEP_ALIVE,
     PROXY_CONNECTION,
@@ -97,14 +97,31 @@ pub(crate) struct HopByHop {
 /// message asked for an upgrade and accepted trailers, so the caller can put those back.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) -> HopByHop {
     let mut found = HopByHop::default();
-    if headers.contains_key(CONNECTION) {
+    // One pass over the names (most messages carry none of these), then lookups only for
+    // what is there.
+    let mut present = [false; 9];
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+            present[i] = true;
+        }
+    }
+    let has = |name: &HeaderName| {
+        HOP_BY_HOP
+            .iter()
+            .zip(present)
+            .any(|(hop, present)| present && hop == name)
+    };
+    if !present.contains(&true) {
+        return found;
+    }
+    if has(&CONNECTION) {
         let mut listed: Vec<HeaderName> = Vec::new();
         for value in headers.get_all(CONNECTION) {
             // A value that is not text names nothing we could match.
             let Ok(value) = value.to_str() else { continue };
             for token in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
                 if token.eq_ignore_ascii_case("upgrade") {
-                    if found.upgrade.is_none() && headers.contains_key(UPGRADE) {
+                    if found.upgrade.is_none() && has(&UPGRADE) {
                         found.upgrade = Some(headers.get_all(UPGRADE).iter().cloned().collect());
                     }
                 } else if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
@@ -116,16 +133,19 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) -> HopByHop {
             headers.remove(name);
         }
     }
-    found.te_trailers = headers.get_all(TE).iter().any(|value| {
-        value.to_str().is_ok_and(|value| {
-            value
-                .split(',')
-                .filter_map(|t| t.split(';').next())
-                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
-        })
-    });
-    for name in HOP_BY_HOP {
-        headers.remove(name);
+    found.te_trailers = has(&TE)
+        && headers.get_all(TE).iter().any(|value| {
+            value.to_str().is_ok_and(|value| {
+                value
+                    .split(',')
+                    .filter_map(|t| t.split(';').next())
+                    .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+            })
+        });
+    for (name, present) in HOP_BY_HOP.iter().zip(present) {
+        if present {
+            headers.remove(name);
+        }
     }
     found
 }

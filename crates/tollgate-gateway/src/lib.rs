@@ -8,7 +8,7 @@
 //! - [`Proxy`]: a tower [`Service`](tower_service::Service) for one origin (`http://` or
 //!   `https://`, with an optional path prefix), with its limits and timeouts; its docs say
 //!   exactly what the origin sees.
-//! - [`OriginClient`]: the pooled hyper-util client that proxies share, configured against the
+//! - [`OriginClient`]: the pooled client that proxies share, configured against the
 //!   known traps (idle connections never reaped without a pool timer, churn under a per-host
 //!   idle cap, the keep-alive race of hyper#2136).
 //! - [`SENSITIVE_HEADERS`]: the headers to hide from request logs.
@@ -47,6 +47,7 @@ mod client;
 mod error;
 mod headers;
 mod origin;
+mod pool;
 mod proxy;
 
 pub use client::{OriginClient, OriginClientBuilder, RootCerts};

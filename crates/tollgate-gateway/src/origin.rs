@@ -64,16 +64,17 @@ impl Origin {
         &self.host
     }
 
-    /// The URI a request for `request` goes to: the prefix, then the request's path and
-    /// query (`/` for a request without an origin-form path, such as `OPTIONS *`).
-    pub(crate) fn uri_for(&self, request: &Uri) -> Option<Uri> {
+    /// The path and query a request for `request` goes to: the prefix, then the request's
+    /// path and query (`/` for a request without an origin-form path, such as `OPTIONS *`).
+    /// What an HTTP/1.1 request line carries.
+    pub(crate) fn path_for(&self, request: &Uri) -> Option<PathAndQuery> {
         let path = request.path();
         let path = if path.starts_with('/') { path } else { "/" };
-        let path_and_query = match (self.prefix.is_empty(), request.query()) {
-            (true, None) => match request.path_and_query() {
+        match (self.prefix.is_empty(), request.query()) {
+            (true, None) => Some(match request.path_and_query() {
                 Some(pq) if pq.as_str().starts_with('/') => pq.clone(),
                 _ => PathAndQuery::from_static("/"),
-            },
+            }),
             (_, query) => {
                 let mut joined = String::with_capacity(
                     self.prefix.len() + path.len() + 1 + query.map_or(0, str::len),
@@ -84,9 +85,25 @@ impl Origin {
                     joined.push('?');
                     joined.push_str(query);
                 }
-                PathAndQuery::try_from(joined).ok()?
+                PathAndQuery::try_from(joined).ok()
             }
-        };
+        }
+    }
+
+    /// The absolute URI a request for `request` goes to ([`path_for`](Self::path_for) on
+    /// the origin): what HTTP/2's pseudo-headers are made of.
+    pub(crate) fn uri_for(&self, request: &Uri) -> Option<Uri> {
+        self.with_path(self.path_for(request)?)
+    }
+
+    /// `scheme://authority/`: where connections go.
+    pub(crate) fn target(&self) -> Uri {
+        // Made of parts already checked: it always builds.
+        self.with_path(PathAndQuery::from_static("/"))
+            .unwrap_or_default()
+    }
+
+    fn with_path(&self, path_and_query: PathAndQuery) -> Option<Uri> {
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
@@ -161,6 +178,12 @@ mod tests {
                 .to_string(),
             "https://app.internal/a/b?c=d"
         );
+        assert_eq!(
+            bare.path_for(&"/a/b?c=d".parse().unwrap()).unwrap(),
+            "/a/b?c=d"
+        );
+        assert_eq!(origin.path_for(&"*".parse().unwrap()).unwrap(), "/api/");
+        assert_eq!(origin.target().to_string(), "http://app.internal:8080/");
         assert_eq!(bare.host(), "app.internal");
         assert_eq!(Origin::parse("https://a:443").unwrap().host(), "a");
         assert_eq!(Origin::parse("http://a:443").unwrap().host(), "a:443");

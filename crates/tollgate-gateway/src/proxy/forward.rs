@@ -31,6 +31,7 @@ use crate::headers::{
     CF_CONNECTING_IP, OWNED_REQUEST_HEADERS, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO,
     restore_upgrade, strip_hop_by_hop,
 };
+use crate::pool::{OriginConns, SendError};
 
 use crate::LOG_TARGET;
 
@@ -70,8 +71,9 @@ fn identity_token(
     identity: &AccessIdentity,
     request: &Request<Body>,
 ) -> Result<HeaderValue, Rejection> {
-    let token = match identity.token() {
-        Some(token) => HeaderValue::from_str(token).ok(), // a header value's text: always
+    let token = match identity.token_header() {
+        // Made once when the token was verified: a reference count, not a copy.
+        Some(token) => Some(token.clone()),
         // The layers set the assertion header (client copies stripped) when the identity
         // carries no token, after an exchange say: one non-empty value, or nothing to send.
         None => {
@@ -140,7 +142,13 @@ pub(crate) fn prepare(config: &Config, mut request: Request<Body>) -> Result<Pre
             .authority()
             .and_then(|authority| HeaderValue::from_str(authority.as_str()).ok())
     });
-    let Some(uri) = config.origin.uri_for(request.uri()) else {
+    // HTTP/1.1's request line carries the path alone; HTTP/2 the whole URI.
+    let uri = if config.http2_only {
+        config.origin.uri_for(request.uri())
+    } else {
+        config.origin.path_for(request.uri()).map(Uri::from)
+    };
+    let Some(uri) = uri else {
         return Err(refusal(
             RejectionKind::Misconfigured,
             "the request path does not make an origin URI",
@@ -156,12 +164,8 @@ pub(crate) fn prepare(config: &Config, mut request: Request<Body>) -> Result<Pre
     if let Some(token) = token {
         headers.insert(CF_ACCESS_JWT_ASSERTION, token);
     }
-    if let Some(email) = identity
-        .as_ref()
-        .and_then(AccessIdentity::email)
-        .and_then(|e| HeaderValue::from_str(e).ok())
-    {
-        headers.insert(CF_ACCESS_AUTHENTICATED_USER_EMAIL, email);
+    if let Some(email) = identity.as_ref().and_then(AccessIdentity::email_header) {
+        headers.insert(CF_ACCESS_AUTHENTICATED_USER_EMAIL, email.clone());
     }
     if let Some(ip) = peer
         && let Ok(value) = HeaderValue::try_from(ip.to_string())
@@ -177,10 +181,12 @@ pub(crate) fn prepare(config: &Config, mut request: Request<Body>) -> Result<Pre
         (HostHeader::Client, Some(host)) => {
             headers.insert(HOST, host);
         }
-        (HostHeader::Client, None) => {
-            headers.remove(HOST); // the client's URI named none: the origin's, set by hyper
+        // HTTP/2 names the origin in `:authority` (from the URI).
+        (HostHeader::Origin, _) | (HostHeader::Client, None) if config.http2_only => {
+            headers.remove(HOST);
         }
-        (HostHeader::Origin, _) => {
+        // The client's named none: the origin's, as a client of it would send.
+        (HostHeader::Origin, _) | (HostHeader::Client, None) => {
             headers.insert(HOST, config.origin.host().clone());
         }
     }
@@ -232,61 +238,148 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
+/// Where a proxy sends: its origin's HTTP/1.1 connections, or the HTTP/2 client.
+pub(crate) enum Upstream {
+    Http1(Arc<OriginConns>),
+    Http2(OriginClient),
+}
+
+/// Why the origin gave no response head.
+enum Failure {
+    Http1(SendError),
+    Http2(hyper_util::client::legacy::Error),
+}
+
+impl Failure {
+    fn is_connect(&self) -> bool {
+        match self {
+            Failure::Http1(error) => matches!(error, SendError::Connect(_)),
+            Failure::Http2(error) => error.is_connect(),
+        }
+    }
+
+    fn error(&self) -> &(dyn StdError + 'static) {
+        match self {
+            Failure::Http1(error) => error.as_error(),
+            Failure::Http2(error) => error,
+        }
+    }
+}
+
+impl std::fmt::Debug for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Http1(error) => error.fmt(f),
+            Failure::Http2(error) => error.fmt(f),
+        }
+    }
+}
+
 /// Sends the request (retrying once when a reused connection turns out closed), within the
 /// response timeout, and makes the client's response of the origin's.
-pub(crate) async fn send(
-    config: Arc<Config>,
-    client: OriginClient,
-    prepared: Prepared,
-) -> Response {
+pub(crate) async fn send(config: Arc<Config>, upstream: Upstream, prepared: Prepared) -> Response {
     let Prepared {
-        mut request,
+        request,
         exceeded,
         retry,
         upgrade,
     } = prepared;
-    let upstream = client.get(config.http2_only);
-    let started = Instant::now();
-    let attempt = async {
-        let captured = retry.as_ref().map(|_| capture_connection(&mut request));
-        match upstream.request(request).await {
-            Ok(response) => Ok(response),
-            Err(error) => match (retry, captured) {
-                (Some(retry), Some(captured))
-                    if is_closed_connection(&error) && was_reused(&captured, started) =>
-                {
-                    tracing::debug!(
-                        target: LOG_TARGET,
-                        origin = %config.origin.authority(),
-                        "a pooled connection was closed by the origin; sending again on a new one"
-                    );
-                    upstream.request(retry.request()).await
+    let retrying = || {
+        tracing::debug!(
+            target: LOG_TARGET,
+            origin = %config.origin.authority(),
+            "a pooled connection was closed by the origin; sending again on a new one"
+        );
+    };
+    match upstream {
+        Upstream::Http1(conns) => {
+            let attempt = async {
+                match conns.send(request).await {
+                    Err(failed) => {
+                        let error = Failure::Http1(failed.error);
+                        match retry {
+                            Some(retry) if failed.reused && is_closed_connection(&error) => {
+                                retrying();
+                                conns
+                                    .send(retry.request())
+                                    .await
+                                    .map_err(|failed| Failure::Http1(failed.error))
+                            }
+                            _ => Err(error),
+                        }
+                    }
+                    Ok(response) => Ok(response),
                 }
-                _ => Err(error),
-            },
+            };
+            let outcome = tokio::time::timeout(config.response_timeout, attempt).await;
+            answer(&config, outcome, &exceeded, upgrade)
         }
-    };
-    let response = match tokio::time::timeout(config.response_timeout, attempt).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(error)) => return failure(&config, &error, &exceeded),
-        Err(_elapsed) => {
-            return origin_failure(
-                &config,
-                RejectionKind::OriginTimeout,
-                "the origin sent no response headers within the response timeout",
-            );
+        Upstream::Http2(client) => {
+            let mut request = request;
+            let upstream = client.http2();
+            let started = Instant::now();
+            let attempt = async {
+                let captured = retry.as_ref().map(|_| capture_connection(&mut request));
+                match upstream.request(request).await {
+                    Ok(response) => Ok(response),
+                    Err(error) => {
+                        let error = Failure::Http2(error);
+                        match (retry, captured) {
+                            (Some(retry), Some(captured))
+                                if is_closed_connection(&error)
+                                    && was_reused(&captured, started) =>
+                            {
+                                retrying();
+                                upstream
+                                    .request(retry.request())
+                                    .await
+                                    .map_err(Failure::Http2)
+                            }
+                            _ => Err(error),
+                        }
+                    }
+                }
+            };
+            let outcome = tokio::time::timeout(config.response_timeout, attempt).await;
+            answer(&config, outcome, &exceeded, upgrade)
         }
-    };
-    respond(&config, response, upgrade)
+    }
+}
+
+/// The client's response for what the origin did: its response, a failure, or nothing in
+/// time.
+fn answer<B>(
+    config: &Config,
+    outcome: Result<Result<http::Response<B>, Failure>, tokio::time::error::Elapsed>,
+    exceeded: &AtomicBool,
+    upgrade: Option<OnUpgrade>,
+) -> Response
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    match outcome {
+        Ok(Ok(response)) => respond(config, response, upgrade),
+        Ok(Err(error)) => failure(config, &error, exceeded),
+        Err(_elapsed) => origin_failure(
+            config,
+            RejectionKind::OriginTimeout,
+            "the origin sent no response headers within the response timeout",
+        ),
+    }
 }
 
 /// The origin's response for the client: hop-by-hop fields removed, the body streamed; a
 /// `101` tunnels both connections into each other.
-fn respond(
+fn respond<B>(
     config: &Config,
-    mut response: http::Response<hyper::body::Incoming>,
+    mut response: http::Response<B>,
     upgrade: Option<OnUpgrade>,
-) -> Response {
+) -> Response
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     if switching {
         let Some(client) = upgrade else {
@@ -339,11 +432,7 @@ fn respond(
 }
 
 /// The client's answer to a request the origin did not answer.
-fn failure(
-    config: &Config,
-    error: &hyper_util::client::legacy::Error,
-    exceeded: &AtomicBool,
-) -> Response {
+fn failure(config: &Config, error: &Failure, exceeded: &AtomicBool) -> Response {
     if exceeded.load(Ordering::Relaxed) {
         return refusal(
             RejectionKind::PayloadTooLarge,
@@ -353,12 +442,14 @@ fn failure(
     }
     tracing::debug!(target: LOG_TARGET, origin = %config.origin.authority(), error = ?error, "origin request failed");
     let (kind, detail) = if error.is_connect() {
-        if find_source::<io::Error>(error).is_some_and(|e| e.kind() == io::ErrorKind::TimedOut) {
+        if find_source::<io::Error>(error.error())
+            .is_some_and(|e| e.kind() == io::ErrorKind::TimedOut)
+        {
             (
                 RejectionKind::OriginTimeout,
                 "connecting to the origin timed out",
             )
-        } else if find_source::<rustls::Error>(error).is_some() {
+        } else if find_source::<rustls::Error>(error.error()).is_some() {
             (
                 RejectionKind::OriginUnreachable,
                 "TLS with the origin failed",
@@ -408,10 +499,11 @@ fn find_source<'e, E: StdError + 'static>(error: &'e (dyn StdError + 'static)) -
 
 /// Whether the origin closed the connection under the request (hyper#2136: the connection was
 /// idle in the pool and the origin's keep-alive ended just as the request went out).
-fn is_closed_connection(error: &hyper_util::client::legacy::Error) -> bool {
+fn is_closed_connection(error: &Failure) -> bool {
     if error.is_connect() {
         return false;
     }
+    let error = error.error();
     if let Some(hyper) = find_source::<hyper::Error>(error)
         && (hyper.is_incomplete_message() || hyper.is_canceled())
     {
@@ -580,7 +672,9 @@ mod tests {
                     || (connection == vec!["upgrade"] && !upgrade.is_empty()),
                 "connection {:?}, upgrade {:?}", connection, upgrade
             );
-            prop_assert!(out.get(HOST).is_none(), "no Host sent: the origin's, set by hyper");
+            // No client Host: the origin's, as HTTP/1.1 needs one; and the path alone.
+            prop_assert_eq!(out.get_all(HOST).iter().collect::<Vec<_>>(), vec!["127.0.0.1:9"]);
+            prop_assert_eq!(prepared.request.uri(), "/");
         }
     }
 }

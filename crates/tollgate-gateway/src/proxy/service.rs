@@ -17,6 +17,7 @@ use super::future::ResponseFuture;
 use crate::client::OriginClient;
 use crate::error::ProxyError;
 use crate::origin::Origin;
+use crate::pool::OriginConns;
 
 /// Which `Host` the origin is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -99,6 +100,8 @@ pub enum HostHeader {
 pub struct Proxy {
     pub(crate) config: Arc<Config>,
     pub(crate) client: OriginClient,
+    /// The client's HTTP/1.1 connections to this origin.
+    pub(crate) conns: Arc<OriginConns>,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +144,7 @@ impl Proxy {
     }
 
     fn build(origin: Origin, client: OriginClient) -> Self {
+        let conns = client.http1(&origin);
         Self {
             config: Arc::new(Config {
                 origin,
@@ -152,6 +156,7 @@ impl Proxy {
                 http2_only: false,
             }),
             client,
+            conns,
         }
     }
 
@@ -239,8 +244,12 @@ impl Service<Request<Body>> for Proxy {
         match forward::prepare(&self.config, request) {
             Ok(prepared) => {
                 let config = self.config.clone();
-                let client = self.client.clone();
-                ResponseFuture::forwarding(forward::send(config, client, prepared))
+                let upstream = if config.http2_only {
+                    forward::Upstream::Http2(self.client.clone())
+                } else {
+                    forward::Upstream::Http1(self.conns.clone())
+                };
+                ResponseFuture::forwarding(forward::send(config, upstream, prepared))
             }
             Err(rejection) => ResponseFuture::refused(rejection.into_response()),
         }
