@@ -292,3 +292,125 @@ async fn idle_connections_are_closed_after_the_pool_idle_timeout() {
     assert_eq!(call(&proxy, "GET", "").await.0, StatusCode::OK);
     assert_eq!(origin.accepts.load(Ordering::SeqCst), 2);
 }
+
+/// Responses whose body is over before anyone reads it (`HEAD`, `204`, `304`) give their
+/// connection back as surely as a read body does.
+#[tokio::test]
+async fn bodiless_responses_keep_their_connection() {
+    use axum::routing::get;
+    let origin = origin_with(
+        axum::Router::new()
+            .route("/empty", get(|| async { StatusCode::NO_CONTENT }))
+            .route("/same", get(|| async { StatusCode::NOT_MODIFIED })),
+    )
+    .await;
+    let proxy = Proxy::new(&origin.url()).unwrap();
+    for (method, path, status) in [
+        ("HEAD", "/", StatusCode::OK),
+        ("GET", "/empty", StatusCode::NO_CONTENT),
+        ("GET", "/same", StatusCode::NOT_MODIFIED),
+    ]
+    .into_iter()
+    .cycle()
+    .take(30)
+    {
+        let req = request(path).method(method).body(Body::empty()).unwrap();
+        let response = proxy
+            .clone()
+            .oneshot(authenticated(req, user()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
+        drop(response); // never read: the body was over with the head
+    }
+    assert_eq!(origin.requests(), 30);
+    assert_eq!(
+        origin.accepts(),
+        1,
+        "one connection for 30 bodiless answers"
+    );
+}
+
+/// A response body the client stops reading halfway cannot leave its connection to the next
+/// request (the rest of it would be read as that request's answer): the connection is closed,
+/// and the next request gets a new one and its own answer.
+#[tokio::test]
+async fn a_body_dropped_halfway_closes_its_connection() {
+    use axum::routing::get;
+    let big = "x".repeat(256 * 1024);
+    let origin = origin_with(axum::Router::new().route(
+        "/big",
+        get(move || {
+            let big = big.clone();
+            async move { big }
+        }),
+    ))
+    .await;
+    let proxy = Proxy::new(&origin.url()).unwrap();
+    let req = request("/big").body(Body::empty()).unwrap();
+    let response = proxy
+        .clone()
+        .oneshot(authenticated(req, user()))
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    let first = http_body_util::BodyExt::frame(&mut body)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.data_ref().is_some_and(|data| !data.is_empty()));
+    drop(body);
+    for _ in 0..3 {
+        let (status, text) = call(&proxy, "GET", "").await;
+        assert_eq!((status, text.as_str()), (StatusCode::OK, "ok"));
+    }
+    assert_eq!(origin.accepts(), 2, "the cut connection was not reused");
+}
+
+/// Proxies built on one client share its connections to an origin, and keep no more idle
+/// ones than `pool_max_idle_per_origin`.
+#[tokio::test]
+async fn proxies_on_one_client_share_connections_up_to_the_idle_cap() {
+    let origin = origin().await;
+    let client = OriginClient::builder()
+        .pool_max_idle_per_origin(2)
+        .build()
+        .unwrap();
+    let first = Proxy::with_client(&origin.url(), client.clone()).unwrap();
+    let second = Proxy::with_client(&format!("{}/other", origin.url()), client).unwrap();
+    assert_eq!(call(&first, "GET", "").await.0, StatusCode::OK);
+    assert_eq!(call(&second, "GET", "").await.0, StatusCode::OK);
+    assert_eq!(
+        origin.accepts(),
+        1,
+        "the second proxy reused the first's connection"
+    );
+
+    // Eight at once open eight connections; two stay, so the next eight open six more.
+    let batch = || {
+        futures_util::future::join_all((0..8).map(|i| {
+            let proxy = if i % 2 == 0 { &first } else { &second };
+            call(proxy, "GET", "")
+        }))
+    };
+    let statuses = batch().await;
+    assert!(
+        statuses.iter().all(|(s, _)| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    let after_first = origin.accepts();
+    assert!(
+        after_first >= 2,
+        "{after_first} connections for 8 concurrent requests"
+    );
+    let statuses = batch().await;
+    assert!(
+        statuses.iter().all(|(s, _)| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    let opened = origin.accepts() - after_first;
+    assert!(
+        opened >= 8 - 2 - 1,
+        "{opened} new connections: more than two idle ones were kept"
+    );
+}
