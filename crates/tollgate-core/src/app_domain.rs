@@ -357,14 +357,16 @@ fn segment_name(segment: &str) -> &str {
 }
 
 /// Decodes the unreserved escapes of one segment, uppercases the others, refuses the ambiguous.
+/// Works on bytes: everything but an escape is copied as it is, multi-byte characters included
+/// (an escape's `%` is ASCII, never inside one).
 fn decode_segment(segment: &str) -> Result<String, PathError> {
     let bytes = segment.as_bytes();
-    let mut out = String::with_capacity(segment.len());
+    let mut out: Vec<u8> = Vec::with_capacity(segment.len());
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
         if b != b'%' {
-            out.push(char::from(b));
+            out.push(b);
             i += 1;
             continue;
         }
@@ -377,14 +379,13 @@ fn decode_segment(segment: &str) -> Result<String, PathError> {
         match value {
             b'/' | b'\\' => return Err(PathError("the path holds an encoded / or \\")),
             0 => return Err(PathError("the path holds an encoded NUL")),
-            v if v.is_ascii_alphanumeric() || matches!(v, b'-' | b'.' | b'_' | b'~') => {
-                out.push(char::from(v));
-            }
-            v => out.push_str(&format!("%{v:02X}")),
+            v if v.is_ascii_alphanumeric() || matches!(v, b'-' | b'.' | b'_' | b'~') => out.push(v),
+            v => out.extend_from_slice(format!("%{v:02X}").as_bytes()),
         }
         i += 3;
     }
-    Ok(out)
+    // Valid: the input's characters whole, and ASCII for the escapes.
+    String::from_utf8(out).map_err(|_| PathError("the path is not UTF-8"))
 }
 
 /// A request's host, split from its port: lowercase, without a trailing dot. `None` when the
@@ -789,6 +790,9 @@ mod tests {
             ("/a%20b", "/a%20b"),
             ("/x%3f", "/x%3F"),
             ("/a;b/c", "/a;b/c"),
+            // Characters beyond ASCII stay whole (the fuzzer found them double-encoded).
+            ("/ünï/%61/./x", "/ünï/a/x"),
+            ("/Å%2c/ü", "/Å%2C/ü"),
         ] {
             assert_eq!(normalize_path(raw).unwrap(), normal, "{raw}");
         }
